@@ -1,0 +1,117 @@
+/**
+ * Runtime errors and the one place they become HTTP responses.
+ *
+ * Two kinds of errors exist in Tollgate: configuration mistakes (thrown at start-up as
+ * {@link ConfigError} lists, see `src/project/`) and runtime failures, which are
+ * {@link GatewayError}s with a stable string `code`, an HTTP status and an optional cause.
+ * Clients get a safe message; logs get the cause.
+ */
+
+/** A runtime failure with a stable machine-readable code. */
+export class GatewayError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly headers: Record<string, string> | undefined;
+  /** Extra members for the problem+json body / JSON-RPC error `data`. Must be safe to show. */
+  readonly details: Record<string, unknown> | undefined;
+  /** When set, MCP routes answer a JSON-RPC error with this code (HTTP 200) instead of problem+json. */
+  readonly rpcCode: number | undefined;
+
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    opts: {
+      cause?: unknown;
+      headers?: Record<string, string>;
+      details?: Record<string, unknown>;
+      rpcCode?: number;
+    } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.status = status;
+    this.headers = opts.headers;
+    this.details = opts.details;
+    this.rpcCode = opts.rpcCode;
+  }
+}
+
+/** JSON-RPC error codes used by the gateway. */
+export const RpcCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** Server error range: used for upstream/gateway failures. */
+  ServerError: -32000,
+  /** URL elicitation required (MCP 2025-11-25). */
+  UrlElicitationRequired: -32042,
+} as const;
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Payload Too Large",
+  415: "Unsupported Media Type",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+/** Shape of the error → response mapping's input context. */
+export interface ErrorResponseContext {
+  /** True on routes whose handler speaks MCP (JSON-RPC errors instead of problem+json). */
+  mcp: boolean;
+  requestId: string;
+  /** The JSON-RPC id of the request, when known (MCP routes). */
+  rpcId?: string | number | null;
+}
+
+/**
+ * The single mapping from any thrown value to a Response.
+ * Unknown errors become a 500 whose body reveals nothing about the cause.
+ * @see https://www.rfc-editor.org/rfc/rfc9457 Problem Details for HTTP APIs
+ */
+export function errorToResponse(err: unknown, ctx: ErrorResponseContext): Response {
+  const ge =
+    err instanceof GatewayError
+      ? err
+      : new GatewayError("internal_error", 500, "The gateway failed to handle this request.", {
+          cause: err,
+        });
+  const headers = new Headers(ge.headers);
+  headers.set("x-request-id", ctx.requestId);
+  // Transport-level failures (auth challenges, timeouts, bad gateway) stay HTTP problems even on
+  // MCP routes; only errors that carry a JSON-RPC code become a JSON-RPC error answered with 200.
+  if (ctx.mcp && ge.rpcCode !== undefined) {
+    headers.set("content-type", "application/json");
+    const code = ge.rpcCode;
+    const body = {
+      jsonrpc: "2.0",
+      id: ctx.rpcId ?? null,
+      error: { code, message: ge.message, data: { code: ge.code, requestId: ctx.requestId, ...ge.details } },
+    };
+    return new Response(JSON.stringify(body), { status: 200, headers });
+  }
+  headers.set("content-type", "application/problem+json");
+  const body = {
+    type: `https://tollgate.dev/errors/${ge.code}`,
+    title: TITLES[ge.status] ?? "Error",
+    status: ge.status,
+    detail: ge.message,
+    code: ge.code,
+    instance: ctx.requestId,
+    ...ge.details,
+  };
+  return new Response(JSON.stringify(body), { status: ge.status, headers });
+}

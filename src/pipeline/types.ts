@@ -1,0 +1,149 @@
+/**
+ * The types every policy and handler sees. The shapes follow the project format's runtime
+ * (`ZuploRequest`, `ZuploContext`): a policy is `(request, context, options, policyName)` and
+ * returns either the (possibly new) request or a Response that ends the pipeline.
+ */
+import type { Logger } from "../log.js";
+import type { GatewayServices } from "./services.js";
+
+/** The authenticated caller, set by inbound auth policies. */
+export interface UserInfo {
+  sub: string;
+  data: Record<string, unknown>;
+}
+
+const RAW_BODY = Symbol("tollgate.rawBody");
+
+/**
+ * A web-standard Request plus what the pipeline adds: `user`, path `params`, `query`.
+ * The raw body bytes are kept so a handler can forward (and replay) them without consuming
+ * the stream a policy might also read.
+ */
+export class GatewayRequest extends Request {
+  user: UserInfo | undefined;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  [RAW_BODY]: Uint8Array | undefined;
+
+  constructor(
+    input: RequestInfo | URL,
+    init: RequestInit & {
+      user?: UserInfo;
+      params?: Record<string, string>;
+      query?: Record<string, string>;
+      rawBody?: Uint8Array;
+    } = {},
+  ) {
+    const source = input instanceof GatewayRequest ? input : undefined;
+    if (init.rawBody !== undefined && init.body === undefined && init.method !== "GET" && init.method !== "HEAD") {
+      init.body = init.rawBody as unknown as BodyInit;
+    }
+    super(input, init);
+    this.user = init.user ?? source?.user;
+    this.params = init.params ?? source?.params ?? {};
+    this.query = init.query ?? source?.query ?? {};
+    this[RAW_BODY] = init.rawBody ?? (init.body === undefined ? source?.[RAW_BODY] : undefined);
+  }
+
+  /** The request body as bytes, without disturbing `body` when the gateway already holds them. */
+  async rawBytes(): Promise<Uint8Array> {
+    const raw = this[RAW_BODY];
+    if (raw) return raw;
+    if (this.body === null) return new Uint8Array(0);
+    const buf = new Uint8Array(await this.clone().arrayBuffer());
+    this[RAW_BODY] = buf;
+    return buf;
+  }
+}
+
+/** Re-wraps whatever a custom policy returned into a GatewayRequest, keeping user/params/query. */
+export function asGatewayRequest(req: Request, previous: GatewayRequest): GatewayRequest {
+  if (req instanceof GatewayRequest) return req;
+  return new GatewayRequest(req, { user: previous.user, params: previous.params, query: previous.query });
+}
+
+/** A hook that sees (and may replace) the final response just before it is sent. */
+export type ResponseSendingHook = (
+  response: Response,
+  request: GatewayRequest,
+  context: GatewayContext,
+) => Response | Promise<Response>;
+
+/**
+ * Lets the upstream-credential policy react to the upstream's auth answers.
+ * The MCP proxy calls these; see `src/policies/mcp-token-exchange-inbound/`.
+ */
+export interface UpstreamAuthHooks {
+  /**
+   * The upstream answered 401. Return a fresh `Authorization` value to retry the request once,
+   * a Response to answer the client with instead, or undefined to pass the 401 through.
+   */
+  onUnauthorized(
+    challenge: { status: number; wwwAuthenticate: string | undefined },
+  ): Promise<string | Response | undefined>;
+  /** The upstream answered 403 (e.g. insufficient_scope). Same contract as onUnauthorized. */
+  onForbidden?(
+    challenge: { status: number; wwwAuthenticate: string | undefined },
+  ): Promise<string | Response | undefined>;
+}
+
+/** Per-request context (`ZuploContext`-compatible subset). */
+export interface GatewayContext {
+  readonly requestId: string;
+  readonly log: Logger;
+  readonly route: RouteConfig;
+  /** Free-form per-request storage for policies and handlers. */
+  readonly custom: Record<string, unknown>;
+  /** Aborted when the client goes away; handlers pass it to the upstream request. */
+  readonly signal: AbortSignal;
+  readonly services: GatewayServices;
+  /** Headers the proxy handler adds to the upstream request (upstream credentials). */
+  readonly upstreamHeaders: Record<string, string>;
+  /** Set by the upstream-credential policy; read by the MCP proxy. */
+  upstreamAuth: UpstreamAuthHooks | undefined;
+  addResponseSendingHook(hook: ResponseSendingHook): void;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+export type InboundPolicy = (
+  request: GatewayRequest,
+  context: GatewayContext,
+  options: unknown,
+  policyName: string,
+) => Promise<Request | Response> | Request | Response;
+
+export type OutboundPolicy = (
+  response: Response,
+  request: GatewayRequest,
+  context: GatewayContext,
+  options: unknown,
+  policyName: string,
+) => Promise<Response> | Response;
+
+export type Handler = (request: GatewayRequest, context: GatewayContext) => Promise<Response> | Response;
+
+/** `{ module, export, options }` as written in the project files, after `$import`/`$env` handling. */
+export interface HandlerRef {
+  module: string;
+  export: string;
+  options: Record<string, unknown>;
+}
+
+/** One route of `config/routes.oas.json` after loading. */
+export interface RouteConfig {
+  path: string;
+  methods: string[];
+  operationId: string;
+  corsPolicy: string | undefined;
+  handler: HandlerRef;
+  policies: { inbound: string[]; outbound: string[] };
+  /** True when the handler is the MCP proxy (errors become JSON-RPC where they carry an rpc code). */
+  mcp: boolean;
+}
+
+/** One entry of `config/policies.json`. */
+export interface PolicyConfig {
+  name: string;
+  policyType: string;
+  handler: HandlerRef;
+}

@@ -1,0 +1,5 @@
+/**
+ * Loads every built-in module so its `registerBuiltin` call runs. Import this once before
+ * loading a project. Each line is one `policyType` folder (or handler).
+ */
+import "../handlers/mcp-proxy/index.js";
