@@ -82,6 +82,8 @@ export async function createGateway(project: Project, services: GatewayServices)
       route.handlerImpl === "builtin"
         ? ((await route.builtin.create(route.handlerOptions as never, initFor(route.operationId, [route]))) as Handler)
         : route.fn;
+    const closeHandler = route.handlerImpl === "builtin" ? (handler as { close?: () => unknown }).close : undefined;
+    if (closeHandler) closers.push(closeHandler);
     const pick = (names: string[]) =>
       names.map((name) => {
         const b = built.get(name)!;
@@ -131,6 +133,7 @@ export async function createGateway(project: Project, services: GatewayServices)
     request: GatewayRequest,
     requestId: string,
     signal: AbortSignal,
+    remoteAddress?: string,
   ): Promise<Response> {
     const hooks: ResponseSendingHook[] = [];
     const background: Array<Promise<unknown>> = [];
@@ -141,6 +144,7 @@ export async function createGateway(project: Project, services: GatewayServices)
       custom: {},
       signal,
       services,
+      remoteAddress,
       upstreamHeaders: {},
       upstreamAuth: undefined,
       addResponseSendingHook: (h) => void hooks.push(h),
@@ -209,7 +213,7 @@ export async function createGateway(project: Project, services: GatewayServices)
             input instanceof GatewayRequest ? input : new GatewayRequest(input);
           request.params = m.params;
           request.query = Object.fromEntries(url.searchParams);
-          response = await runRoute(m.built, request, requestId, info.signal ?? input.signal);
+          response = await runRoute(m.built, request, requestId, info.signal ?? input.signal, info.remoteAddress);
           if (cors) response = applyCors(input, response, cors);
         }
       }

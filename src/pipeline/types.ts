@@ -97,6 +97,8 @@ export interface GatewayContext {
   /** Aborted when the client goes away; handlers pass it to the upstream request. */
   readonly signal: AbortSignal;
   readonly services: GatewayServices;
+  /** Address of the TCP peer when known (the Node adapter sets it; in-process calls may not). */
+  readonly remoteAddress: string | undefined;
   /** Headers the proxy handler adds to the upstream request (upstream credentials). */
   readonly upstreamHeaders: Record<string, string>;
   /** Set by the upstream-credential policy; read by the MCP proxy. */

@@ -3,3 +3,5 @@
  * loading a project. Each line is one `policyType` folder (or handler).
  */
 import "../handlers/mcp-proxy/index.js";
+import "./mcp-oauth-inbound/index.js";
+import "./mcp-token-exchange-inbound/index.js";

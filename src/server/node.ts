@@ -5,7 +5,6 @@
  */
 import http from "node:http";
 import { randomUUID } from "node:crypto";
-import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { GatewayRequest } from "../pipeline/types.js";
 import { untouchedNodeBody } from "../pipeline/node-body.js";
@@ -49,6 +48,23 @@ function toHeaders(req: http.IncomingMessage): Headers {
   return h;
 }
 
+/**
+ * Pipes a body into the response and settles once the response is closed. An error on either
+ * side destroys the other: a failing upstream body aborts the client's response (never a silently
+ * truncated one), a client that goes away aborts the upstream body. Hand-rolled rather than
+ * `stream.pipeline`, which allocates an AbortController (and a DOMException) per call.
+ */
+function pipeBody(body: Readable, res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    body.once("error", (err) => res.destroy(err));
+    res.once("close", () => {
+      if (!body.readableEnded && !body.destroyed) body.destroy();
+      resolve();
+    });
+    body.pipe(res);
+  });
+}
+
 /** Writes a web Response to a Node ServerResponse, streaming the body. */
 export async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
@@ -59,17 +75,14 @@ export async function writeResponse(res: http.ServerResponse, response: Response
   if (cookies.length) headers["set-cookie"] = cookies;
   res.writeHead(response.status, headers);
   const nodeBody = untouchedNodeBody(response);
-  if (nodeBody) {
-    res.flushHeaders();
-    await pipeline(nodeBody, res).catch(() => {});
-    return;
-  }
-  if (!response.body) {
+  if (!nodeBody && !response.body) {
     res.end();
     return;
   }
-  res.flushHeaders();
-  await pipeline(Readable.fromWeb(response.body as never), res).catch(() => {});
+  // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
+  // known length is on its way; its first chunk carries the headers in the same write.
+  if (headers["content-length"] === undefined) res.flushHeaders();
+  await pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
 }
 
 /** Creates the Node HTTP server in front of a gateway. */

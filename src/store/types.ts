@@ -47,6 +47,11 @@ export interface Store {
   withLock<T>(name: string, fn: () => Promise<T>, opts?: { waitMs?: number; leaseMs?: number }): Promise<T>;
   /** Adds `by` to a counter living for `windowSeconds` from its first increment; returns the new value. */
   incr(ns: string, key: string, windowSeconds: number, by?: number): Promise<{ value: number; resetAt: number }>;
+  /**
+   * Names of the namespaces that currently hold records (for maintenance such as key rotation).
+   * Optional so that test doubles need not implement it; every built-in backend does.
+   */
+  namespaces?(): Promise<string[]>;
   /** Deletes expired records (called periodically). */
   sweep(): Promise<number>;
   /** Throws when the backing service is unreachable (readiness). */

@@ -1,0 +1,87 @@
+/**
+ * Closed-loop throughput runs with a fixed number of connections: `wrk` when installed (C, cheap
+ * on the shared CPU), else `autocannon` from the dev dependencies.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface RequestSpec {
+  url: string;
+  method: "POST" | "GET";
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface ThroughputResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  /** Non-2xx answers plus socket errors; a healthy run has 0. */
+  failures: number;
+}
+
+/** Which closed-loop tool is available. */
+export async function throughputTool(): Promise<"wrk" | "autocannon"> {
+  try {
+    await run("wrk", ["--version"]).catch((err: { stdout?: string }) => {
+      // wrk --version exits 1 after printing its banner
+      if (!String(err.stdout ?? "").includes("wrk")) throw err;
+    });
+    return "wrk";
+  } catch {
+    return "autocannon";
+  }
+}
+
+function luaString(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+/** Writes the wrk Lua script for one request shape. */
+function wrkScript(dir: string, spec: RequestSpec): string {
+  const lines = [`wrk.method = ${luaString(spec.method)}`];
+  if (spec.body !== undefined) lines.push(`wrk.body = ${luaString(spec.body)}`);
+  for (const [k, v] of Object.entries(spec.headers)) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
+  const file = path.join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  fs.writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+/** Runs `connections` keep-alive connections flat out for `seconds`. */
+export async function closedLoop(
+  tool: "wrk" | "autocannon",
+  spec: RequestSpec,
+  opts: { connections: number; seconds: number; tmpDir: string },
+): Promise<ThroughputResult> {
+  if (tool === "wrk") {
+    const script = wrkScript(opts.tmpDir, spec);
+    const { stdout } = await run("wrk", ["-t1", `-c${opts.connections}`, `-d${opts.seconds}s`, "-s", script, spec.url]);
+    fs.rmSync(script, { force: true });
+    const m = /(\d+) requests in ([\d.]+)(m?s)/.exec(stdout);
+    if (!m) throw new Error(`unexpected wrk output:\n${stdout}`);
+    const requests = Number(m[1]);
+    const seconds = Number(m[2]) / (m[3] === "ms" ? 1000 : 1);
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+    const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+    return { requests, seconds, rps: requests / seconds, failures: non2xx + sockErrors };
+  }
+  const bin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
+  const args = [bin, "-c", String(opts.connections), "-d", String(opts.seconds), "-m", spec.method, "-j"];
+  for (const [k, v] of Object.entries(spec.headers)) args.push("-H", `${k}=${v}`);
+  if (spec.body !== undefined) args.push("-b", spec.body);
+  args.push(spec.url);
+  const { stdout } = await run(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
+  const r = JSON.parse(stdout) as { requests: { total: number }; duration: number; non2xx: number; errors: number };
+  return {
+    requests: r.requests.total,
+    seconds: r.duration,
+    rps: r.requests.total / r.duration,
+    failures: r.non2xx + r.errors,
+  };
+}

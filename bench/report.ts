@@ -1,0 +1,94 @@
+/**
+ * Turns the measurements into the markdown report: one table of raw numbers, one of ratios
+ * (against the direct upstream and against nginx), and the targets with pass/fail.
+ */
+
+export interface TargetResult {
+  name: string;
+  label: string;
+  kind: "direct" | "nginx" | "tollgate";
+  rps: number | undefined;
+  throughputFailures: number;
+  p50: number | undefined;
+  p99: number | undefined;
+  rateFailures: number;
+  /** Proxy process CPU per request (µs) at the fixed rate, and flat out. */
+  cpuAtRate: number | undefined;
+  cpuAtMax: number | undefined;
+  /** Upstream process CPU per request (µs) at the fixed rate (sanity: same for every target). */
+  upstreamCpu: number | undefined;
+  /** RSS growth per idle SSE stream (KiB), and how many streams were open. */
+  sseKiB: number | undefined;
+  sseOpen: number | undefined;
+}
+
+export interface Goals {
+  cpuUs: number;
+  p50AddedMs: number;
+  p99AddedMs: number;
+  sseKiB: number;
+  txDeltaUs: number;
+}
+
+const f = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(digits));
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || b === 0 ? "—" : `${(a / b).toFixed(2)}×`;
+const added = (a: number | undefined, b: number | undefined, digits = 2) =>
+  a === undefined || b === undefined ? "—" : `${a - b >= 0 ? "+" : ""}${(a - b).toFixed(digits)}`;
+
+/** Renders the whole report (markdown). */
+export function renderReport(
+  results: TargetResult[],
+  goals: Goals,
+  meta: { lines: string[]; rate: number; connections: number; notes: string[] },
+): string {
+  const direct = results.find((r) => r.kind === "direct");
+  const nginx = results.find((r) => r.kind === "nginx");
+  const out: string[] = [];
+  out.push("## Measurements", "");
+  out.push(...meta.lines.map((l) => `- ${l}`), "");
+  out.push(
+    `| target | max req/s (${meta.connections} conns) | p50 ms @${meta.rate}/s | p99 ms @${meta.rate}/s | proxy CPU µs/req @${meta.rate}/s | proxy CPU µs/req flat out | RSS KiB per idle SSE stream |`,
+    "|---|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const r of results) {
+    out.push(
+      `| ${r.label} | ${f(r.rps)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${r.kind === "direct" ? "—" : f(r.cpuAtRate)} | ${r.kind === "direct" ? "—" : f(r.cpuAtMax)} | ${f(r.sseKiB, 1)}${r.kind === "direct" ? " (upstream)" : ""} |`,
+    );
+  }
+  out.push("", "### Relative", "");
+  out.push(
+    "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | SSE memory vs nginx |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const r of results) {
+    if (r.kind === "direct") continue;
+    out.push(
+      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
+    );
+  }
+  const tg = results.find((r) => r.name === "tollgate");
+  const tx = results.find((r) => r.name === "tollgate-tx");
+  if (tg) {
+    out.push("", "### Targets (Tollgate with JWT auth)", "", "| goal | measured | |", "|---|---:|---|");
+    const row = (goal: string, v: number | undefined, limit: number, unit: string, digits = 0) =>
+      out.push(`| ${goal} | ${v === undefined ? "—" : `${v.toFixed(digits)} ${unit}`} | ${v === undefined ? "not measured" : v <= limit ? "met" : "**missed**"} |`);
+    row(`CPU per request ≤ ${goals.cpuUs} µs (at ${meta.rate}/s)`, tg.cpuAtRate, goals.cpuUs, "µs");
+    const p50 = tg.p50 !== undefined && direct?.p50 !== undefined ? tg.p50 - direct.p50 : undefined;
+    const p99 = tg.p99 !== undefined && direct?.p99 !== undefined ? tg.p99 - direct.p99 : undefined;
+    row(`p50 added ≤ ${goals.p50AddedMs} ms at ${meta.rate}/s`, p50, goals.p50AddedMs, "ms", 2);
+    row(`p99 added ≤ ${goals.p99AddedMs} ms at ${meta.rate}/s`, p99, goals.p99AddedMs, "ms", 2);
+    row(`RSS per idle SSE stream ≤ ${goals.sseKiB} KiB`, tg.sseKiB, goals.sseKiB, "KiB", 1);
+    const d = tx?.cpuAtRate !== undefined && tg.cpuAtRate !== undefined ? tx.cpuAtRate - tg.cpuAtRate : undefined;
+    row(`token exchange warm path ≤ +${goals.txDeltaUs} µs CPU/request`, d, goals.txDeltaUs, "µs");
+  }
+  if (meta.notes.length) out.push("", "### Notes", "", ...meta.notes.map((n) => `- ${n}`));
+  return `${out.join("\n")}\n`;
+}
+
+/** The q-quantile (0..1) of unsorted samples. */
+export function quantile(samples: number[], q: number): number | undefined {
+  if (samples.length === 0) return undefined;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+}

@@ -1,0 +1,206 @@
+/**
+ * Starting and stopping what the benchmark measures, each as its own process: the minimal
+ * upstream, nginx (from the operating system) and the Tollgate CLI. Also the JWKS server and the
+ * signed JWT the gateway's auth policy verifies.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { once } from "node:events";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  /** Tail of the process's output, for error reports. */
+  stderr: string[];
+  stop(): Promise<void>;
+}
+
+function track(name: string, proc: ChildProcess): Child {
+  const stderr: string[] = [];
+  const keep = (d: string) => {
+    stderr.push(d);
+    if (stderr.length > 200) stderr.shift();
+  };
+  proc.stderr?.setEncoding("utf8").on("data", keep);
+  return {
+    name,
+    proc,
+    pid: proc.pid!,
+    stderr,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, "exit");
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** A free TCP port on the loopback interface (released before returning). */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const port = (srv.address() as net.AddressInfo).port;
+  srv.close();
+  await once(srv, "close");
+  return port;
+}
+
+/** Polls `url` until it answers (any HTTP status below 500) or `ms` pass. */
+export async function waitForHttp(url: string, child: Child, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.proc.exitCode !== null) {
+      throw new Error(`${child.name} exited with ${child.proc.exitCode}:\n${child.stderr.join("")}`);
+    }
+    const status = await new Promise<number>((resolve) => {
+      http
+        .get(url, { agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on("error", () => resolve(0));
+    });
+    if (status > 0 && status < 500) return;
+    if (Date.now() > deadline) throw new Error(`${child.name} did not answer ${url} within ${ms} ms:\n${child.stderr.join("")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const benchDir = path.dirname(new URL(import.meta.url).pathname);
+export const repoRoot = path.resolve(benchDir, "..");
+
+/** Starts the minimal upstream (`bench/upstream.ts`) and returns its port. */
+export async function startUpstream(): Promise<{ child: Child; port: number }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "upstream.ts")], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child = track("upstream", proc);
+  proc.stdout!.setEncoding("utf8");
+  const [line] = (await once(proc.stdout!, "data")) as [string];
+  return { child, port: (JSON.parse(line) as { port: number }).port };
+}
+
+/** The nginx binary, or undefined with the reason. */
+export function findNginx(): string | undefined {
+  for (const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]) if (fs.existsSync(p)) return p;
+  try {
+    return execFileSync("sh", ["-c", "command -v nginx"], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts nginx in the foreground as a reverse proxy to the upstream, configured the way one would
+ * for MCP: one worker (like the single-threaded gateway), HTTP/1.1 keep-alive pool to the
+ * upstream, no buffering (SSE), long read timeout, no access log.
+ */
+export async function startNginx(bin: string, tmpDir: string, upstreamPort: number): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const dir = path.join(tmpDir, "nginx");
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const conf = `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream mcp { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 1h;
+    }
+  }
+}
+`;
+  const file = path.join(dir, "nginx.conf");
+  fs.writeFileSync(file, conf);
+  const proc = spawn(bin, ["-p", dir, "-c", file, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = track("nginx", proc);
+  await waitForHttp(`http://127.0.0.1:${port}/stats`, child);
+  return { child, port };
+}
+
+/** An RS256 key pair, a JWKS server on loopback, and a token for the benchmark's user. */
+export async function startIdentity(audience: string): Promise<{
+  server: http.Server;
+  issuer: string;
+  jwksUrl: string;
+  token: string;
+}> {
+  const { publicKey, privateKey } = await generateKeyPair("RS256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "RS256", use: "sig" };
+  const body = JSON.stringify({ keys: [jwk] });
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end(body);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as net.AddressInfo).port;
+  const issuer = `http://127.0.0.1:${port}`;
+  const token = await new SignJWT({ scope: "mcp", email: "bench@example.com" })
+    .setProtectedHeader({ alg: "RS256", kid: "bench" })
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setSubject("bench-user")
+    .setIssuedAt()
+    .setExpirationTime("2h")
+    .sign(privateKey);
+  return { server, issuer, jwksUrl: `${issuer}/.well-known/jwks.json`, token };
+}
+
+/**
+ * Starts `node bin/tollgate.js start` on a project directory. The store is `memory:` unless
+ * `env.TOLLGATE_STORE` says otherwise; the log level is `warn` so request logging (one JSON line
+ * per request at `info`) is not part of the measurement.
+ */
+export async function startTollgate(
+  projectDir: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<{ child: Child; port: number }> {
+  const port = await freePort();
+  const proc = spawn(
+    process.execPath,
+    [...nodeArgs, path.join(repoRoot, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1"],
+    {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TOLLGATE_STORE: "memory:", TOLLGATE_LOG_LEVEL: "warn", ...env },
+    },
+  );
+  const child = track("tollgate", proc);
+  // Logs go to stdout; keep the tail for error reports (at `warn` nothing is logged per request).
+  proc.stdout!.setEncoding("utf8").on("data", (d: string) => {
+    child.stderr.push(d);
+    if (child.stderr.length > 200) child.stderr.shift();
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, 60_000);
+  return { child, port };
+}

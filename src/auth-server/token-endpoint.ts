@@ -1,0 +1,90 @@
+/**
+ * The machine-facing endpoints: token (authorization_code, refresh_token), dynamic client
+ * registration and revocation.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3 Access token request
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 Refreshing an access token
+ * @see https://www.rfc-editor.org/rfc/rfc7591#section-3 Client registration endpoint
+ * @see https://www.rfc-editor.org/rfc/rfc7009 Token revocation
+ */
+import { authenticateClient, registerClient, scopeList } from "./clients.js";
+import { formBody, json, jsonBody, oauthError, single } from "./http.js";
+import type { AuthServer } from "./server.js";
+import { issueForCode, pkceMatches, redeemCode, refresh, revokeToken } from "./tokens.js";
+
+/** POST `<basePath>/oauth/token`. */
+export async function tokenEndpoint(as: AuthServer, request: Request): Promise<Response> {
+  const { services } = as;
+  const form = await formBody(request);
+  if (!form) return oauthError("invalid_request", "Send an application/x-www-form-urlencoded body.");
+  for (const name of ["grant_type", "code", "code_verifier", "redirect_uri", "refresh_token", "client_id"]) {
+    if (single(form, name) === null) return oauthError("invalid_request", `${name} is repeated.`);
+  }
+  const auth = await authenticateClient(request, form, services, as.config);
+  if (!auth.ok) {
+    const extra: Record<string, string> = auth.status === 401 ? { "www-authenticate": 'Basic realm="oauth"' } : {};
+    return oauthError(auth.error, auth.description, auth.status, extra);
+  }
+  const client = auth.client;
+  const grantType = form.get("grant_type");
+  const resources = [...new Set(form.getAll("resource"))];
+  if (resources.length > 1) return oauthError("invalid_target", "At most one resource is supported per token.");
+  const resource = resources[0];
+
+  if (grantType === "authorization_code") {
+    const code = form.get("code");
+    const verifier = form.get("code_verifier");
+    if (!code || !verifier) return oauthError("invalid_request", "code and code_verifier are required.");
+    const rec = await redeemCode(services, code);
+    const invalid = () => oauthError("invalid_grant", "The authorization code is invalid, expired or already used.");
+    if (!rec || rec.clientId !== client.clientId) return invalid();
+    const redirectUri = form.get("redirect_uri") ?? undefined;
+    if (redirectUri !== undefined ? redirectUri !== rec.redirectUri : rec.redirectUriGiven) {
+      return oauthError("invalid_grant", "redirect_uri does not match the authorization request.");
+    }
+    if (!pkceMatches(verifier, rec.codeChallenge)) return oauthError("invalid_grant", "PKCE verification failed.");
+    if (resource !== undefined && resource !== rec.resource) {
+      return oauthError("invalid_target", "The resource differs from the authorization request's.");
+    }
+    const rc = as.resourceFor(rec.resource);
+    if (!rc) return invalid();
+    const tokens = await issueForCode(services, rec, rc, client.grantTypes.includes("refresh_token"));
+    services.log.info({ clientId: client.clientId, sub: rec.user.sub, resource: rec.resource }, "oauth tokens issued");
+    return json(tokens);
+  }
+
+  if (grantType === "refresh_token") {
+    if (!client.grantTypes.includes("refresh_token")) {
+      return oauthError("unauthorized_client", "The client did not register the refresh_token grant.");
+    }
+    const token = form.get("refresh_token");
+    if (!token) return oauthError("invalid_request", "refresh_token is required.");
+    const scope = form.has("scope") ? scopeList(form.get("scope")) : undefined;
+    const out = await refresh(services, token, client.clientId, { scope, resource }, (r) => as.resourceFor(r));
+    if (!out.ok) return oauthError(out.error, out.description);
+    return json(out.tokens);
+  }
+
+  return oauthError("unsupported_grant_type", "Supported grant types: authorization_code, refresh_token.");
+}
+
+/** POST `<basePath>/oauth/register` (RFC 7591). */
+export async function registerEndpoint(as: AuthServer, request: Request): Promise<Response> {
+  const body = await jsonBody(request);
+  if (body === undefined) return oauthError("invalid_client_metadata", "Send a JSON object (application/json, at most 16 KiB).");
+  const out = await registerClient(body, as.services, as.config, as.knownScopes());
+  if (!out.ok) return oauthError(out.error, out.description);
+  return json(out.body, 201);
+}
+
+/** POST `<basePath>/oauth/revoke` (RFC 7009): always 200 for a well-formed, authenticated request. */
+export async function revokeEndpoint(as: AuthServer, request: Request): Promise<Response> {
+  const form = await formBody(request);
+  if (!form) return oauthError("invalid_request", "Send an application/x-www-form-urlencoded body.");
+  const auth = await authenticateClient(request, form, as.services, as.config);
+  if (!auth.ok) return oauthError(auth.error, auth.description, auth.status);
+  const token = form.get("token");
+  if (!token) return oauthError("invalid_request", "token is required.");
+  await revokeToken(as.services, token, auth.client.clientId);
+  return new Response(null, { status: 200, headers: { "cache-control": "no-store", "access-control-allow-origin": "*" } });
+}

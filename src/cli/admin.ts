@@ -1,0 +1,87 @@
+/**
+ * Offline commands that work on a project's store: `keys rotate` (re-encrypt secrets with the
+ * newest key) and `connections` (list stored connections without their secrets).
+ */
+import path from "node:path";
+import { createLogger } from "../log.js";
+import { loadEnv } from "../project/env.js";
+import { createSecretBox } from "../store/crypto.js";
+import { createStore } from "../store/index.js";
+import { rotateSecrets } from "../store/rotate.js";
+import type { Store } from "../store/types.js";
+import { reportFailure } from "./output.js";
+import { modeFromEnv, resolveKeyRing, type Env } from "./services.js";
+
+export interface AdminOptions {
+  projectDir: string;
+  env: Env;
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+async function openStore(opts: AdminOptions): Promise<{ store: Store; env: Env }> {
+  const dir = path.resolve(opts.projectDir);
+  const { env } = await loadEnv(dir, opts.env);
+  const log = createLogger({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "warn" });
+  const store = await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir: dir, log });
+  return { store, env };
+}
+
+/** `tollgate keys rotate`: re-encrypts every secret sealed with an older key. */
+export async function keysRotate(opts: AdminOptions): Promise<number> {
+  let store: Store | undefined;
+  try {
+    const opened = await openStore(opts);
+    store = opened.store;
+    const log = createLogger({ level: opened.env.TOLLGATE_LOG_LEVEL?.trim() || "warn" });
+    const box = createSecretBox(resolveKeyRing(opened.env, path.resolve(opts.projectDir), modeFromEnv(opened.env), log));
+    const r = await rotateSecrets(store, box, { log });
+    opts.stdout(
+      `re-encrypted ${r.rotated} of ${r.scanned} sealed record(s) with key "${box.currentKeyId}"` +
+        (r.failed.length ? `; ${r.failed.length} could not be opened with the configured keys` : ""),
+    );
+    for (const f of r.failed) opts.stderr(`cannot open ${f.ns}/${f.key}`);
+    return r.failed.length ? 1 : 0;
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  } finally {
+    await store?.close();
+  }
+}
+
+const SECRET_FIELD = /sealed|token|secret|verifier|code|password|ticket/i;
+
+/** Copies metadata of a stored record, leaving out anything that could hold a secret. */
+function publicFields(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== "object") return {};
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (SECRET_FIELD.test(k)) continue;
+    if (v !== null && typeof v === "object") continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** `tollgate connections`: lists stored connections (namespace `grants`) without secrets. */
+export async function listConnections(opts: AdminOptions & { json: boolean }): Promise<number> {
+  let store: Store | undefined;
+  try {
+    store = (await openStore(opts)).store;
+    const records = await store.list("grants");
+    const rows = records.map((r) => ({
+      key: r.key,
+      updatedAt: new Date(r.updatedAt).toISOString(),
+      expiresAt: r.expiresAt === undefined ? undefined : new Date(r.expiresAt).toISOString(),
+      ...publicFields(r.value),
+    }));
+    if (opts.json) opts.stdout(JSON.stringify(rows, null, 2));
+    else if (rows.length === 0) opts.stdout("no connections");
+    else for (const row of rows) opts.stdout(Object.entries(row).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`).join("  "));
+    return 0;
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  } finally {
+    await store?.close();
+  }
+}

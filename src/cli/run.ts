@@ -1,0 +1,261 @@
+/**
+ * `tollgate start` and `tollgate dev`: serve a project over HTTP, reload it on change (`dev`),
+ * and shut down gracefully on SIGTERM/SIGINT (stop accepting, drain in-flight requests up to a
+ * timeout, close the store).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type http from "node:http";
+import type { AddressInfo } from "node:net";
+import { createGateway, type Gateway } from "../gateway.js";
+import { createLogger, type Logger } from "../log.js";
+import type { GatewayServices } from "../pipeline/services.js";
+import { loadProject } from "../project/load.js";
+import { ProjectConfigError, type Project } from "../project/types.js";
+import { SystemRoutes } from "../routing/system-routes.js";
+import { createNodeServer, type NodeServerOptions } from "../server/node.js";
+import { formatIssue, reportFailure } from "./output.js";
+import { buildServices, devKeyPath, registerHealthRoutes, type Env } from "./services.js";
+
+export interface RunOptions {
+  projectDir: string;
+  host: string;
+  port: number;
+  /** The process environment. */
+  env: Env;
+  /** Reload on changes of zuplo.jsonc, config/, modules/, .env. */
+  watch: boolean;
+  /** Where the start line and plain-text errors go. */
+  stdout: (line: string) => void;
+  stderr: (line: string) => void;
+}
+
+/** A running server: resolves `done` with the exit code once it has shut down. */
+export interface RunningServer {
+  url: string;
+  server: http.Server;
+  /** Starts a graceful shutdown (idempotent). */
+  shutdown(reason: string): Promise<number>;
+  done: Promise<number>;
+}
+
+const DEFAULT_SHUTDOWN_MS = 10_000;
+
+/** Services for one gateway build: shared store/secrets/dispatcher, fresh endpoint table and env. */
+function servicesFor(base: GatewayServices, project: Project): GatewayServices {
+  const systemRoutes = new SystemRoutes();
+  registerHealthRoutes(systemRoutes, base.store);
+  return { ...base, env: project.env, systemRoutes };
+}
+
+/** Answers 503 while the gateway is being built (the socket listens first to learn its port). */
+function startingGateway(): Gateway {
+  return {
+    fetch: async () =>
+      new Response(JSON.stringify({ status: "starting" }), {
+        status: 503,
+        headers: { "content-type": "application/json", "retry-after": "1" },
+      }),
+    get project(): Project {
+      throw new Error("gateway is starting");
+    },
+    get services(): GatewayServices {
+      throw new Error("gateway is starting");
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * Loads the project, listens, builds the gateway and serves it until a signal arrives.
+ * Configuration problems are printed (one per line) and yield exit code 1.
+ */
+export async function runServer(opts: RunOptions): Promise<RunningServer | number> {
+  const projectDir = path.resolve(opts.projectDir);
+  let project: Project;
+  try {
+    project = await loadProject(projectDir, { env: opts.env });
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  }
+  const level = project.env.TOLLGATE_LOG_LEVEL?.trim() || "info";
+  const log: Logger = createLogger({ level });
+  const shutdownMs = Number(project.env.TOLLGATE_SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_MS);
+
+  let current: Gateway = startingGateway();
+  const inFlight = new Map<Gateway, number>();
+  const retired = new Set<Gateway>();
+  const serverOpts: NodeServerOptions = { maxBodyBytes: 4 * 1024 * 1024, gateway: () => current };
+  const server = createNodeServer(serverOpts);
+  let drained: (() => void) | undefined;
+  const closeRetired = async (g: Gateway) => {
+    retired.delete(g);
+    inFlight.delete(g);
+    await g.close().catch((err) => log.warn({ err }, "closing the previous gateway failed"));
+  };
+  server.on("request", (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    const g = current; // the same gateway createNodeServer's handler picked for this request
+    inFlight.set(g, (inFlight.get(g) ?? 0) + 1);
+    res.once("close", () => {
+      const n = (inFlight.get(g) ?? 1) - 1;
+      inFlight.set(g, n);
+      if (n === 0 && retired.has(g)) void closeRetired(g);
+      if (drained && [...inFlight.values()].every((v) => v === 0)) drained();
+    });
+  });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  }
+  const port = (server.address() as AddressInfo).port;
+
+  let base: GatewayServices;
+  try {
+    base = await buildServices({ env: project.env, projectDir, host: opts.host, port, log });
+    if (!project.env.TOLLGATE_ENCRYPTION_KEY?.trim()) {
+      opts.stderr(
+        `WARNING: TOLLGATE_ENCRYPTION_KEY is not set; stored tokens are encrypted with a development key in ${devKeyPath(projectDir)}. ` +
+          "Do not use this for real accounts (run `tollgate keys generate`).",
+      );
+    }
+    serverOpts.maxBodyBytes = base.settings.maxBodyBytes;
+    current = await createGateway(project, servicesFor(base, project));
+  } catch (err) {
+    server.close();
+    return reportFailure(err, opts.stderr);
+  }
+  const services = base;
+
+  const swap = async (): Promise<void> => {
+    let next: Project;
+    try {
+      next = await loadProject(projectDir, { env: opts.env });
+    } catch (err) {
+      if (err instanceof ProjectConfigError) {
+        log.error({ issues: err.issues.map(formatIssue) }, "configuration change rejected; still serving the previous version");
+        for (const i of err.issues) opts.stderr(formatIssue(i));
+      } else log.error({ err }, "reload failed; still serving the previous version");
+      return;
+    }
+    let gateway: Gateway;
+    try {
+      gateway = await createGateway(next, servicesFor(services, next));
+    } catch (err) {
+      log.error({ err }, "building the new gateway failed; still serving the previous version");
+      return;
+    }
+    const old = current;
+    current = gateway;
+    retired.add(old);
+    if ((inFlight.get(old) ?? 0) === 0) await closeRetired(old);
+    log.info({ routes: next.routes.length, policies: next.policies.size }, "project reloaded");
+  };
+  const stopWatching = opts.watch ? watchProject(projectDir, swap, log) : () => {};
+
+  let exit: ((code: number) => void) | undefined;
+  const done = new Promise<number>((resolve) => (exit = resolve));
+  let shuttingDown: Promise<number> | undefined;
+  const shutdown = (reason: string): Promise<number> => {
+    shuttingDown ??= (async () => {
+      log.info({ reason }, "shutting down");
+      stopWatching();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const busy = () => [...inFlight.values()].some((v) => v > 0);
+      if (busy()) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Number.isFinite(shutdownMs) ? shutdownMs : DEFAULT_SHUTDOWN_MS);
+          timer.unref();
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      if (busy()) log.warn("shutdown timeout reached; closing remaining connections");
+      server.closeAllConnections();
+      await closed;
+      for (const g of new Set([current, ...retired])) await g.close().catch(() => {});
+      await services.dispatcher.close().catch(() => {});
+      await services.store.close().catch((err) => log.warn({ err }, "closing the store failed"));
+      log.info("stopped");
+      exit!(0);
+      return 0;
+    })();
+    return shuttingDown;
+  };
+
+  const url = services.settings.publicUrl;
+  const listenUrl = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}`;
+  opts.stdout(
+    `Tollgate ${opts.watch ? "dev " : ""}serving ${project.routes.length} route(s) at ${url}` +
+      (url === listenUrl ? "" : ` (listening on ${listenUrl})`),
+  );
+  return { url, server, shutdown, done };
+}
+
+/** Watches the project's files; calls `onChange` (debounced, one at a time) after edits. */
+function watchProject(dir: string, onChange: () => Promise<void>, log: Logger): () => void {
+  const watchers: fs.FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let again = false;
+  const fire = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    void onChange().finally(() => {
+      running = false;
+      if (again) {
+        again = false;
+        fire();
+      }
+    });
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(fire, 150);
+  };
+  const rootFiles = new Set(["zuplo.jsonc", ".env"]);
+  const add = (target: string, recursive: boolean, filter?: (name: string | null) => boolean) => {
+    try {
+      const w = fs.watch(target, { recursive, persistent: true }, (_event, name) => {
+        if (!filter || filter(name)) schedule();
+      });
+      w.on("error", (err) => log.warn({ err, target }, "file watcher failed"));
+      watchers.push(w);
+    } catch (err) {
+      log.warn({ err, target }, "cannot watch");
+    }
+  };
+  const watched = new Set<string>();
+  const watchSubfolders = () => {
+    for (const sub of ["config", "modules"]) {
+      const p = path.join(dir, sub);
+      if (!watched.has(sub) && fs.existsSync(p)) {
+        watched.add(sub);
+        add(p, true);
+      }
+    }
+  };
+  // The root folder catches the two root files and config/ or modules/ being created later.
+  add(dir, false, (name) => {
+    if (name === "config" || name === "modules") watchSubfolders();
+    return name === null || rootFiles.has(name) || name === "config" || name === "modules";
+  });
+  watchSubfolders();
+  return () => {
+    clearTimeout(timer);
+    for (const w of watchers) w.close();
+  };
+}

@@ -1,0 +1,136 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { silentLogger } from "../log.js";
+import { generateKey } from "../store/crypto.js";
+import { MemoryStore } from "../store/memory.js";
+import {
+  buildServices,
+  devKeyPath,
+  EnvConfigError,
+  normalizeBasePath,
+  parseAdminClaim,
+  resolveKeyRing,
+  settingsFromEnv,
+} from "./services.js";
+
+async function tempDir(): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), "tollgate-services-"));
+}
+
+test("settings have safe defaults", () => {
+  const s = settingsFromEnv({}, "127.0.0.1", 9000);
+  assert.equal(s.publicUrl, "http://127.0.0.1:9000");
+  assert.equal(s.basePath, "/__tollgate");
+  assert.equal(s.devLogin, false);
+  assert.deepEqual(s.adminSubjects, []);
+  assert.equal(s.adminClaim, undefined);
+  assert.equal(s.mode, "development");
+  assert.ok(s.maxBodyBytes > 0);
+});
+
+test("settings come from TOLLGATE_* variables", () => {
+  const s = settingsFromEnv(
+    {
+      TOLLGATE_PUBLIC_URL: "https://gw.example.com/",
+      TOLLGATE_BASE_PATH: "gw/",
+      TOLLGATE_DEV_LOGIN: "1",
+      TOLLGATE_ADMIN_SUBJECTS: "alice, bob,,",
+      TOLLGATE_ADMIN_CLAIM: "roles=admin,owner",
+      TOLLGATE_ALLOWED_UPSTREAM_HOSTS: "Internal.example, 10.0.0.5",
+      NODE_ENV: "production",
+    },
+    "0.0.0.0",
+    80,
+  );
+  assert.equal(s.publicUrl, "https://gw.example.com");
+  assert.equal(s.basePath, "/gw");
+  assert.equal(s.devLogin, true);
+  assert.deepEqual(s.adminSubjects, ["alice", "bob"]);
+  assert.deepEqual(s.adminClaim, { name: "roles", values: ["admin", "owner"] });
+  assert.deepEqual(s.allowedUpstreamHosts, ["internal.example", "10.0.0.5"]);
+  assert.equal(s.mode, "production");
+});
+
+test("the default public URL brackets IPv6 and maps wildcard hosts to localhost", () => {
+  assert.equal(settingsFromEnv({}, "::1", 8080).publicUrl, "http://[::1]:8080");
+  assert.equal(settingsFromEnv({}, "0.0.0.0", 8080).publicUrl, "http://localhost:8080");
+});
+
+test("bad values are rejected with the variable name", () => {
+  assert.throws(() => settingsFromEnv({ TOLLGATE_PUBLIC_URL: "ftp://x" }, "h", 1), /TOLLGATE_PUBLIC_URL/);
+  assert.throws(() => parseAdminClaim("roles"), /TOLLGATE_ADMIN_CLAIM/);
+  assert.throws(() => settingsFromEnv({ TOLLGATE_MAX_BODY_BYTES: "-1" }, "h", 1), /TOLLGATE_MAX_BODY_BYTES/);
+  assert.equal(normalizeBasePath("/"), "");
+});
+
+test("production refuses to run without an encryption key", async () => {
+  const dir = await tempDir();
+  try {
+    assert.throws(() => resolveKeyRing({}, dir, "production", silentLogger), EnvConfigError);
+    await assert.rejects(
+      buildServices({ env: { TOLLGATE_MODE: "production" }, projectDir: dir, host: "127.0.0.1", port: 1, store: new MemoryStore() }),
+      /TOLLGATE_ENCRYPTION_KEY is required in production/,
+    );
+    await assert.rejects(fs.access(devKeyPath(dir)), "no key file is written in production");
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("development generates a key once and reuses it", async () => {
+  const dir = await tempDir();
+  try {
+    const a = resolveKeyRing({}, dir, "development", silentLogger);
+    const b = resolveKeyRing({}, dir, "development", silentLogger);
+    assert.equal(a[0]!.key.length, 32);
+    assert.deepEqual(a[0]!.key, b[0]!.key);
+    const stat = await fs.stat(devKeyPath(dir));
+    assert.equal(stat.mode & 0o077, 0, "key file is private");
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a configured key ring is used and a bad one rejected", () => {
+  const k1 = generateKey();
+  const k2 = generateKey();
+  const ring = resolveKeyRing({ TOLLGATE_ENCRYPTION_KEY: `old:${k1},new:${k2}` }, "/nonexistent", "production", silentLogger);
+  assert.deepEqual(ring.map((k) => k.id), ["old", "new"]);
+  assert.throws(() => resolveKeyRing({ TOLLGATE_ENCRYPTION_KEY: "short" }, "/x", "development", silentLogger), /TOLLGATE_ENCRYPTION_KEY/);
+});
+
+test("buildServices wires store, secrets, health endpoints and overrides", async () => {
+  const store = new MemoryStore();
+  const services = await buildServices({
+    env: { TOLLGATE_ENCRYPTION_KEY: generateKey(), EXTRA: "1" },
+    projectDir: "/nonexistent",
+    host: "127.0.0.1",
+    port: 1234,
+    store,
+    log: silentLogger,
+    overrides: { devLogin: true },
+  });
+  try {
+    assert.equal(services.store, store);
+    assert.equal(services.settings.devLogin, true);
+    assert.equal(services.settings.publicUrl, "http://127.0.0.1:1234");
+    assert.equal(services.env.EXTRA, "1");
+    const sealed = services.secrets.seal("s", "aad");
+    assert.equal(services.secrets.open(sealed, "aad"), "s");
+    const health = services.systemRoutes.match("GET", "/healthz");
+    assert.ok(health && "handler" in health);
+    const ctx = { params: {}, requestId: "r", services, remoteAddress: "127.0.0.1" };
+    const res = await health.handler(new Request("http://x/healthz"), ctx);
+    assert.deepEqual(await res.json(), { status: "ok" });
+    const ready = services.systemRoutes.match("GET", "/readyz");
+    assert.ok(ready && "handler" in ready);
+    assert.equal((await ready.handler(new Request("http://x/readyz"), ctx)).status, 200);
+    await store.close();
+    assert.equal((await ready.handler(new Request("http://x/readyz"), ctx)).status, 503);
+  } finally {
+    await services.dispatcher.close();
+  }
+});

@@ -1,0 +1,196 @@
+/**
+ * Builds the gateway-wide services (settings, logger, store, secret box, dispatcher, gateway
+ * endpoints) from an environment map. The CLI passes `process.env` merged with the project's
+ * `.env`; tests pass a plain object. Nothing else in the code base reads the environment.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Agent } from "undici";
+import { createLogger, type Logger } from "../log.js";
+import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
+import { SystemRoutes } from "../routing/system-routes.js";
+import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
+import { createStore } from "../store/index.js";
+import type { Store } from "../store/types.js";
+
+/** Environment as a plain map (`process.env`-shaped). */
+export type Env = Record<string, string | undefined>;
+
+export interface BuildServicesOptions {
+  env: Env;
+  /** Absolute project directory (holds `.tollgate/` for the SQLite file and a dev key). */
+  projectDir: string;
+  /** Host and port the server listens on (for the default public URL). */
+  host: string;
+  port: number;
+  /** Use this store instead of opening `TOLLGATE_STORE`. */
+  store?: Store;
+  log?: Logger;
+  /** Settings that win over the environment (tests). */
+  overrides?: Partial<GatewaySettings>;
+}
+
+/** Thrown for an unusable environment (bad key, production without a key, bad number). */
+export class EnvConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "EnvConfigError";
+  }
+}
+
+const DEFAULT_BASE_PATH = "/__tollgate";
+const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+const list = (v: string | undefined): string[] =>
+  (v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const truthy = (v: string | undefined): boolean => /^(1|true|yes|on)$/i.test((v ?? "").trim());
+
+/** `production` when `TOLLGATE_MODE` or `NODE_ENV` says so. */
+export function modeFromEnv(env: Env): GatewaySettings["mode"] {
+  const m = (env.TOLLGATE_MODE ?? env.NODE_ENV ?? "").trim().toLowerCase();
+  return m === "production" ? "production" : "development";
+}
+
+/** Normalises a base path: leading slash, no trailing slash (`/` stays `""`-free as `/`). */
+export function normalizeBasePath(v: string | undefined): string {
+  const raw = (v ?? DEFAULT_BASE_PATH).trim();
+  if (raw === "" || raw === "/") return "";
+  const withSlash = raw.startsWith("/") ? raw : `/${raw}`;
+  return withSlash.replace(/\/+$/, "");
+}
+
+/** Parses `TOLLGATE_ADMIN_CLAIM` (`roles=admin` or `groups=admins,owners`). */
+export function parseAdminClaim(v: string | undefined): GatewaySettings["adminClaim"] {
+  const raw = (v ?? "").trim();
+  if (!raw) return undefined;
+  const eq = raw.indexOf("=");
+  if (eq <= 0 || eq === raw.length - 1) {
+    throw new EnvConfigError(`TOLLGATE_ADMIN_CLAIM must look like "claim=value[,value…]", got "${raw}"`);
+  }
+  return { name: raw.slice(0, eq).trim(), values: list(raw.slice(eq + 1)) };
+}
+
+function hostForUrl(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "localhost";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** Derives every gateway setting from the environment (without side effects). */
+export function settingsFromEnv(env: Env, host: string, port: number): GatewaySettings {
+  const publicUrl = (env.TOLLGATE_PUBLIC_URL?.trim() || `http://${hostForUrl(host)}:${port}`).replace(/\/+$/, "");
+  try {
+    const u = new URL(publicUrl);
+    if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("scheme");
+  } catch {
+    throw new EnvConfigError(`TOLLGATE_PUBLIC_URL must be an http(s) origin, got "${publicUrl}"`);
+  }
+  let maxBodyBytes = DEFAULT_MAX_BODY;
+  if (env.TOLLGATE_MAX_BODY_BYTES?.trim()) {
+    maxBodyBytes = Number(env.TOLLGATE_MAX_BODY_BYTES);
+    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
+      throw new EnvConfigError(`TOLLGATE_MAX_BODY_BYTES must be a positive integer`);
+    }
+  }
+  return {
+    publicUrl,
+    basePath: normalizeBasePath(env.TOLLGATE_BASE_PATH),
+    devLogin: truthy(env.TOLLGATE_DEV_LOGIN),
+    adminSubjects: list(env.TOLLGATE_ADMIN_SUBJECTS),
+    adminClaim: parseAdminClaim(env.TOLLGATE_ADMIN_CLAIM),
+    allowedUpstreamHosts: list(env.TOLLGATE_ALLOWED_UPSTREAM_HOSTS).map((h) => h.toLowerCase()),
+    mode: modeFromEnv(env),
+    maxBodyBytes,
+  };
+}
+
+/** Path of the auto-generated development key. */
+export function devKeyPath(projectDir: string): string {
+  return path.join(projectDir, ".tollgate", "encryption.key");
+}
+
+/**
+ * Resolves the encryption key ring: `TOLLGATE_ENCRYPTION_KEY`, else (development only) a key
+ * generated once into `<project>/.tollgate/encryption.key`. Production refuses to run without a key.
+ */
+export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettings["mode"], log: Logger): KeyRingKey[] {
+  const spec = env.TOLLGATE_ENCRYPTION_KEY?.trim();
+  if (spec) {
+    try {
+      return parseKeyRing(spec);
+    } catch (err) {
+      throw new EnvConfigError(`TOLLGATE_ENCRYPTION_KEY: ${(err as Error).message}`);
+    }
+  }
+  if (mode === "production") {
+    throw new EnvConfigError(
+      "TOLLGATE_ENCRYPTION_KEY is required in production (generate one with `tollgate keys generate`)",
+    );
+  }
+  const file = devKeyPath(projectDir);
+  let key: string;
+  if (fs.existsSync(file)) {
+    key = fs.readFileSync(file, "utf8").trim();
+  } else {
+    key = generateKey();
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  }
+  log.warn(
+    { file },
+    "!!! TOLLGATE_ENCRYPTION_KEY is not set: using a development key stored next to the data. " +
+      "Anyone who can read the project folder can decrypt stored tokens. Set TOLLGATE_ENCRYPTION_KEY before real use. !!!",
+  );
+  try {
+    return parseKeyRing(key);
+  } catch (err) {
+    throw new EnvConfigError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Registers `/healthz` (liveness) and `/readyz` (store reachable) on a route table. */
+export function registerHealthRoutes(routes: SystemRoutes, store: Store): void {
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { "content-type": "application/json", "cache-control": "no-store" },
+    });
+  routes.add(["GET"], "/healthz", () => json(200, { status: "ok" }));
+  routes.add(["GET"], "/readyz", async () => {
+    try {
+      await store.ping();
+      return json(200, { status: "ok", store: store.kind });
+    } catch {
+      return json(503, { status: "unavailable", store: store.kind });
+    }
+  });
+}
+
+/**
+ * Builds the services one gateway process shares. The store is opened from `TOLLGATE_STORE`
+ * (default `sqlite:<project>/.tollgate/data.db`) unless `opts.store` is given.
+ */
+export async function buildServices(opts: BuildServicesOptions): Promise<GatewayServices> {
+  const { env, projectDir } = opts;
+  const log = opts.log ?? createLogger({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "info" });
+  const settings: GatewaySettings = { ...settingsFromEnv(env, opts.host, opts.port), ...opts.overrides };
+  const ring = resolveKeyRing(env, projectDir, settings.mode, log);
+  const secrets = createSecretBox(ring);
+  const store = opts.store ?? (await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir, log }));
+  const systemRoutes = new SystemRoutes();
+  registerHealthRoutes(systemRoutes, store);
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
+  return {
+    settings,
+    log,
+    store,
+    secrets,
+    dispatcher,
+    systemRoutes,
+    now: () => Date.now(),
+    env,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * `McpProxyHandler`: the Streamable HTTP passthrough.
+ *
+ * Every MCP message travels as is: POST (JSON or SSE answers), GET (the server→client SSE
+ * stream), DELETE (end of session), for sessionful (2025-03-26 … 2025-11-25) and stateless
+ * (2026-07-28) clients alike. Status codes and bodies come back faithfully (202, 404 for an
+ * expired session, 405, …). The handler only adds what a gateway must: credentials from
+ * `context.upstreamHeaders` instead of the caller's, `X-Forwarded-*`, Origin validation,
+ * timeouts, one retry after an upstream 401/403 when a credential policy can refresh, and
+ * propagation of client aborts.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
+ * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
+ */
+import { PassThrough, type Readable } from "node:stream";
+import { Agent, type Dispatcher } from "undici";
+import { GatewayError } from "../../errors.js";
+import { nodeStreamResponse } from "../../pipeline/node-body.js";
+import type { GatewayContext, GatewayRequest, Handler } from "../../pipeline/types.js";
+import type { BuildInit } from "../../policies/registry.js";
+import { mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
+import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
+import { createOriginCheck } from "./origin.js";
+import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
+import { discard, exchange, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
+
+/** Statuses whose responses carry no body (a web Response refuses one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const INITIALIZE = Buffer.from('"initialize"');
+const KEEP_ALIVE_MS = 30_000;
+
+/** A handler with resources (its own connection pools) to release when the gateway closes. */
+export type McpProxyHandler = Handler & { close(): Promise<void> };
+
+/**
+ * Ends (instead of breaking) an SSE body when the upstream goes silent for too long, so the
+ * client sees a finished stream and may resume with `Last-Event-ID`. Other upstream failures
+ * still abort the client's stream.
+ */
+function endOnIdle(body: Readable): Readable {
+  const out = new PassThrough({ highWaterMark: 0 });
+  body.on("error", (err: { code?: string }) => {
+    if (err?.code === "UND_ERR_BODY_TIMEOUT") out.end();
+    else out.destroy(err as Error);
+  });
+  out.on("close", () => {
+    if (!body.destroyed) body.destroy();
+  });
+  body.pipe(out);
+  return out;
+}
+
+/** Builds the handler once per route, from validated options. */
+export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit): McpProxyHandler {
+  const { services } = init;
+  const target = compileRewritePattern(options.rewritePattern, services.env);
+  const originAllowed = createOriginCheck(services.settings.publicUrl, options.allowedOrigins);
+  const publicUrl = new URL(services.settings.publicUrl);
+  const publicProto = publicUrl.protocol.slice(0, -1);
+  const publicHost = publicUrl.host.toLowerCase();
+  const forwardSearch = options.forwardSearch && !target.placesSearch;
+  const redirects: Omit<RedirectPolicy, "credentials"> = {
+    follow: options.followRedirects,
+    allowedOrigins: new Set(options.allowedRedirectOrigins.map((o) => o.replace(/\/$/, ""))),
+  };
+  const connect = { timeout: options.connectTimeoutMs };
+  const own: Agent[] = [];
+  // The shared pool uses undici's default connect timeout; a route asking for another gets its own.
+  const dispatcher: Dispatcher =
+    options.connectTimeoutMs === DEFAULT_CONNECT_TIMEOUT_MS
+      ? services.dispatcher
+      : track(new Agent({ connect, keepAliveTimeout: KEEP_ALIVE_MS, connections: 128, pipelining: 1 }));
+  // Long-lived streams (GET, subscriptions/listen) get a pool without a connection cap, so many
+  // open streams never queue the short POSTs behind them.
+  let streams: Agent | undefined;
+  function track(a: Agent): Agent {
+    own.push(a);
+    return a;
+  }
+  const streamDispatcher = () =>
+    (streams ??= track(new Agent({ connect, keepAliveTimeout: KEEP_ALIVE_MS, connections: null, pipelining: 1 })));
+
+  function forwarding(request: GatewayRequest, context: GatewayContext) {
+    const host = request.headers.get("host") ?? new URL(request.url).host;
+    const proto = host.toLowerCase() === publicHost ? publicProto : request.url.startsWith("https:") ? "https" : "http";
+    return { remoteAddress: context.remoteAddress, proto, host };
+  }
+
+  /** Asks the credential policy what to do about a 401/403; undefined passes the answer through. */
+  async function recover(res: UpstreamResponse, context: GatewayContext): Promise<string | Response | undefined> {
+    const hooks = context.upstreamAuth;
+    if (!hooks) return undefined;
+    const hook = res.statusCode === 401 ? hooks.onUnauthorized : res.statusCode === 403 ? hooks.onForbidden : undefined;
+    if (!hook) return undefined;
+    let outcome: string | Response | undefined;
+    try {
+      outcome = await hook.call(hooks, {
+        status: res.statusCode,
+        wwwAuthenticate: headerValue(res.headers, "www-authenticate"),
+      });
+    } catch (err) {
+      discard(res);
+      throw err;
+    }
+    if (outcome !== undefined) discard(res);
+    return outcome;
+  }
+
+  function remember(request: GatewayRequest, res: UpstreamResponse, initialize: boolean, context: GatewayContext) {
+    const sid = request.headers.get("mcp-session-id");
+    if (request.method === "DELETE" && sid && res.statusCode < 300) sessionCapabilities.delete(sid);
+    else if (sid && res.statusCode === 404) sessionCapabilities.delete(sid);
+    if (!initialize || res.statusCode !== 200) return;
+    const newSid = headerValue(res.headers, "mcp-session-id");
+    if (!newSid) return;
+    return mcpRequestInfo(request, context).then((info) => {
+      const msg = info.messages.find((m) => m.method === "initialize");
+      if (!msg) return;
+      const version = typeof msg.params?.protocolVersion === "string" ? msg.params.protocolVersion : info.protocolVersion;
+      const caps = msg.params?.capabilities;
+      sessionCapabilities.set(newSid, version, typeof caps === "object" && caps !== null ? (caps as Record<string, unknown>) : undefined);
+    });
+  }
+
+  function toResponse(res: UpstreamResponse, method: string): Response {
+    const headers = downstreamResponseHeaders(res.headers);
+    if (method === "HEAD" || NULL_BODY.has(res.statusCode)) {
+      discard(res);
+      return new Response(null, { status: res.statusCode, headers });
+    }
+    const sse = options.idleTimeoutMs > 0 && headerValue(res.headers, "content-type")?.startsWith("text/event-stream");
+    return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
+  }
+
+  async function mcpProxy(request: GatewayRequest, context: GatewayContext): Promise<Response> {
+    const origin = request.headers.get("origin");
+    if (origin !== null && !originAllowed(origin, request.headers.get("host") ?? "")) {
+      throw new GatewayError("origin_not_allowed", 403, "Requests from this origin are not allowed.");
+    }
+    const method = request.method;
+    let url = target.build(request);
+    if (forwardSearch) url = appendSearch(url, searchOf(request.url));
+    let body: Uint8Array | undefined;
+    if (method !== "GET" && method !== "HEAD") {
+      const bytes = await request.rawBytes();
+      if (bytes.byteLength > 0 || method === "POST") body = bytes;
+    }
+    const initialize =
+      method === "POST" && body !== undefined && !request.headers.has("mcp-session-id") && Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE);
+    const long = method === "GET" || request.headers.get("mcp-method") === "subscriptions/listen";
+    const o: ExchangeOptions = {
+      dispatcher: long ? streamDispatcher() : dispatcher,
+      method,
+      url,
+      headers: upstreamRequestHeaders(request.headers, context.upstreamHeaders, forwarding(request, context), context.requestId),
+      body,
+      signal: context.signal,
+      firstByteTimeoutMs: options.firstByteTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+    };
+    const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
+    let res = await exchange(o, policy);
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      const outcome = await recover(res, context);
+      if (outcome instanceof Response) return outcome;
+      if (typeof outcome === "string") {
+        res = await exchange({ ...o, headers: { ...o.headers, authorization: outcome } }, policy);
+      }
+    }
+    await remember(request, res, initialize, context);
+    return toResponse(res, method);
+  }
+
+  return Object.assign(mcpProxy, {
+    async close() {
+      await Promise.all(own.map((a) => a.close().catch(() => {})));
+    },
+  });
+}

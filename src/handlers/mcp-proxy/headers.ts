@@ -1,0 +1,125 @@
+/**
+ * Header rules of the upstream hop: which inbound headers travel on, which upstream headers come
+ * back, and the `X-Forwarded-*` set.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1 Connection (hop-by-hop fields)
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices#token-passthrough
+ */
+import type { IncomingHttpHeaders } from "node:http";
+
+/** Hop-by-hop fields (RFC 9110 §7.6.1) plus what the hop recomputes itself. Lower-case. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "trailers",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "http2-settings",
+]);
+
+/**
+ * Inbound fields never forwarded: the caller's credentials belong to the gateway (no token
+ * passthrough), `Origin` was checked by the gateway (which is the upstream's client; a browser
+ * origin would only trip the upstream's own DNS-rebinding checks), the body length is
+ * recomputed, and forwarding fields are rebuilt below.
+ */
+const REQUEST_DROP = new Set([
+  ...HOP_BY_HOP,
+  "authorization",
+  "cookie",
+  "origin",
+  "content-length",
+  "expect",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+]);
+
+function isDroppedRequestHeader(name: string): boolean {
+  return REQUEST_DROP.has(name) || name.startsWith("proxy-");
+}
+
+/** Names listed in a `Connection` header value (they are hop-by-hop too). */
+function connectionTokens(value: string | null | undefined): Set<string> | undefined {
+  if (!value) return undefined;
+  const out = new Set<string>();
+  for (const t of value.split(",")) {
+    const name = t.trim().toLowerCase();
+    if (name && name !== "close" && name !== "keep-alive") out.add(name);
+  }
+  return out.size ? out : undefined;
+}
+
+/** What the forwarding fields are built from. */
+export interface ForwardingInfo {
+  /** Address of the TCP peer, when known. */
+  remoteAddress: string | undefined;
+  /** The scheme the client used (`http` / `https`). */
+  proto: string;
+  /** The `Host` the client used. */
+  host: string;
+}
+
+/**
+ * Builds the upstream request headers: end-to-end inbound headers (including `Mcp-Session-Id`,
+ * `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`, `Accept`, `Content-Type`),
+ * without hop-by-hop fields, `Authorization`, `Cookie` or `Origin`; then `X-Forwarded-*`, the request id,
+ * and finally `upstream` (credentials set by policies), which wins over everything.
+ */
+export function upstreamRequestHeaders(
+  inbound: Headers,
+  upstream: Record<string, string>,
+  fwd: ForwardingInfo,
+  requestId: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const listed = connectionTokens(inbound.get("connection"));
+  for (const [name, value] of inbound) {
+    if (isDroppedRequestHeader(name) || listed?.has(name)) continue;
+    out[name] = value;
+  }
+  const xff = inbound.get("x-forwarded-for");
+  if (fwd.remoteAddress) out["x-forwarded-for"] = xff ? `${xff}, ${fwd.remoteAddress}` : fwd.remoteAddress;
+  else if (xff) out["x-forwarded-for"] = xff;
+  out["x-forwarded-proto"] = fwd.proto;
+  out["x-forwarded-host"] = fwd.host;
+  out["x-request-id"] = requestId;
+  for (const name in upstream) out[name.toLowerCase()] = upstream[name]!;
+  return out;
+}
+
+/** Removes the credentials a policy added (before following a redirect to another origin). */
+export function withoutCredentials(headers: Record<string, string>, upstream: Record<string, string>): Record<string, string> {
+  const out = { ...headers };
+  for (const name in upstream) delete out[name.toLowerCase()];
+  delete out.authorization;
+  return out;
+}
+
+/**
+ * Converts the upstream's response headers (undici's lower-cased record) to the entries of a web
+ * `Response`, without hop-by-hop fields. `Set-Cookie` stays a list.
+ */
+export function downstreamResponseHeaders(headers: IncomingHttpHeaders): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const conn = headers.connection;
+  const listed = connectionTokens(Array.isArray(conn) ? conn.join(",") : conn);
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name === "proxy-authenticate" || listed?.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
+}
+
+/** First value of an undici response header. */
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,129 @@
+/**
+ * One upstream exchange on undici's dispatcher API (not WHATWG fetch: a fraction of the cost per
+ * request, and bodies stay Node streams), with timeouts and redirect handling, and the mapping of
+ * transport failures to `GatewayError`s (502/504 problem+json).
+ */
+import { request, type Dispatcher } from "undici";
+import { GatewayError } from "../../errors.js";
+import { headerValue, withoutCredentials } from "./headers.js";
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+export interface ExchangeOptions {
+  dispatcher: Dispatcher;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: Uint8Array | undefined;
+  signal: AbortSignal;
+  firstByteTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface RedirectPolicy {
+  follow: boolean;
+  /** Other origins a redirect may lead to (without credentials). */
+  allowedOrigins: ReadonlySet<string>;
+  /** Headers set by credential policies (removed before leaving the origin). */
+  credentials: Record<string, string>;
+}
+
+const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Maps an undici failure to the client-facing error. Never includes the upstream URL. */
+export function upstreamFailure(err: unknown, signal: AbortSignal): GatewayError {
+  if (signal.aborted) {
+    return new GatewayError("client_closed_request", 499, "The client closed the request.", { cause: err });
+  }
+  const code = (err as { code?: string } | undefined)?.code;
+  switch (code) {
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return new GatewayError("upstream_timeout", 504, "The upstream MCP server did not accept a connection in time.", {
+        cause: err,
+      });
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return new GatewayError("upstream_timeout", 504, "The upstream MCP server did not answer in time.", { cause: err });
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+    case "EADDRNOTAVAIL":
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "CERT_HAS_EXPIRED":
+      return new GatewayError("upstream_unreachable", 502, "The upstream MCP server could not be reached.", { cause: err });
+    default:
+      return new GatewayError("upstream_error", 502, "The connection to the upstream MCP server failed.", { cause: err });
+  }
+}
+
+/** Sends one request; rejects with a `GatewayError` on transport failure. */
+export async function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
+  try {
+    return await request(o.url, {
+      dispatcher: o.dispatcher,
+      method: o.method as Dispatcher.HttpMethod,
+      headers: o.headers,
+      body: o.body,
+      signal: o.signal,
+      headersTimeout: o.firstByteTimeoutMs,
+      bodyTimeout: o.idleTimeoutMs,
+    });
+  } catch (err) {
+    throw upstreamFailure(err, o.signal);
+  }
+}
+
+/** Discards a body we will not forward, releasing its connection. */
+export function discard(res: UpstreamResponse): void {
+  res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+}
+
+/**
+ * Sends the request and, when enabled, follows redirects: at most five, to the same origin
+ * (with credentials) or to an `allowedOrigins` origin (without them). 303 turns the request into
+ * a bodiless GET; other codes keep method and body (an MCP POST must stay a POST). A redirect
+ * that may not be followed is answered as is.
+ */
+export async function exchange(o: ExchangeOptions, redirects: RedirectPolicy): Promise<UpstreamResponse> {
+  let res = await sendOnce(o);
+  if (!redirects.follow || !REDIRECTS.has(res.statusCode)) return res;
+  const home = new URL(o.url).origin;
+  let current = o;
+  for (let hop = 0; REDIRECTS.has(res.statusCode); hop++) {
+    const location = headerValue(res.headers, "location");
+    if (!location) return res;
+    let next: URL;
+    try {
+      next = new URL(location, current.url);
+    } catch {
+      return res;
+    }
+    if (next.protocol !== "http:" && next.protocol !== "https:") return res;
+    const toHome = next.origin === home;
+    if (!toHome && !redirects.allowedOrigins.has(next.origin)) return res;
+    discard(res);
+    if (hop >= MAX_REDIRECTS) {
+      throw new GatewayError("upstream_redirect_loop", 502, "The upstream MCP server redirected too many times.");
+    }
+    const toGet = res.statusCode === 303 && current.method !== "HEAD";
+    let headers = toHome ? o.headers : withoutCredentials(o.headers, redirects.credentials);
+    if (toGet) {
+      headers = { ...headers };
+      delete headers["content-type"];
+    }
+    current = {
+      ...current,
+      url: next.href,
+      method: toGet ? "GET" : current.method,
+      body: toGet ? undefined : current.body,
+      headers,
+    };
+    res = await sendOnce(current);
+  }
+  return res;
+}

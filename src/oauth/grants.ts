@@ -1,0 +1,288 @@
+/**
+ * Upstream grants: stored encrypted (AES-256-GCM, the record's address as AAD), used from an
+ * in-process cache on the hot path, refreshed single-flight.
+ *
+ * - Warm path: a fresh access token comes from a bounded in-memory cache — no store round trip,
+ *   no decryption.
+ * - Refresh (proactive, `skewMs` before expiry, or after an upstream 401): one refresh per grant
+ *   at a time inside the process (a shared promise) and across processes (`store.withLock`, then
+ *   the grant is re-read and written back with compare-and-swap on its version). The rotated
+ *   refresh token is saved in the same write as the new access token.
+ * - `invalid_grant` deletes the grant (the user must connect again); token endpoint outages keep
+ *   it and surface as 502.
+ *
+ * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3 refresh token grant
+ */
+import { GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { SecretBox } from "../store/crypto.js";
+import { openRecord, sealRecord, type SealedValue } from "../store/sealed.js";
+import type { Store } from "../store/types.js";
+import { TokenEndpointError, type TokenSet } from "./flow.js";
+import { errorSummary } from "./upstream.js";
+
+/** Store namespace of grants. */
+export const GRANTS_NS = "grants";
+/** Store namespace remembering (for a day) that a grant was dropped and must be made again. */
+export const TOMBSTONES_NS = "grant-tombstones";
+
+/** Record key of a grant: `<upstreamId>:user:<sub>` or `<upstreamId>:shared`. */
+export function grantKey(upstreamId: string, subject: string | undefined): string {
+  return subject === undefined ? `${upstreamId}:shared` : `${upstreamId}:user:${subject}`;
+}
+
+/** Plaintext facts about a grant (never secret). */
+export interface GrantMeta {
+  upstreamId: string;
+  mode: "user" | "shared";
+  /** The user's subject (user mode) — or, for shared grants, the admin who connected it. */
+  subject: string;
+  issuer: string;
+  clientId: string;
+  resource: string;
+  /** Scopes requested when connecting. */
+  scopes: string[];
+  /** Scope string the AS reported granting, if it did. */
+  grantedScope: string | undefined;
+  /** Access token expiry (ms since epoch), if known. */
+  expiresAt: number | undefined;
+  hasRefreshToken: boolean;
+  createdAt: number;
+  refreshedAt: number | undefined;
+  /** Step-up authorizations performed for this grant (bounded). */
+  stepUps: number;
+}
+
+interface GrantSecret {
+  accessToken: string;
+  refreshToken: string | undefined;
+  tokenType: string;
+}
+
+/** A decrypted grant. */
+export interface Grant {
+  key: string;
+  version: number;
+  meta: GrantMeta;
+  secret: GrantSecret;
+}
+
+/** Outcome of asking for an upstream token. */
+export type TokenResult =
+  | { kind: "ok"; token: string }
+  | { kind: "missing" }
+  | { kind: "reconsent" };
+
+/** Performs the actual refresh at the upstream. */
+export type Refresher = (grant: Grant) => Promise<TokenSet>;
+
+interface CacheEntry {
+  token: string;
+  version: number;
+  expiresAt: number | undefined;
+  cachedAt: number;
+}
+
+export interface GrantManagerOptions {
+  store: Store;
+  secrets: SecretBox;
+  log: Logger;
+  now: () => number;
+  /** Refresh this long before expiry (default 60 s). */
+  skewMs?: number;
+  /** Cache entries kept (default 10 000). */
+  maxCache?: number;
+  /** How long a token without a known expiry is reused before the store is consulted (default 5 min). */
+  maxCacheAgeMs?: number;
+}
+
+/** Grants of every upstream of one gateway. */
+export class GrantManager {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inflight = new Map<string, Promise<TokenResult>>();
+  private readonly skewMs: number;
+  private readonly maxCache: number;
+  private readonly maxAge: number;
+
+  constructor(private readonly o: GrantManagerOptions) {
+    this.skewMs = o.skewMs ?? 60_000;
+    this.maxCache = o.maxCache ?? 10_000;
+    this.maxAge = o.maxCacheAgeMs ?? 300_000;
+  }
+
+  private fresh(expiresAt: number | undefined, cachedAt: number): boolean {
+    const now = this.o.now();
+    return expiresAt === undefined ? now - cachedAt < this.maxAge : expiresAt - this.skewMs > now;
+  }
+
+  private remember(key: string, g: Grant): void {
+    const prev = this.cache.get(key);
+    if (prev && prev.version > g.version) return;
+    this.cache.delete(key);
+    this.cache.set(key, { token: g.secret.accessToken, version: g.version, expiresAt: g.meta.expiresAt, cachedAt: this.o.now() });
+    if (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /** Drops a cached token (disconnect, reset). */
+  forget(key: string): void {
+    this.cache.delete(key);
+  }
+
+  /** The cached token when it is fresh; the warm path. */
+  cachedToken(key: string): string | undefined {
+    const e = this.cache.get(key);
+    return e && this.fresh(e.expiresAt, e.cachedAt) ? e.token : undefined;
+  }
+
+  /** Reads and decrypts a grant. */
+  async read(key: string): Promise<Grant | undefined> {
+    const rec = await this.o.store.get<SealedValue<GrantMeta>>(GRANTS_NS, key);
+    if (!rec) return undefined;
+    const secret = openRecord<GrantSecret>(this.o.secrets, GRANTS_NS, key, rec.value);
+    const { sealed: _sealed, ...meta } = rec.value;
+    return { key, version: rec.version, meta: meta as GrantMeta, secret };
+  }
+
+  /** Lists grant metadata under a key prefix (no decryption). */
+  async listMeta(prefix: string): Promise<Array<{ key: string; version: number; meta: GrantMeta }>> {
+    const rows = await this.o.store.list<SealedValue<GrantMeta>>(GRANTS_NS, prefix);
+    return rows.map((r) => {
+      const { sealed: _sealed, ...meta } = r.value;
+      return { key: r.key, version: r.version, meta: meta as GrantMeta };
+    });
+  }
+
+  /** Writes a grant (new connection or refresh). Returns the new version, or undefined on a CAS miss. */
+  async write(key: string, meta: GrantMeta, tokens: TokenSet, ifVersion?: number): Promise<number | undefined> {
+    const m: GrantMeta = {
+      ...meta,
+      expiresAt: tokens.expiresAt,
+      grantedScope: tokens.scope ?? meta.grantedScope,
+      hasRefreshToken: tokens.refreshToken !== undefined,
+    };
+    const secret: GrantSecret = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, tokenType: tokens.tokenType };
+    const value = sealRecord(this.o.secrets, GRANTS_NS, key, secret, m);
+    const version = await this.o.store.put(GRANTS_NS, key, value, ifVersion === undefined ? {} : { ifVersion });
+    if (version !== undefined) this.remember(key, { key, version, meta: m, secret });
+    return version;
+  }
+
+  /** Deletes a grant and its cached token; returns what was there. */
+  async remove(key: string): Promise<Grant | undefined> {
+    let g: Grant | undefined;
+    try {
+      g = await this.read(key);
+    } catch {
+      g = undefined; // undecryptable records are still deleted
+    }
+    this.cache.delete(key);
+    await this.o.store.delete(GRANTS_NS, key);
+    return g;
+  }
+
+  /**
+   * The upstream access token for a grant: from the cache when fresh; else from the store,
+   * refreshing first when it expires within the skew.
+   */
+  async token(key: string, refresher: Refresher): Promise<TokenResult> {
+    const hot = this.cachedToken(key);
+    if (hot) return { kind: "ok", token: hot };
+    const g = await this.read(key);
+    if (!g) {
+      this.cache.delete(key);
+      return { kind: "missing" };
+    }
+    if (this.fresh(g.meta.expiresAt, this.o.now()) || (g.meta.expiresAt === undefined && !g.secret.refreshToken)) {
+      this.remember(key, g);
+      return { kind: "ok", token: g.secret.accessToken };
+    }
+    if (!g.secret.refreshToken) {
+      // Expiring soon with no way to refresh: use it while it lasts, then ask for a new connection.
+      if ((g.meta.expiresAt ?? 0) > this.o.now()) return { kind: "ok", token: g.secret.accessToken };
+      return this.reconsent(key, g, "access token expired and no refresh token was issued");
+    }
+    return this.refresh(key, refresher, undefined);
+  }
+
+  /**
+   * Refresh after the upstream rejected `usedToken` (401). If another request or process already
+   * replaced that token, the replacement is returned without another refresh.
+   */
+  async refreshAfterRejection(key: string, usedToken: string, refresher: Refresher): Promise<TokenResult> {
+    const e = this.cache.get(key);
+    if (e && e.token === usedToken) this.cache.delete(key);
+    return this.refresh(key, refresher, usedToken);
+  }
+
+  private refresh(key: string, refresher: Refresher, rejected: string | undefined): Promise<TokenResult> {
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const p = this.o.store
+      .withLock(`grant-refresh:${key}`, () => this.refreshLocked(key, refresher, rejected), { waitMs: 20_000, leaseMs: 30_000 })
+      .finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  private async refreshLocked(key: string, refresher: Refresher, rejected: string | undefined): Promise<TokenResult> {
+    const g = await this.read(key);
+    if (!g) {
+      this.cache.delete(key);
+      return { kind: "missing" };
+    }
+    const replaced = rejected !== undefined && g.secret.accessToken !== rejected;
+    if (replaced || (rejected === undefined && this.fresh(g.meta.expiresAt, this.o.now()))) {
+      this.remember(key, g);
+      return { kind: "ok", token: g.secret.accessToken };
+    }
+    if (!g.secret.refreshToken) return this.reconsent(key, g, "upstream rejected the token and no refresh token was issued");
+    let tokens: TokenSet;
+    try {
+      tokens = await refresher(g);
+    } catch (err) {
+      if (err instanceof TokenEndpointError && err.kind === "invalid_grant") {
+        return this.reconsent(key, g, `refresh rejected (${err.oauthError ?? "invalid_grant"})`);
+      }
+      this.o.log.warn({ upstream: g.meta.upstreamId, err: errorSummary(err) }, "upstream token refresh failed; grant kept");
+      if (err instanceof GatewayError && err.status === 502) throw err;
+      throw new GatewayError("upstream_token_endpoint_unavailable", 502, "The upstream authorization server is unavailable; try again shortly.", {
+        cause: err,
+      });
+    }
+    const meta: GrantMeta = { ...g.meta, refreshedAt: this.o.now() };
+    const version = await this.write(key, meta, tokens, g.version);
+    if (version === undefined) {
+      // Someone wrote the grant although we held the lock (lease expired): trust the store.
+      const now = await this.read(key);
+      if (!now) return { kind: "missing" };
+      this.remember(key, now);
+      return { kind: "ok", token: now.secret.accessToken };
+    }
+    this.o.log.info(
+      { audit: "connection.refreshed", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, rotated: tokens.refreshToken !== g.secret.refreshToken },
+      "upstream connection refreshed",
+    );
+    return { kind: "ok", token: tokens.accessToken };
+  }
+
+  /** True when the grant was dropped (refresh rejected) and not connected again since. */
+  async wasDropped(key: string): Promise<boolean> {
+    return (await this.o.store.get(TOMBSTONES_NS, key)) !== undefined;
+  }
+
+  /** Clears the dropped marker (a new connection was made). */
+  async clearDropped(key: string): Promise<void> {
+    await this.o.store.delete(TOMBSTONES_NS, key);
+  }
+
+  private async reconsent(key: string, g: Grant, reason: string): Promise<TokenResult> {
+    this.cache.delete(key);
+    await this.o.store.delete(GRANTS_NS, key);
+    await this.o.store.put(TOMBSTONES_NS, key, { at: this.o.now() }, { ttlSeconds: 86_400 });
+    this.o.log.info(
+      { audit: "connection.reconsent", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, reason },
+      "upstream connection needs to be made again",
+    );
+    return { kind: "reconsent" };
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The answer a client gets when the caller has no usable grant for the upstream, shaped for the
+ * client's protocol generation:
+ *
+ * - 2025-11-25 and earlier: JSON-RPC error `-32042` (URL elicitation required) whose `data`
+ *   carries the connect URL and state; the URL also goes into `message` for clients that did not
+ *   declare URL elicitation, so a human can still see it;
+ * - 2026-07-28: an `InputRequiredResult` with a URL-mode `elicitation/create` input request on the
+ *   requests that allow one (`tools/call`, `prompts/get`, `resources/read`) when the client
+ *   declared URL elicitation; otherwise the `-32042` error as above.
+ *
+ * Notifications get no answer (202); batches get one answer per request; SSE when the client
+ * prefers (or only accepts) `text/event-stream`.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/client/elicitation#url-elicitation-required-error
+ * @see https://modelcontextprotocol.io/specification/draft/basic/patterns/mrtr
+ */
+import { RpcCode } from "../../errors.js";
+import {
+  isStatelessProtocol,
+  supportsUrlElicitation,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type McpRequestInfo,
+} from "../../mcp/messages.js";
+
+export type ConnectState = "authenticating" | "reconsent_required" | "admin_connect_required";
+
+/** Everything a connect-required answer says. */
+export interface ConnectRequired {
+  state: ConnectState;
+  upstreamId: string;
+  displayName: string;
+  operationId: string;
+  authMode: "user-oauth" | "shared-oauth";
+  /** The connect URL; undefined for `admin_connect_required`. */
+  authUrl: string | undefined;
+  elicitationId: string;
+}
+
+/** Methods on which a 2026-07-28 server may answer `InputRequiredResult`. */
+const MRTR_METHODS = new Set(["tools/call", "prompts/get", "resources/read"]);
+
+/** Prefix of the gateway's own `requestState` values (stripped before forwarding a retry). */
+export const REQUEST_STATE_PREFIX = "tollgate-connect.";
+
+/** Key of the gateway's input request in `inputRequests`. */
+export function inputRequestKey(upstreamId: string): string {
+  return `tollgate_connect_${upstreamId}`;
+}
+
+/** The human message for a state. */
+export function connectMessage(c: Pick<ConnectRequired, "state" | "displayName">): string {
+  switch (c.state) {
+    case "reconsent_required":
+      return `Your ${c.displayName} connection has expired or was revoked. Connect ${c.displayName} again to continue.`;
+    case "admin_connect_required":
+      return `${c.displayName} has not been connected for this gateway yet. Ask an administrator to connect it.`;
+    default:
+      return `Connect ${c.displayName} to continue.`;
+  }
+}
+
+/** The `data` of the -32042 error (the hosted product's shape). */
+export function connectErrorData(c: ConnectRequired): Record<string, unknown> {
+  return {
+    state: c.state,
+    upstreamServerId: c.upstreamId,
+    operationId: c.operationId,
+    ...(c.authUrl ? { authUrl: c.authUrl } : {}),
+    nextAction: c.authUrl ? "redirect" : "contact_admin",
+    authProfileId: `${c.upstreamId}:${c.authMode}`,
+    elicitations: c.authUrl
+      ? [{ mode: "url", elicitationId: c.elicitationId, url: c.authUrl, message: connectMessage(c) }]
+      : [],
+  };
+}
+
+/** One JSON-RPC answer for request `id`. */
+export function connectAnswer(
+  c: ConnectRequired,
+  msg: { id: JsonRpcId; method?: string | undefined },
+  client: { protocolVersion: string; capabilities: Record<string, unknown> | undefined },
+): Record<string, unknown> {
+  const urlCapable = supportsUrlElicitation(client.capabilities);
+  const message = connectMessage(c);
+  if (c.authUrl && urlCapable && isStatelessProtocol(client.protocolVersion) && msg.method && MRTR_METHODS.has(msg.method)) {
+    return {
+      jsonrpc: "2.0",
+      id: msg.id,
+      result: {
+        resultType: "input_required",
+        inputRequests: {
+          [inputRequestKey(c.upstreamId)]: {
+            method: "elicitation/create",
+            params: { mode: "url", elicitationId: c.elicitationId, url: c.authUrl, message },
+          },
+        },
+        requestState: `${REQUEST_STATE_PREFIX}${c.elicitationId}`,
+      },
+    };
+  }
+  const shown = c.authUrl && !urlCapable ? `${message} Open this link: ${c.authUrl}` : message;
+  return { jsonrpc: "2.0", id: msg.id, error: { code: RpcCode.UrlElicitationRequired, message: shown, data: connectErrorData(c) } };
+}
+
+function qualityOf(accept: string, matches: (type: string) => boolean): number {
+  let best = 0;
+  for (const part of accept.split(",")) {
+    const [type, ...params] = part.trim().toLowerCase().split(";");
+    if (!type || !matches(type.trim())) continue;
+    let q = 1;
+    for (const p of params) {
+      const [k, v] = p.trim().split("=");
+      if (k === "q" && v !== undefined) q = Number(v);
+    }
+    if (Number.isFinite(q)) best = Math.max(best, q);
+  }
+  return best;
+}
+
+/** True when the answer should be an SSE stream: the client prefers or only accepts `text/event-stream`. */
+export function prefersSse(accept: string | null): boolean {
+  if (!accept) return false;
+  const sse = qualityOf(accept, (t) => t === "text/event-stream" || t === "text/*");
+  const json = qualityOf(accept, (t) => t === "application/json" || t === "application/*" || t === "*/*");
+  return sse > json;
+}
+
+function isRequest(m: JsonRpcMessage): boolean {
+  return typeof m.method === "string" && m.id !== undefined && m.id !== null;
+}
+
+/**
+ * Builds the HTTP answer for a POST whose requests all need the connection: 202 for
+ * notifications/responses only; otherwise one answer per request (an array for batches), as
+ * JSON or as one SSE event per answer.
+ */
+export function connectRequiredResponse(c: ConnectRequired, info: McpRequestInfo, accept: string | null): Response {
+  const client = { protocolVersion: info.protocolVersion, capabilities: info.clientCapabilities };
+  const requests = info.parsed ? info.messages.filter(isRequest) : [];
+  if (info.parsed && requests.length === 0) return new Response(null, { status: 202 });
+  const answers = info.parsed ? requests.map((m) => connectAnswer(c, { id: m.id!, method: m.method }, client)) : [connectAnswer(c, { id: null }, client)];
+  const headers = new Headers({ "cache-control": "no-store" });
+  if (prefersSse(accept)) {
+    headers.set("content-type", "text/event-stream");
+    const body = answers.map((a) => `event: message\ndata: ${JSON.stringify(a)}\n\n`).join("");
+    return new Response(body, { status: 200, headers });
+  }
+  headers.set("content-type", "application/json");
+  return new Response(JSON.stringify(info.batch ? answers : answers[0]), { status: 200, headers });
+}
+
+/** The answer for GET/DELETE (no JSON-RPC to answer): a problem+json 403 naming the connect URL. */
+export function connectRequiredProblem(c: ConnectRequired, requestId: string): Response {
+  const body = {
+    type: "https://tollgate.dev/errors/upstream_connect_required",
+    title: "Forbidden",
+    status: 403,
+    detail: connectMessage(c),
+    code: "upstream_connect_required",
+    instance: requestId,
+    ...connectErrorData(c),
+  };
+  return new Response(JSON.stringify(body), {
+    status: 403,
+    headers: { "content-type": "application/problem+json", "cache-control": "no-store" },
+  });
+}

@@ -1,0 +1,186 @@
+/**
+ * `mcp-token-exchange-inbound`: puts the caller's own upstream credential (or the shared one) on
+ * the upstream request, asks for a connection when there is none, and recovers from upstream
+ * 401/403 answers (refresh and retry once; step-up for `insufficient_scope`).
+ *
+ * Per request on the warm path: one in-memory cache lookup, no store round trip, no decryption.
+ */
+import { randomUUID } from "node:crypto";
+import { GatewayError } from "../../errors.js";
+import { mcpRequestInfo, type JsonRpcMessage } from "../../mcp/messages.js";
+import { GatewayRequest, type GatewayContext, type InboundPolicy, type UpstreamAuthHooks } from "../../pipeline/types.js";
+import type { GatewayServices } from "../../pipeline/services.js";
+import { bearerChallenge } from "../../oauth/challenge.js";
+import { issueTicket } from "../../oauth/connect-state.js";
+import type { Refresher, TokenResult } from "../../oauth/grants.js";
+import { connectUrl, entryGrantKey, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { stepUpScopes } from "../../oauth/scopes.js";
+import {
+  connectRequiredProblem,
+  connectRequiredResponse,
+  inputRequestKey,
+  REQUEST_STATE_PREFIX,
+  type ConnectRequired,
+  type ConnectState,
+} from "./connect-required.js";
+
+/** Requests that may reach the upstream without a credential (the session can start; the upstream decides). */
+const LIFECYCLE = new Set(["initialize", "ping", "server/discover"]);
+
+function passesWithoutGrant(request: GatewayRequest, messages: JsonRpcMessage[], parsed: boolean): boolean {
+  if (request.method !== "POST") return true;
+  if (!parsed) return true;
+  return messages.every((m) => m.method === undefined || m.id === undefined || m.id === null || LIFECYCLE.has(m.method));
+}
+
+/** Removes the gateway's own MRTR `requestState`/`inputResponses` from a retried request. */
+async function stripOwnRetryState(request: GatewayRequest, context: GatewayContext, upstreamId: string): Promise<GatewayRequest> {
+  if (request.method !== "POST") return request;
+  const info = await mcpRequestInfo(request, context);
+  const ours = (m: JsonRpcMessage) => typeof m.params?.requestState === "string" && m.params.requestState.startsWith(REQUEST_STATE_PREFIX);
+  if (!info.parsed || !info.messages.some(ours)) return request;
+  const key = inputRequestKey(upstreamId);
+  const cleaned = info.messages.map((m) => {
+    if (!ours(m)) return m;
+    const { requestState: _state, inputResponses, ...params } = m.params as Record<string, unknown>;
+    const rest = { ...((inputResponses as Record<string, unknown> | undefined) ?? {}) };
+    delete rest[key];
+    return { ...m, params: Object.keys(rest).length ? { ...params, inputResponses: rest } : params };
+  });
+  const bytes = new TextEncoder().encode(JSON.stringify(info.batch ? cleaned : cleaned[0]));
+  return new GatewayRequest(request.url, {
+    method: request.method,
+    headers: request.headers,
+    rawBody: bytes,
+    user: request.user,
+    params: request.params,
+    query: request.query,
+    signal: request.signal,
+  });
+}
+
+/** Builds the per-request logic for one upstream. */
+export function tokenExchangePolicy(services: GatewayServices, entryOf: () => UpstreamEntry): InboundPolicy {
+  const state = upstreamOAuthState(services);
+  const grants = state.grants;
+
+  const refresherFor = (entry: UpstreamEntry): Refresher => (g) =>
+    entry.oauth.refresh({
+      issuer: g.meta.issuer,
+      clientId: g.meta.clientId,
+      refreshToken: g.secret.refreshToken!,
+      resource: g.meta.resource,
+    });
+
+  async function connectRequired(
+    entry: UpstreamEntry,
+    request: GatewayRequest,
+    context: GatewayContext,
+    subject: string | undefined,
+    why: { state: ConnectState; reason: "authenticating" | "reconsent_required" | "step_up"; scopes?: string[]; stepUps?: number },
+  ): Promise<Response> {
+    const shared = entry.authMode === "shared-oauth";
+    let authUrl: string | undefined;
+    if (!shared && subject !== undefined) {
+      const ticket = await issueTicket(services.store, {
+        subject,
+        upstreamId: entry.id,
+        operationId: context.route.operationId,
+        scopes: why.scopes,
+        reason: why.reason,
+        stepUps: why.stepUps ?? 0,
+        createdAt: services.now(),
+      });
+      authUrl = connectUrl(services, entry.id, ticket);
+    }
+    const c: ConnectRequired = {
+      state: shared ? "admin_connect_required" : why.state,
+      upstreamId: entry.id,
+      displayName: entry.displayName,
+      operationId: context.route.operationId,
+      authMode: entry.authMode,
+      authUrl,
+      elicitationId: randomUUID(),
+    };
+    context.log.info(
+      { requestId: context.requestId, upstream: entry.id, state: c.state, route: context.route.operationId },
+      "upstream connection required",
+    );
+    if (request.method !== "POST") return connectRequiredProblem(c, context.requestId);
+    return connectRequiredResponse(c, await mcpRequestInfo(request, context), request.headers.get("accept"));
+  }
+
+  async function missingState(key: string): Promise<ConnectState> {
+    return (await grants.wasDropped(key)) ? "reconsent_required" : "authenticating";
+  }
+
+  function hooks(
+    entry: UpstreamEntry,
+    request: GatewayRequest,
+    context: GatewayContext,
+    subject: string | undefined,
+    key: string,
+    usedToken: string | undefined,
+  ): UpstreamAuthHooks {
+    const recover = async (r: TokenResult): Promise<string | Response> => {
+      if (r.kind === "ok") return `Bearer ${r.token}`;
+      const s: ConnectState = r.kind === "reconsent" ? "reconsent_required" : await missingState(key);
+      return connectRequired(entry, request, context, subject, { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" });
+    };
+    return {
+      async onUnauthorized(challenge) {
+        entry.oauth.noteChallenge(challenge.wwwAuthenticate);
+        if (usedToken === undefined) {
+          const s = await missingState(key);
+          return connectRequired(entry, request, context, subject, { state: s, reason: "authenticating" });
+        }
+        return recover(await grants.refreshAfterRejection(key, usedToken, refresherFor(entry)));
+      },
+      async onForbidden(challenge) {
+        const c = bearerChallenge(challenge.wwwAuthenticate);
+        if (c.error !== "insufficient_scope" || usedToken === undefined) return undefined;
+        entry.oauth.noteChallenge(challenge.wwwAuthenticate);
+        const g = await grants.read(key).catch(() => undefined);
+        if (!g) return undefined;
+        const scopes = stepUpScopes({ requested: g.meta.scopes, challengeScope: c.scope, stepUps: g.meta.stepUps });
+        if (!scopes) {
+          context.log.warn({ upstream: entry.id, stepUps: g.meta.stepUps }, "upstream still refuses for insufficient scope; passing its answer on");
+          return undefined;
+        }
+        if (entry.authMode === "shared-oauth") {
+          context.log.warn({ upstream: entry.id, scopes }, "shared upstream connection needs more scopes; an administrator must connect it again");
+          return undefined;
+        }
+        return connectRequired(entry, request, context, subject, {
+          state: "authenticating",
+          reason: "step_up",
+          scopes,
+          stepUps: g.meta.stepUps + 1,
+        });
+      },
+    };
+  }
+
+  return async function mcpTokenExchange(request, context) {
+    const entry = entryOf();
+    const shared = entry.authMode === "shared-oauth";
+    const subject = request.user?.sub;
+    if (!shared && !subject) {
+      throw new GatewayError("authentication_required", 401, "This route needs an authenticated caller to find their upstream connection.");
+    }
+    const key = entryGrantKey(entry, subject);
+    const r = await grants.token(key, refresherFor(entry));
+    if (r.kind === "ok") {
+      context.upstreamHeaders.authorization = `Bearer ${r.token}`;
+      context.upstreamAuth = hooks(entry, request, context, subject, key, r.token);
+      return stripOwnRetryState(request, context, entry.id);
+    }
+    const info = request.method === "POST" ? await mcpRequestInfo(request, context) : undefined;
+    if (r.kind === "missing" && passesWithoutGrant(request, info?.messages ?? [], info?.parsed ?? true)) {
+      context.upstreamAuth = hooks(entry, request, context, subject, key, undefined);
+      return request;
+    }
+    const s: ConnectState = r.kind === "reconsent" ? "reconsent_required" : await missingState(key);
+    return connectRequired(entry, request, context, subject, { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" });
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * Bearer JWT verification against a provider's JWKS, with a per-token cache so a client that
+ * repeats the same token pays for the signature check once.
+ *
+ * Keys come from jose's remote JWK set: cached, refetched when a token names an unknown `kid`
+ * (key rotation) but at most once per cooldown, so unknown-kid floods cannot hammer the IdP.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7519#section-7.2 Validating a JWT
+ * @see https://www.rfc-editor.org/rfc/rfc8725 JSON Web Token Best Current Practices
+ * @see https://www.rfc-editor.org/rfc/rfc9068 JWT Profile for OAuth 2.0 Access Tokens
+ */
+import { hash } from "node:crypto";
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
+import type { UserInfo } from "../../pipeline/types.js";
+import { TtlLru } from "./lru.js";
+
+/** Asymmetric signature algorithms only: never `none`, never HMAC with a shared secret. */
+export const ASYMMETRIC_ALGORITHMS = [
+  "RS256", "RS384", "RS512",
+  "PS256", "PS384", "PS512",
+  "ES256", "ES384", "ES512",
+  "EdDSA", "Ed25519",
+];
+
+export interface JwtVerifierOptions {
+  issuer: string;
+  /** Accepted `aud` value(s); undefined skips the audience check. */
+  audience?: string | string[] | undefined;
+  jwkUrl: string;
+  /** Claim used as `user.sub` (default `sub`). */
+  subPropertyName?: string | undefined;
+  /** Allowed clock skew for `exp`/`nbf`/`iat`, seconds (default 30). */
+  clockToleranceSeconds?: number;
+  /** Minimum time between JWKS refetches triggered by unknown key ids, ms (default 30 000). */
+  jwksCooldownMs?: number;
+  /** How long fetched keys are trusted before a refetch, ms (default 10 minutes). */
+  jwksMaxAgeMs?: number;
+  /** Time limit for one JWKS fetch, ms (default 5 000). */
+  jwksTimeoutMs?: number;
+  /** Verified tokens remembered (default 10 000). */
+  cacheSize?: number;
+  /** Longest a verification is reused, ms (default 5 minutes; never beyond `exp`). */
+  cacheMaxMs?: number;
+  now: () => number;
+}
+
+export type VerifyResult =
+  | { ok: true; user: UserInfo }
+  /** `invalid`: the token is bad (401). `unavailable`: the keys could not be fetched (503). */
+  | { ok: false; reason: "invalid" | "unavailable"; code: string };
+
+export interface JwtVerifier {
+  /** A still-valid cached verification of exactly this token, without any async work. */
+  cached(token: string): UserInfo | undefined;
+  /** Full verification (and caching on success). Never throws. */
+  verify(token: string): Promise<VerifyResult>;
+  readonly cacheSize: number;
+}
+
+/** Creates a verifier; nothing is fetched until the first token arrives. */
+export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
+  const jwks = createRemoteJWKSet(new URL(opts.jwkUrl), {
+    cooldownDuration: opts.jwksCooldownMs ?? 30_000,
+    cacheMaxAge: opts.jwksMaxAgeMs ?? 600_000,
+    timeoutDuration: opts.jwksTimeoutMs ?? 5_000,
+  });
+  const cache = new TtlLru<{ sub: string; claims: JWTPayload }>(opts.cacheSize ?? 10_000);
+  const cacheMaxMs = opts.cacheMaxMs ?? 300_000;
+  const subClaim = opts.subPropertyName ?? "sub";
+  const clockTolerance = opts.clockToleranceSeconds ?? 30;
+  const keyOf = (token: string) => hash("sha256", token, "base64url");
+  // Each request gets its own user object (and a shallow copy of the claims), so code that
+  // edits `request.user` cannot change what the next request with the same token sees.
+  const toUser = (e: { sub: string; claims: JWTPayload }): UserInfo => ({ sub: e.sub, data: { ...e.claims } });
+
+  return {
+    cached(token) {
+      const e = cache.get(keyOf(token), opts.now());
+      return e ? toUser(e) : undefined;
+    },
+    async verify(token) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, jwks, {
+          issuer: opts.issuer,
+          audience: opts.audience,
+          algorithms: ASYMMETRIC_ALGORITHMS,
+          clockTolerance,
+          currentDate: new Date(opts.now()),
+          requiredClaims: ["exp"],
+        }));
+      } catch (err) {
+        return classify(err);
+      }
+      const rawSub = payload[subClaim];
+      if (typeof rawSub !== "string" && typeof rawSub !== "number") {
+        return { ok: false, reason: "invalid", code: "ERR_MISSING_SUBJECT" };
+      }
+      const entry = { sub: String(rawSub), claims: payload };
+      const now = opts.now();
+      const until = Math.min(now + cacheMaxMs, (payload.exp ?? 0) * 1000);
+      if (until > now) cache.set(keyOf(token), entry, until);
+      return { ok: true, user: toUser(entry) };
+    },
+    get cacheSize() {
+      return cache.size;
+    },
+  };
+}
+
+function classify(err: unknown): VerifyResult {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
+    return { ok: false, reason: "unavailable", code: err.code };
+  }
+  if (err instanceof errors.JOSEError) {
+    // The generic class is what jose throws for a JWKS endpoint answering non-200 or non-JSON.
+    const unavailable = err.code === errors.JOSEError.code;
+    return { ok: false, reason: unavailable ? "unavailable" : "invalid", code: err.code };
+  }
+  // Network failures (fetch TypeError) and anything unexpected: not the caller's fault.
+  return { ok: false, reason: "unavailable", code: "ERR_JWKS_FETCH" };
+}

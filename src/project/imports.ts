@@ -1,0 +1,124 @@
+/**
+ * `$import(...)` resolution: the two runtime specifiers map to built-in modules, `./…` paths
+ * load the project's own TypeScript (or JavaScript) modules.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
+import { builtinExports, findBuiltin, MCP_GATEWAY_MODULE, RUNTIME_MODULE, type Builtin } from "../policies/registry.js";
+import { formatPath } from "./issues.js";
+import type { RawRef } from "./files.js";
+import type { ConfigIssue } from "./types.js";
+
+const IMPORT = /^\$import\(\s*([^()]+?)\s*\)$/;
+const BUILTIN_MODULES = [RUNTIME_MODULE, MCP_GATEWAY_MODULE];
+const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"];
+
+/** What a `{ module, export }` pair resolved to. */
+export type ResolvedRef =
+  | { impl: "builtin"; module: string; builtin: Builtin }
+  | { impl: "custom"; module: string; fn: (...args: never[]) => unknown };
+
+/**
+ * A project folder without `"type": "module"` makes TypeScript files load as CommonJS; their
+ * ES exports then sit on `default` (marked `__esModule`). Use that object as the namespace.
+ */
+function interop(ns: Record<string, unknown>): Record<string, unknown> {
+  const d = ns.default as Record<string, unknown> | undefined;
+  if (d && typeof d === "object" && d.__esModule === true) return d;
+  return ns;
+}
+
+/** Extracts the specifier from `$import(x)` (a bare `x` is accepted too). */
+export function importSpecifier(module: string): string {
+  const m = IMPORT.exec(module.trim());
+  return m ? m[1]! : module.trim();
+}
+
+function findModuleFile(dir: string, spec: string): string | undefined {
+  const base = path.resolve(dir, spec);
+  const candidates = path.extname(base)
+    ? [base]
+    : [...EXTENSIONS.map((e) => base + e), ...EXTENSIONS.map((e) => path.join(base, `index${e}`))];
+  return candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
+}
+
+/**
+ * Resolves module references of one project load. Project modules are imported once per
+ * loader (so `dev` reloads see edited files: every load uses a new loader).
+ */
+export class ModuleResolver {
+  private readonly cache = new Map<string, Promise<Record<string, unknown>>>();
+
+  constructor(private readonly dir: string) {}
+
+  /** Resolves a reference, or returns the issues explaining why not. */
+  async resolve(ref: RawRef): Promise<ResolvedRef | ConfigIssue[]> {
+    const at = (k: string) => formatPath([...ref.at, k]);
+    const spec = importSpecifier(ref.module);
+    if (BUILTIN_MODULES.includes(spec)) {
+      const builtin = findBuiltin(spec, ref.export);
+      if (builtin) return { impl: "builtin", module: spec, builtin };
+      const available = builtinExports(spec).sort();
+      return [
+        {
+          file: ref.file,
+          path: at("export"),
+          message: `"${ref.export}" is not an export of ${spec}; available: ${available.join(", ") || "(none)"}`,
+        },
+      ];
+    }
+    if (spec.startsWith("@zuplo/")) {
+      return [
+        {
+          file: ref.file,
+          path: at("module"),
+          message: `unknown runtime module "${spec}"; supported: ${BUILTIN_MODULES.join(", ")} and project modules (./modules/…)`,
+        },
+      ];
+    }
+    if (!spec.startsWith("./") && !spec.startsWith("../")) {
+      return [
+        {
+          file: ref.file,
+          path: at("module"),
+          message: `expected $import(@zuplo/runtime), $import(@zuplo/runtime/mcp-gateway) or $import(./modules/…), got ${JSON.stringify(ref.module)}`,
+        },
+      ];
+    }
+    const file = findModuleFile(this.dir, spec);
+    if (!file) {
+      return [{ file: ref.file, path: at("module"), message: `module ${spec} not found in the project` }];
+    }
+    let mod: Record<string, unknown>;
+    try {
+      let p = this.cache.get(file);
+      if (!p) {
+        p = tsImport(pathToFileURL(file).href, { parentURL: pathToFileURL(path.join(this.dir, "zuplo.jsonc")).href, tsconfig: false }) as Promise<
+          Record<string, unknown>
+        >;
+        this.cache.set(file, p);
+      }
+      mod = interop(await p);
+    } catch (err) {
+      const msg = (err as Error).message?.split("\n")[0] ?? String(err);
+      return [{ file: ref.file, path: at("module"), message: `cannot load ${spec}: ${msg}` }];
+    }
+    const fn = mod[ref.export];
+    if (typeof fn !== "function") {
+      const fns = Object.keys(mod).filter((k) => typeof mod[k] === "function");
+      return [
+        {
+          file: ref.file,
+          path: at("export"),
+          message:
+            fn === undefined
+              ? `${spec} has no export "${ref.export}"; function exports: ${fns.join(", ") || "(none)"}`
+              : `export "${ref.export}" of ${spec} must be a function, got ${typeof fn}`,
+        },
+      ];
+    }
+    return { impl: "custom", module: spec, fn: fn as (...args: never[]) => unknown };
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Loads and validates a project directory (the Zuplo project format, see docs/project-format.md):
+ * `zuplo.jsonc`, `config/routes.oas.json`, `config/policies.json`, `modules/`, `.env`.
+ * Every problem is collected and thrown at once as a {@link ProjectConfigError}.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import "../policies/index.js";
+import { ANYTHING_GOES } from "../pipeline/cors.js";
+import type { HandlerRef, InboundPolicy, OutboundPolicy, Handler } from "../pipeline/types.js";
+import type { Builtin } from "../policies/registry.js";
+import { findForbiddenEnv, loadEnv, mentionsEnv, resolveEnvRefs, type Env } from "./env.js";
+import {
+  checkPolicies,
+  checkRoutes,
+  checkZuplo,
+  POLICIES_FILE,
+  ROUTES_FILE,
+  ZUPLO_FILE,
+  type RawRef,
+} from "./files.js";
+import { ModuleResolver } from "./imports.js";
+import { formatPath, formatZodIssue, zodIssuePath, type PathSegment } from "./issues.js";
+import { parseJsonc } from "./jsonc.js";
+import { checkRules, isMcpOAuthType, kindFromPolicyType, type PolicyFacts } from "./rules.js";
+import {
+  ProjectConfigError,
+  type ConfigIssue,
+  type CorsPolicyConfig,
+  type Project,
+  type ResolvedPolicy,
+  type ResolvedRoute,
+} from "./types.js";
+
+/** MCP gateway features need this compatibility date or later. */
+export const MCP_COMPATIBILITY_DATE = "2026-03-01";
+
+export interface LoadProjectOptions {
+  /** The process environment; the project's `.env` fills in what it does not set. */
+  env?: Env;
+}
+
+async function readProjectFile(dir: string, file: string, required: boolean, issues: ConfigIssue[]): Promise<unknown> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(dir, file), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      if (required) issues.push({ file, path: "", message: "file not found" });
+      return undefined;
+    }
+    issues.push({ file, path: "", message: `cannot read: ${(err as Error).message}` });
+    return undefined;
+  }
+  const r = parseJsonc(text, file);
+  issues.push(...r.issues);
+  return r.value;
+}
+
+/** `$env` is allowed under `…handler.options` of policies and routes only. */
+function envAllowed(segments: readonly PathSegment[]): boolean {
+  const n = segments.length;
+  return n >= 2 && segments[n - 1] === "options" && segments[n - 2] === "handler";
+}
+
+interface Resolved {
+  ref: HandlerRef;
+  impl: "builtin" | "custom";
+  builtin?: Builtin;
+  fn?: (...args: never[]) => unknown;
+  /** Validated options (built-ins), or options after `$env` (custom, or built-ins with issues). */
+  options: unknown;
+  /** False when `$env` or the options schema reported issues (rules still run on the entry). */
+  valid: boolean;
+}
+
+/**
+ * Resolves `$env` and `$import` of one `{ module, export, options }` and validates built-in
+ * options with the export's zod schema.
+ */
+async function resolveRef(
+  raw: RawRef,
+  env: Env,
+  resolver: ModuleResolver,
+  compatibilityDate: string | undefined,
+  issues: ConfigIssue[],
+): Promise<Resolved | undefined> {
+  const optionsAt = [...raw.at, "options"];
+  if (mentionsEnv(raw.module) || mentionsEnv(raw.export)) return undefined; // reported by findForbiddenEnv
+  const envRes = resolveEnvRefs(raw.options, env, raw.file, optionsAt);
+  issues.push(...envRes.issues);
+  const target = await resolver.resolve(raw);
+  if (Array.isArray(target)) {
+    issues.push(...target);
+    return undefined;
+  }
+  const ref: HandlerRef = { module: target.module, export: raw.export, options: envRes.value as Record<string, unknown> };
+  if (target.impl === "custom") return { ref, impl: "custom", fn: target.fn, options: envRes.value, valid: envRes.issues.length === 0 };
+  const b = target.builtin;
+  if (b.mcpFeature && compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
+    issues.push({
+      file: raw.file,
+      path: formatPath([...raw.at, "export"]),
+      message: `${b.exportName} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
+    });
+  }
+  const invalid: Resolved = { ref, impl: "builtin", builtin: b, options: envRes.value, valid: false };
+  if (envRes.issues.length) return invalid;
+  const parsed = b.optionsSchema.safeParse(envRes.value ?? {});
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const rel = formatPath(i.path as PathSegment[]);
+      const unsetVar = envRes.unset.get(rel);
+      const hint = unsetVar ? ` (environment variable ${unsetVar} is not set)` : "";
+      issues.push({ file: raw.file, path: zodIssuePath(optionsAt, i), message: formatZodIssue(i, raw.options, envRes.value) + hint });
+    }
+    return invalid;
+  }
+  return { ref, impl: "builtin", builtin: b, options: parsed.data, valid: true };
+}
+
+function toCors(c: { name: string; allowedOrigins: string[]; allowedHeaders?: string[] | undefined; allowedMethods?: string[] | undefined; exposeHeaders?: string[] | undefined; maxAge?: number | undefined; allowCredentials?: boolean | undefined }): CorsPolicyConfig {
+  return {
+    name: c.name,
+    allowedOrigins: c.allowedOrigins,
+    allowedHeaders: c.allowedHeaders ?? ["*"],
+    allowedMethods: (c.allowedMethods ?? ANYTHING_GOES.allowedMethods).map((m) => m.toUpperCase()),
+    exposeHeaders: c.exposeHeaders ?? [],
+    maxAge: c.maxAge,
+    allowCredentials: c.allowCredentials ?? false,
+  };
+}
+
+/**
+ * Loads, resolves and validates the project in `dir`.
+ *
+ * @throws ProjectConfigError listing every problem (file + JSON path + message).
+ */
+export async function loadProject(dir: string, opts: LoadProjectOptions = {}): Promise<Project> {
+  const root = path.resolve(dir);
+  const issues: ConfigIssue[] = [];
+  const { env, issues: envIssues } = await loadEnv(root, opts.env ?? {});
+  issues.push(...envIssues);
+
+  const zuploRaw = await readProjectFile(root, ZUPLO_FILE, true, issues);
+  const routesRaw = await readProjectFile(root, ROUTES_FILE, true, issues);
+  const policiesRaw = await readProjectFile(root, POLICIES_FILE, false, issues);
+
+  let compatibilityDate: string | undefined;
+  if (zuploRaw !== undefined) {
+    issues.push(...findForbiddenEnv(zuploRaw, ZUPLO_FILE, () => false));
+    const z = checkZuplo(zuploRaw);
+    issues.push(...z.issues);
+    compatibilityDate = z.compatibilityDate;
+  }
+  const routesCheck = routesRaw === undefined ? { routes: [], issues: [] } : checkRoutes(routesRaw);
+  if (routesRaw !== undefined) issues.push(...findForbiddenEnv(routesRaw, ROUTES_FILE, envAllowed));
+  issues.push(...routesCheck.issues);
+  const policiesCheck = policiesRaw === undefined ? { policies: [], cors: [], issues: [] } : checkPolicies(policiesRaw);
+  if (policiesRaw !== undefined) issues.push(...findForbiddenEnv(policiesRaw, POLICIES_FILE, envAllowed));
+  issues.push(...policiesCheck.issues);
+
+  const resolver = new ModuleResolver(root);
+  const policies = new Map<string, ResolvedPolicy>();
+  const facts: PolicyFacts[] = [];
+  const declaredNames = new Map<string, PathSegment[]>();
+  const duplicateNames: Array<{ name: string; at: PathSegment[]; first: PathSegment[] }> = [];
+
+  for (const raw of policiesCheck.policies) {
+    const first = declaredNames.get(raw.name);
+    if (first) {
+      duplicateNames.push({ name: raw.name, at: raw.at, first });
+      continue;
+    }
+    declaredNames.set(raw.name, raw.at);
+    if (isMcpOAuthType(raw.policyType) || /^mcp-.*-inbound$/.test(raw.policyType)) {
+      if (compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
+        issues.push({
+          file: POLICIES_FILE,
+          path: formatPath([...raw.at, "policyType"]),
+          message: `${raw.policyType} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
+        });
+      }
+    }
+    const r = await resolveRef(raw.handler, env, resolver, undefined, issues);
+    if (!r) continue;
+    let kind: "inbound" | "outbound" | undefined;
+    let authenticates = false;
+    if (r.impl === "builtin") {
+      const b = r.builtin!;
+      if (b.kind === "handler") {
+        issues.push({
+          file: POLICIES_FILE,
+          path: formatPath([...raw.handler.at, "export"]),
+          message: `${b.exportName} is a handler, not a policy`,
+        });
+        continue;
+      }
+      if (!b.policyTypes.includes(raw.policyType)) {
+        issues.push({
+          file: POLICIES_FILE,
+          path: formatPath([...raw.at, "policyType"]),
+          message: `${b.exportName} implements ${b.policyTypes.map((t) => JSON.stringify(t)).join(" | ")}, got ${JSON.stringify(raw.policyType)}`,
+        });
+        continue;
+      }
+      kind = b.kind;
+      authenticates = b.kind === "inbound" && b.authenticates === true;
+      policies.set(raw.name, {
+        name: raw.name,
+        policyType: raw.policyType,
+        handler: r.ref,
+        impl: "builtin",
+        builtin: b,
+        options: r.options,
+      });
+    } else {
+      kind = kindFromPolicyType(raw.policyType);
+      policies.set(raw.name, {
+        name: raw.name,
+        policyType: raw.policyType,
+        handler: r.ref,
+        impl: "custom",
+        fn: r.fn as unknown as InboundPolicy | OutboundPolicy,
+        options: r.options,
+      });
+    }
+    facts.push({ name: raw.name, policyType: raw.policyType, at: raw.at, kind, authenticates, custom: r.impl === "custom", options: r.options });
+  }
+
+  const routes: ResolvedRoute[] = [];
+  for (const raw of routesCheck.routes) {
+    const r = await resolveRef(raw.handler, env, resolver, compatibilityDate, issues);
+    if (!r) continue;
+    const base = {
+      path: raw.path,
+      methods: raw.methods,
+      operationId: raw.operationId,
+      corsPolicy: raw.corsPolicy,
+      handler: r.ref,
+      policies: { inbound: raw.inbound, outbound: raw.outbound },
+    };
+    if (r.impl === "builtin") {
+      const b = r.builtin!;
+      if (b.kind !== "handler") {
+        issues.push({
+          file: ROUTES_FILE,
+          path: formatPath([...raw.handler.at, "export"]),
+          message: `${b.exportName} is a ${b.kind} policy, not a handler`,
+        });
+        continue;
+      }
+      routes.push({ ...base, mcp: b.mcp, handlerImpl: "builtin", builtin: b, handlerOptions: r.options });
+    } else {
+      routes.push({ ...base, mcp: false, handlerImpl: "custom", fn: r.fn as unknown as Handler, handlerOptions: r.options });
+    }
+  }
+  // Built-in policy compatibility-date check (by export, for policies whose type is not mcp-*).
+  for (const p of policies.values()) {
+    if (p.impl !== "builtin" || !p.builtin.mcpFeature || /^mcp-.*-inbound$/.test(p.policyType)) continue;
+    if (compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
+      const at = declaredNames.get(p.name)!;
+      issues.push({
+        file: POLICIES_FILE,
+        path: formatPath([...at, "handler", "export"]),
+        message: `${p.builtin.exportName} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
+      });
+    }
+  }
+
+  issues.push(
+    ...checkRules({ routes: routesCheck.routes, policies: facts, declaredNames, duplicateNames, cors: policiesCheck.cors }),
+  );
+
+  if (issues.length) throw new ProjectConfigError(dedupe(issues));
+
+  const corsPolicies = new Map<string, CorsPolicyConfig>([[ANYTHING_GOES.name, ANYTHING_GOES]]);
+  for (const c of policiesCheck.cors) corsPolicies.set(c.name, toCors(c));
+  return { dir: root, compatibilityDate: compatibilityDate!, routes, policies, corsPolicies, env };
+}
+
+const FILE_ORDER = [".env", ZUPLO_FILE, ROUTES_FILE, POLICIES_FILE];
+
+/** Drops repeated issues and groups them by file (in a fixed file order, stable within a file). */
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  const rank = (f: string) => (FILE_ORDER.includes(f) ? FILE_ORDER.indexOf(f) : FILE_ORDER.length);
+  return issues
+    .filter((i) => {
+      const k = `${i.file}\0${i.path}\0${i.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    })
+    .map((issue, index) => ({ issue, index }))
+    .sort((a, b) => rank(a.issue.file) - rank(b.issue.file) || a.index - b.index)
+    .map((x) => x.issue);
+}

@@ -1,0 +1,62 @@
+/**
+ * Picks and opens the store backend from a spec string (`TOLLGATE_STORE`):
+ *
+ * - `memory:` — in-process, for tests;
+ * - `sqlite:PATH` — embedded default; relative paths resolve against the project directory,
+ *   an empty path (`sqlite:` or no spec at all) means `<project>/.tollgate/data.db`;
+ * - `postgres://…` / `postgresql://…` — shared by several gateway instances.
+ *
+ * Backends load lazily so a memory store never loads the native SQLite module or `pg`.
+ */
+import path from "node:path";
+import type { Logger } from "../log.js";
+import type { Store } from "./types.js";
+import { MemoryStore } from "./memory.js";
+
+export type { Store, StoredRecord, PutOptions } from "./types.js";
+export { MemoryStore } from "./memory.js";
+
+/** Options for {@link createStore}. */
+export interface CreateStoreOptions {
+  /** Project directory; the SQLite default and relative SQLite paths live under it. */
+  projectDir?: string;
+  log?: Logger;
+  /** Injectable clock (ms since epoch) for tests. */
+  now?: () => number;
+}
+
+/** The default SQLite file of a project. */
+export function defaultSqlitePath(projectDir: string): string {
+  return path.join(projectDir, ".tollgate", "data.db");
+}
+
+/**
+ * Opens the store named by `spec`. Throws an `Error` naming the problem for an unknown scheme.
+ */
+export async function createStore(spec: string | undefined, opts: CreateStoreOptions = {}): Promise<Store> {
+  const s = (spec ?? "").trim();
+  const projectDir = opts.projectDir ?? process.cwd();
+  if (s === "memory" || s === "memory:") {
+    return new MemoryStore({ now: opts.now });
+  }
+  if (s === "" || s === "sqlite" || s.startsWith("sqlite:")) {
+    let file = s.startsWith("sqlite:") ? s.slice("sqlite:".length) : "";
+    if (file.startsWith("//")) file = file.slice(2); // accept sqlite:///abs/path and sqlite://rel
+    const resolved = file === "" ? defaultSqlitePath(projectDir) : path.resolve(projectDir, file);
+    const { SqliteStore } = await import("./sqlite.js");
+    const store = SqliteStore.open(resolved, { now: opts.now });
+    opts.log?.info({ store: "sqlite", file: resolved }, "store opened");
+    return store;
+  }
+  if (/^postgres(ql)?:\/\//i.test(s)) {
+    const { PostgresStore } = await import("./postgres.js");
+    const store = await PostgresStore.connect(s, { now: opts.now, log: opts.log });
+    opts.log?.info({ store: "postgres", schema: store.schema }, "store opened");
+    return store;
+  }
+  throw new Error(
+    `unsupported store "${s.replace(/\/\/[^@/]*@/, "//***@")}": use memory:, sqlite:PATH or postgres://…`,
+  );
+}
+export { sealJson, openJson, sealRecord, openRecord, isSealedValue, secretAad, type SealedValue } from "./sealed.js";
+export { rotateSecrets, type RotateResult, type RotateOptions } from "./rotate.js";

@@ -1,0 +1,223 @@
+/**
+ * The connect flow in the browser:
+ *
+ * 1. `GET <basePath>/connections/<id>/connect?ticket=…` — the `authUrl`. The browser user must be
+ *    the ticket's subject (checked against the gateway's own browser session); the page asks for
+ *    explicit confirmation in a CSRF-protected form.
+ * 2. `POST` of that form — uses the ticket up, stores the pending authorization (PKCE verifier,
+ *    state) bound to this browser by a cookie, redirects to the upstream authorization endpoint.
+ * 3. `GET <basePath>/connections/<id>/callback` — single-use state, browser binding, RFC 9207
+ *    `iss`, code exchange with `resource`, the grant stored encrypted.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/client/elicitation#phishing
+ */
+import { GatewayError } from "../../errors.js";
+import type { GatewayServices } from "../../pipeline/services.js";
+import type { UserInfo } from "../../pipeline/types.js";
+import type { SystemRequestContext } from "../../routing/system-routes.js";
+import { digest, peekTicket, randomValue, saveFlow, takeFlow, takeTicket } from "../../oauth/connect-state.js";
+import { AuthorizationDeniedError, TokenEndpointError } from "../../oauth/flow.js";
+import { storeNewGrant, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { errorSummary } from "../../oauth/upstream.js";
+import { redirect } from "../html.js";
+import {
+  browserLoginAvailable,
+  cookieHeader,
+  csrfToken,
+  getBrowserUser,
+  issueFormNonce,
+  readCookie,
+  readForm,
+  requireBrowserUser,
+  sameOriginPost,
+  verifyCsrf,
+  verifyFormNonce,
+} from "../session.js";
+import { confirmPage, failurePage, problemPage, successPage } from "./pages.js";
+
+const bindingCookie = (state: string) => `tollgate_connect_${digest(state).slice(0, 12)}`;
+
+function callbackPath(services: GatewayServices, id: string): string {
+  return `${services.settings.basePath}/connections/${encodeURIComponent(id)}/callback`;
+}
+
+function userLabel(user: UserInfo): string {
+  const d = user.data;
+  const pick = [d.email, d.preferred_username, d.name].find((v) => typeof v === "string" && v.length > 0);
+  return typeof pick === "string" && pick !== user.sub ? `${pick} (${user.sub})` : user.sub;
+}
+
+function entryOr404(services: GatewayServices, id: string | undefined): UpstreamEntry | Response {
+  const entry = id ? upstreamOAuthState(services).upstreams.get(id) : undefined;
+  return entry ?? problemPage("Unknown connection", "This gateway has no upstream with that name.", 404);
+}
+
+const expiredTicket = () =>
+  problemPage(
+    "This connect link has expired",
+    "The link was already used or is too old. Go back to your MCP client and repeat the request to get a new link.",
+    410,
+  );
+
+/**
+ * Starts an authorization at the upstream: stores the pending authorization and redirects the
+ * browser there, with a cookie binding the callback to this browser.
+ */
+export async function startAuthorization(
+  services: GatewayServices,
+  entry: UpstreamEntry,
+  p: { subject: string | undefined; startedBy: string; scopes?: string[] | undefined; stepUps: number; returnTo?: string | undefined },
+): Promise<Response> {
+  let start;
+  try {
+    start = await entry.oauth.beginAuthorization({ scopes: p.scopes });
+  } catch (err) {
+    services.log.error({ upstream: entry.id, err: errorSummary(err) }, "could not start the upstream authorization");
+    const detail = err instanceof GatewayError ? err.message : undefined;
+    return problemPage(`${entry.displayName} is not reachable`, `The gateway could not prepare the ${entry.displayName} sign-in.`, 502, detail);
+  }
+  const binding = randomValue();
+  await saveFlow(services.store, services.secrets, {
+    ...start.pending,
+    upstreamId: entry.id,
+    subject: p.subject,
+    startedBy: p.startedBy,
+    browserBinding: digest(binding),
+    stepUps: p.stepUps,
+    returnTo: p.returnTo,
+  });
+  const cookie = cookieHeader(services.settings, bindingCookie(start.pending.state), binding, {
+    maxAge: 600,
+    path: callbackPath(services, entry.id),
+  });
+  services.log.info({ upstream: entry.id, scopes: start.pending.scopes, scopeSource: start.scopeSource }, "redirecting the browser to the upstream authorization server");
+  return redirect(start.url.href, { status: 303, headers: { "set-cookie": cookie } });
+}
+
+/** GET connect: identity check and confirmation page. */
+export async function connectPage(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const { services } = ctx;
+  const entry = entryOr404(services, ctx.params.id);
+  if (entry instanceof Response) return entry;
+  const url = new URL(request.url);
+  const ticketValue = url.searchParams.get("ticket");
+  const ticket = await peekTicket(services.store, ticketValue);
+  if (!ticket || ticket.upstreamId !== entry.id) return expiredTicket();
+  const action = `${services.settings.basePath}/connections/${encodeURIComponent(entry.id)}/connect`;
+  let authOrigin: string | undefined;
+  try {
+    authOrigin = new URL((await entry.oauth.discovery()).as.authorization_endpoint!).origin;
+  } catch {
+    authOrigin = undefined; // the POST will report the failure
+  }
+  const common = {
+    displayName: entry.displayName,
+    summary: entry.summary,
+    action,
+    ticket: ticketValue!,
+    upstreamHost: entry.oauth.config.upstreamUrl.host,
+    authOrigin,
+  };
+  if (!browserLoginAvailable(services)) {
+    const nonce = issueFormNonce(services, action);
+    return confirmPage({ ...common, userLabel: ticket.subject, csrf: nonce.token, bearerMode: true, setCookie: nonce.setCookie });
+  }
+  const user = await requireBrowserUser(request, services, `${url.pathname}${url.search}`);
+  if (user instanceof Response) return user;
+  if (user.sub !== ticket.subject) {
+    services.log.warn({ upstream: entry.id, browserUser: user.sub }, "connect link opened by a different user; refused");
+    return problemPage(
+      "This link belongs to another account",
+      `You are signed in as ${user.sub}, but this connect link was created for a different user. Nothing was connected. ` +
+        "Open connect links only from your own MCP client.",
+      403,
+    );
+  }
+  return confirmPage({ ...common, userLabel: userLabel(user), csrf: await csrfToken(request, services), bearerMode: false });
+}
+
+/** POST connect: the confirmation form. */
+export async function connectSubmit(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const { services } = ctx;
+  const entry = entryOr404(services, ctx.params.id);
+  if (entry instanceof Response) return entry;
+  const form = await readForm(request);
+  const expiredForm = problemPage("The form expired", "Open the connect link from your MCP client again.", 403);
+  if (!form || !sameOriginPost(request, services)) return expiredForm;
+  const ticketValue = form.get("ticket");
+  let user: UserInfo | undefined;
+  if (browserLoginAvailable(services)) {
+    user = await getBrowserUser(request, services);
+    if (!user || !(await verifyCsrf(request, services, form.get("csrf")))) return expiredForm;
+  } else if (!verifyFormNonce(request, services, form.get("csrf"))) return expiredForm;
+  const ticket = await takeTicket(services.store, ticketValue);
+  if (!ticket || ticket.upstreamId !== entry.id) return expiredTicket();
+  if (user && user.sub !== ticket.subject) {
+    return problemPage("This link belongs to another account", "Nothing was connected.", 403);
+  }
+  if (form.get("decision") !== "connect") {
+    return problemPage("Connection cancelled", `${entry.displayName} was not connected.`, 200);
+  }
+  return startAuthorization(services, entry, {
+    subject: ticket.subject,
+    startedBy: user?.sub ?? ticket.subject,
+    scopes: ticket.scopes,
+    stepUps: ticket.stepUps,
+  });
+}
+
+/** GET callback: the upstream's redirect back. */
+export async function connectCallback(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const { services } = ctx;
+  const entry = entryOr404(services, ctx.params.id);
+  if (entry instanceof Response) return entry;
+  const params = new URL(request.url).searchParams;
+  const state = params.get("state");
+  const flow = await takeFlow(services.store, services.secrets, state);
+  if (!flow || flow.upstreamId !== entry.id) {
+    return problemPage("This sign-in has expired", "The sign-in took too long or was already completed. Start again from your MCP client.", 400);
+  }
+  const cookieName = bindingCookie(state!);
+  const clear = { "set-cookie": cookieHeader(services.settings, cookieName, "", { maxAge: 0, path: callbackPath(services, entry.id) }) };
+  const binding = readCookie(request, cookieName);
+  if (!binding || digest(binding) !== flow.browserBinding) {
+    services.log.warn({ upstream: entry.id }, "connect callback arrived in a different browser than the one that started it; refused");
+    return problemPage("Sign-in started elsewhere", "This sign-in was started in another browser. Nothing was connected.", 400, undefined, clear);
+  }
+  if (browserLoginAvailable(services)) {
+    const user = await getBrowserUser(request, services);
+    if (user && user.sub !== flow.startedBy) {
+      return problemPage("This sign-in belongs to another account", "Nothing was connected.", 403, undefined, clear);
+    }
+  }
+  const denied = params.get("error");
+  if (denied) {
+    services.log.info({ upstream: entry.id, error: denied.slice(0, 100) }, "upstream authorization was not granted");
+    return failurePage(entry.displayName, denied, params.get("error_description") ?? undefined, clear);
+  }
+  try {
+    const tokens = await entry.oauth.completeAuthorization(flow, params);
+    await storeNewGrant(
+      services,
+      entry,
+      {
+        subject: flow.subject,
+        connectedBy: flow.startedBy,
+        issuer: flow.issuer,
+        clientId: flow.clientId,
+        resource: flow.resource,
+        scopes: flow.scopes,
+        stepUps: flow.stepUps,
+      },
+      tokens,
+    );
+  } catch (err) {
+    services.log.warn({ upstream: entry.id, err: errorSummary(err) }, "upstream connection failed at the callback");
+    if (err instanceof AuthorizationDeniedError) return failurePage(entry.displayName, err.oauthError, err.description, clear);
+    if (err instanceof TokenEndpointError) return failurePage(entry.displayName, err.oauthError ?? err.code, undefined, clear);
+    const detail = err instanceof GatewayError ? err.code : "internal_error";
+    return failurePage(entry.displayName, detail, undefined, clear);
+  }
+  const next = flow.subject === undefined ? `${services.settings.basePath}/admin/connections` : `${services.settings.basePath}/connections`;
+  return successPage(entry.displayName, next, clear);
+}

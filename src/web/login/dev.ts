@@ -1,0 +1,99 @@
+/**
+ * The dev login: a page with a username field that signs the browser in as `sub=<username>`.
+ * For local development only: it answers 403 unless `settings.devLogin` is on AND the request
+ * comes straight from a loopback address (no proxy in between: requests carrying `Forwarded` /
+ * `X-Forwarded-For` are refused too, since a local reverse proxy makes every peer look local).
+ */
+import { escapeHtml, htmlPage, redirect } from "../html.js";
+import {
+  createBrowserSession,
+  issueFormNonce,
+  readForm,
+  safeReturnTo,
+  sameOriginPost,
+  verifyFormNonce,
+} from "../session.js";
+import type { SystemRequestContext } from "../../routing/system-routes.js";
+
+/** Usernames the dev login accepts (also the subject). */
+const USERNAME_RE = /^[A-Za-z0-9._@+-]{1,64}$/;
+
+/** True for 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.toLowerCase().replace(/^::ffff:/, "");
+  return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
+}
+
+function refusal(request: Request, ctx: SystemRequestContext): Response | undefined {
+  if (!ctx.services.settings.devLogin) {
+    return htmlPage(
+      "Dev login is off",
+      `<h1>Dev login is off</h1><p>The development login is disabled on this gateway ` +
+        `(enable it for local work with <code>TOLLGATE_DEV_LOGIN=1</code>).</p>`,
+      { status: 403 },
+    );
+  }
+  const proxied = request.headers.has("forwarded") || request.headers.has("x-forwarded-for");
+  if (!isLoopbackAddress(ctx.remoteAddress) || proxied) {
+    return htmlPage(
+      "Dev login is loopback-only",
+      `<h1>Dev login is loopback-only</h1><p>The development login only answers browsers on the ` +
+        `gateway's own machine. Configure an identity provider (<code>browserLogin</code>) for everyone else.</p>`,
+      { status: 403 },
+    );
+  }
+  return undefined;
+}
+
+function formPage(ctx: SystemRequestContext, returnTo: string, error?: string): Response {
+  const path = `${ctx.services.settings.basePath}/login/dev`;
+  const nonce = issueFormNonce(ctx.services, path);
+  const body =
+    `<h1>Dev login</h1>` +
+    `<p class="muted">Local development only: sign in as any user name. The name becomes your subject (<code>sub</code>).</p>` +
+    (error ? `<p class="warn">${escapeHtml(error)}</p>` : "") +
+    `<form method="post" action="${escapeHtml(path)}">` +
+    `<label for="username">User name</label>` +
+    `<input type="text" id="username" name="username" autocomplete="username" required autofocus maxlength="64">` +
+    `<input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">` +
+    `<input type="hidden" name="csrf" value="${escapeHtml(nonce.token)}">` +
+    `<div class="actions"><button type="submit">Sign in</button></div></form>`;
+  return htmlPage("Dev login", body, { status: error ? 400 : 200, headers: { "set-cookie": nonce.setCookie } });
+}
+
+/** GET `<basePath>/login/dev`: the form. */
+export async function devLoginPage(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const refused = refusal(request, ctx);
+  if (refused) return refused;
+  const returnTo = safeReturnTo(new URL(request.url).searchParams.get("return_to"), ctx.services);
+  return formPage(ctx, returnTo);
+}
+
+/** POST `<basePath>/login/dev`: starts the session and returns to a same-origin page. */
+export async function devLoginSubmit(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const refused = refusal(request, ctx);
+  if (refused) return refused;
+  const form = await readForm(request);
+  const returnTo = safeReturnTo(form?.get("return_to"), ctx.services);
+  if (!form || !sameOriginPost(request, ctx.services) || !verifyFormNonce(request, ctx.services, form.get("csrf"))) {
+    return htmlPage(
+      "Sign-in form expired",
+      `<h1>Sign-in form expired</h1><p>Please <a href="${escapeHtml(
+        `${ctx.services.settings.basePath}/login/dev?return_to=${encodeURIComponent(returnTo)}`,
+      )}">open the sign-in page again</a>.</p>`,
+      { status: 403 },
+    );
+  }
+  const username = (form.get("username") ?? "").trim();
+  if (!USERNAME_RE.test(username)) {
+    return formPage(ctx, returnTo, "Use 1-64 letters, digits or . _ @ + -");
+  }
+  const cookie = await createBrowserSession(
+    request,
+    ctx.services,
+    { sub: username, data: { name: username, login: "dev" } },
+    { via: "dev" },
+  );
+  return redirect(returnTo, { status: 303, headers: { "set-cookie": cookie } });
+}

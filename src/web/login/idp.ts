@@ -1,0 +1,207 @@
+/**
+ * Browser login with the organisation's OIDC IdP: authorization code + PKCE against the IdP,
+ * id_token validated (oauth4webapi checks iss/aud/exp/nonce, jose checks the signature against
+ * the IdP's JWKS), then a gateway browser session for the IdP subject. The IdP's tokens are
+ * dropped right away; they never leave the gateway.
+ *
+ * Start: `GET <basePath>/login?return_to=…`; the IdP redirects back to
+ * `<publicUrl><basePath>/login/callback` (the redirect URI to register at the IdP).
+ *
+ * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
+ * @see https://www.rfc-editor.org/rfc/rfc9207 Authorization response issuer identification
+ */
+import * as oauth from "oauth4webapi";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { createHash } from "node:crypto";
+import type { GatewayServices } from "../../pipeline/services.js";
+import type { UserInfo } from "../../pipeline/types.js";
+import type { SystemRequestContext } from "../../routing/system-routes.js";
+import { escapeHtml, htmlPage, redirect } from "../html.js";
+import {
+  browserLoginConfig,
+  cookieHeader,
+  createBrowserSession,
+  noLoginPage,
+  randomToken,
+  readCookie,
+  safeEqual,
+  safeReturnTo,
+  type BrowserLoginConfig,
+} from "../session.js";
+
+/** Store namespace of pending IdP logins. */
+export const LOGIN_STATE_NS = "browser-login-states";
+/** id_token claims copied into `user.data` unless the configuration names others. */
+export const DEFAULT_CLAIMS = ["email", "email_verified", "name", "preferred_username", "groups", "roles"];
+
+interface PendingLogin {
+  verifier: string | undefined;
+  nonce: string;
+  returnTo: string;
+}
+
+const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+function jwks(url: string, timeoutMs: number) {
+  let set = jwksCache.get(url);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(url), { timeoutDuration: timeoutMs, cooldownDuration: 30_000 });
+    jwksCache.set(url, set);
+  }
+  return set;
+}
+
+/** The gateway's redirect URI at the IdP. */
+export function idpRedirectUri(services: GatewayServices): string {
+  return `${services.settings.publicUrl}${services.settings.basePath}/login/callback`;
+}
+
+const isLoopbackHttp = (u: string) => /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/i.test(u);
+
+function asAndClient(cfg: BrowserLoginConfig): { as: oauth.AuthorizationServer; client: oauth.Client } {
+  return {
+    as: { issuer: cfg.issuer, authorization_endpoint: cfg.url, token_endpoint: cfg.tokenUrl, jwks_uri: cfg.jwksUrl },
+    client: { client_id: cfg.clientId },
+  };
+}
+
+const stateCookieName = (services: GatewayServices) =>
+  services.settings.publicUrl.startsWith("https:") ? "__Secure-tollgate_login" : "tollgate_login";
+const stateKey = (state: string) => createHash("sha256").update(state).digest("base64url");
+
+/** GET `<basePath>/login`: sends the browser to the IdP (or the dev login, or explains). */
+export async function loginStart(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const { services } = ctx;
+  const returnTo = safeReturnTo(new URL(request.url).searchParams.get("return_to"), services);
+  const cfg = browserLoginConfig(services);
+  if (!cfg) {
+    if (services.settings.devLogin) {
+      return redirect(`${services.settings.basePath}/login/dev?return_to=${encodeURIComponent(returnTo)}`);
+    }
+    return noLoginPage();
+  }
+  const state = randomToken();
+  const nonce = randomToken();
+  const usePkce = cfg.pkce !== false;
+  const verifier = usePkce ? oauth.generateRandomCodeVerifier() : undefined;
+  const ttl = cfg.stateTtlSeconds ?? 600;
+  const pending: PendingLogin = { verifier, nonce, returnTo };
+  await services.store.put(LOGIN_STATE_NS, stateKey(state), pending, { ttlSeconds: ttl });
+
+  const url = new URL(cfg.url);
+  url.searchParams.set("response_type", "code");
+  url.searchParams.set("client_id", cfg.clientId);
+  url.searchParams.set("redirect_uri", idpRedirectUri(services));
+  url.searchParams.set("scope", cfg.scope ?? "openid profile email");
+  url.searchParams.set("state", state);
+  url.searchParams.set("nonce", nonce);
+  if (verifier) {
+    url.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(verifier));
+    url.searchParams.set("code_challenge_method", "S256");
+  }
+  if (cfg.audience) url.searchParams.set("audience", cfg.audience);
+  // The state is also kept in a cookie of this browser: a callback arriving in another browser
+  // (login CSRF: an attacker's code injected into a victim's browser) is refused.
+  const cookie = cookieHeader(services.settings, stateCookieName(services), state, {
+    maxAge: ttl,
+    path: `${services.settings.basePath}/login`,
+  });
+  return redirect(url.href, { headers: { "set-cookie": cookie } });
+}
+
+function failure(title: string, message: string, status = 400): Response {
+  return htmlPage(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`, { status });
+}
+
+/** Picks the configured claims from validated id_token claims. */
+export function userFromClaims(claims: Record<string, unknown>, names: string[] = DEFAULT_CLAIMS): UserInfo {
+  const data: Record<string, unknown> = {};
+  for (const n of names) if (claims[n] !== undefined) data[n] = claims[n];
+  return { sub: String(claims.sub), data };
+}
+
+/** GET `<basePath>/login/callback`: the IdP's redirect back with a code. */
+export async function loginCallback(request: Request, ctx: SystemRequestContext): Promise<Response> {
+  const { services } = ctx;
+  const cfg = browserLoginConfig(services);
+  if (!cfg) return failure("Sign-in is not available", "No identity provider is configured.", 404);
+  const url = new URL(request.url);
+  const state = url.searchParams.get("state") ?? "";
+  const rec = state ? await services.store.take<PendingLogin>(LOGIN_STATE_NS, stateKey(state)) : undefined;
+  const clear = cookieHeader(services.settings, stateCookieName(services), "", {
+    maxAge: 0,
+    path: `${services.settings.basePath}/login`,
+  });
+  const cookieState = readCookie(request, stateCookieName(services));
+  if (!rec || !cookieState || !safeEqual(cookieState, state)) {
+    return failure("Sign-in expired", "This sign-in attempt is unknown or expired. Please start again.");
+  }
+  const pending = rec.value;
+  const { as, client } = asAndClient(cfg);
+  const timeout = cfg.remoteTimeoutMs ?? 10_000;
+  const insecure = isLoopbackHttp(cfg.tokenUrl);
+  try {
+    // The callback URL as the IdP saw it (public origin), for validation of the parameters.
+    const params = oauth.validateAuthResponse(as, client, url.searchParams, state);
+    const response = await oauth.authorizationCodeGrantRequest(
+      as,
+      client,
+      cfg.clientSecret ? oauth.ClientSecretBasic(cfg.clientSecret) : oauth.None(),
+      params,
+      idpRedirectUri(services),
+      pending.verifier ?? oauth.nopkce,
+      { signal: AbortSignal.timeout(timeout), [oauth.allowInsecureRequests]: insecure },
+    );
+    const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
+      expectedNonce: pending.nonce,
+      requireIdToken: true,
+    });
+    if (!result.id_token) throw new Error("no id_token");
+    const { payload } = await jwtVerify(result.id_token, jwks(cfg.jwksUrl, timeout), {
+      issuer: cfg.issuer,
+      audience: cfg.clientId,
+      clockTolerance: 30,
+    });
+    if (typeof payload.sub !== "string" || payload.sub.length === 0) throw new Error("id_token has no sub");
+    let claims = payload as Record<string, unknown>;
+    if (cfg.userinfoUrl) claims = await withUserinfo(cfg, claims, result.access_token, timeout);
+    const user = userFromClaims(claims, cfg.claims);
+    const session = await createBrowserSession(request, services, user, { via: "idp", ttlSeconds: cfg.sessionTtlSeconds });
+    const headers = new Headers();
+    headers.append("set-cookie", session);
+    headers.append("set-cookie", clear);
+    return redirect(pending.returnTo, { status: 303, headers });
+  } catch (err) {
+    if (err instanceof oauth.AuthorizationResponseError) {
+      const code = err.error.slice(0, 64);
+      services.log.info({ idpError: code }, "identity provider refused sign-in");
+      return failure("Sign-in was not completed", `The identity provider answered: ${code}.`, 403);
+    }
+    services.log.warn({ err: errSummary(err) }, "browser login failed");
+    return failure("Sign-in failed", "The identity provider's answer could not be verified. Please try again.", 502);
+  }
+}
+
+/** Adds userinfo claims (never overriding the verified id_token's, and only for the same sub). */
+async function withUserinfo(
+  cfg: BrowserLoginConfig,
+  claims: Record<string, unknown>,
+  accessToken: string,
+  timeout: number,
+): Promise<Record<string, unknown>> {
+  const res = await fetch(cfg.userinfoUrl!, {
+    headers: { authorization: `Bearer ${accessToken}`, accept: "application/json" },
+    signal: AbortSignal.timeout(timeout),
+    redirect: "error",
+  });
+  if (!res.ok) throw new Error(`userinfo answered ${res.status}`);
+  const info = (await res.json()) as Record<string, unknown>;
+  if (info.sub !== claims.sub) throw new Error("userinfo sub differs from the id_token's");
+  return { ...info, ...claims };
+}
+
+/** Error detail for logs without response bodies (which may carry tokens). */
+function errSummary(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { name: err.name, message: err.message, code: (err as { code?: string }).code };
+  return { message: String(err) };
+}

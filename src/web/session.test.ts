@@ -1,0 +1,171 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Agent } from "undici";
+import { MemoryStore } from "../store/memory.js";
+import { createSecretBox, generateKey, parseKeyRing } from "../store/crypto.js";
+import { SystemRoutes } from "../routing/system-routes.js";
+import { silentLogger } from "../log.js";
+import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
+import {
+  csrfToken,
+  ensureWebRoutes,
+  getBrowserUser,
+  htmlPage,
+  isAdmin,
+  requireBrowserUser,
+  safeReturnTo,
+  verifyCsrf,
+} from "./index.js";
+
+function services(over: Partial<GatewaySettings> = {}): GatewayServices {
+  const settings: GatewaySettings = {
+    publicUrl: "http://127.0.0.1:8787",
+    basePath: "/__tollgate",
+    devLogin: true,
+    adminSubjects: [],
+    adminClaim: undefined,
+    allowedUpstreamHosts: [],
+    mode: "development",
+    maxBodyBytes: 1 << 20,
+    ...over,
+  };
+  return {
+    settings,
+    log: silentLogger,
+    store: new MemoryStore(),
+    secrets: createSecretBox(parseKeyRing(generateKey())),
+    dispatcher: new Agent(),
+    systemRoutes: new SystemRoutes(),
+    now: () => Date.now(),
+    env: {},
+  };
+}
+
+async function call(s: GatewayServices, req: Request, remoteAddress = "127.0.0.1"): Promise<Response> {
+  const m = s.systemRoutes.match(req.method, new URL(req.url).pathname);
+  assert.ok(m && "handler" in m, `no system route for ${req.method} ${req.url}`);
+  return m.handler(req, { params: m.params, requestId: "t", services: s, remoteAddress });
+}
+
+const cookiesOf = (res: Response) => res.headers.getSetCookie().map((c) => c.split(";")[0]!).join("; ");
+
+async function devLogin(s: GatewayServices, username: string, returnTo = "/__tollgate/connections") {
+  const base = s.settings.publicUrl + s.settings.basePath;
+  const page = await call(s, new Request(`${base}/login/dev?return_to=${encodeURIComponent(returnTo)}`));
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+  const body = new URLSearchParams({ username, csrf, return_to: returnTo });
+  return call(
+    s,
+    new Request(`${base}/login/dev`, {
+      method: "POST",
+      body,
+      headers: { cookie: cookiesOf(page), "content-type": "application/x-www-form-urlencoded", origin: s.settings.publicUrl },
+    }),
+  );
+}
+
+test("htmlPage sets strict headers and escapes the title", async () => {
+  const res = htmlPage("<x>", "<p>ok</p>", { formAction: ["http://127.0.0.1:5555/cb", "cursor://x/y"] });
+  const csp = res.headers.get("content-security-policy")!;
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.match(csp, /form-action 'self' http:\/\/127\.0\.0\.1:5555 cursor:/);
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  assert.match(await res.text(), /<title>&#60;x&#62;<\/title>/);
+});
+
+test("dev login creates a session, CSRF is bound to it, return_to stays same-origin", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const res = await devLogin(s, "alice", "https://evil.example/steal");
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), "/__tollgate/connections");
+  const setCookie = res.headers.getSetCookie().find((c) => c.startsWith("tollgate_session="))!;
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Lax/);
+  assert.match(setCookie, /Path=\//);
+  assert.doesNotMatch(setCookie, /Secure/);
+  const cookie = setCookie.split(";")[0]!;
+  const req = new Request("http://127.0.0.1:8787/x", { headers: { cookie } });
+  assert.deepEqual((await getBrowserUser(req, s))?.sub, "alice");
+  const token = await csrfToken(req, s);
+  assert.equal(await verifyCsrf(req, s, token), true);
+  assert.equal(await verifyCsrf(req, s, token + "x"), false);
+  assert.equal(await verifyCsrf(new Request("http://127.0.0.1:8787/x"), s, token), false);
+  assert.equal(await getBrowserUser(new Request("http://127.0.0.1:8787/x", { headers: { cookie: "tollgate_session=forged" } }), s), undefined);
+});
+
+test("dev login keeps a same-origin return_to", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const res = await devLogin(s, "bob", "/__tollgate/oauth/consent?req=abc");
+  assert.equal(res.headers.get("location"), "/__tollgate/oauth/consent?req=abc");
+});
+
+test("dev login refuses non-loopback peers, proxied requests, and when disabled", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const url = "http://127.0.0.1:8787/__tollgate/login/dev";
+  assert.equal((await call(s, new Request(url), "203.0.113.9")).status, 403);
+  assert.equal((await call(s, new Request(url), "::ffff:127.0.0.1")).status, 200);
+  assert.equal((await call(s, new Request(url, { headers: { "x-forwarded-for": "203.0.113.9" } }))).status, 403);
+  const post = new Request(url, { method: "POST", body: "username=eve", headers: { "content-type": "application/x-www-form-urlencoded" } });
+  assert.equal((await call(s, post, "10.0.0.5")).status, 403);
+  const off = services({ devLogin: false });
+  ensureWebRoutes(off);
+  assert.equal((await call(off, new Request(url))).status, 403);
+});
+
+test("dev login POST without the form nonce or from another origin is refused", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const url = "http://127.0.0.1:8787/__tollgate/login/dev";
+  const noNonce = new Request(url, { method: "POST", body: "username=eve&csrf=abc", headers: { "content-type": "application/x-www-form-urlencoded", cookie: "tollgate_form=abd" } });
+  assert.equal((await call(s, noNonce)).status, 403);
+  const cross = new Request(url, { method: "POST", body: "username=eve&csrf=abc", headers: { "content-type": "application/x-www-form-urlencoded", cookie: "tollgate_form=abc", origin: "https://evil.example" } });
+  assert.equal((await call(s, cross)).status, 403);
+});
+
+test("requireBrowserUser redirects to login, or explains when none is available", async () => {
+  const s = services();
+  const r = await requireBrowserUser(new Request("http://127.0.0.1:8787/a"), s, "/__tollgate/connections/x/connect?ticket=t");
+  assert.ok(r instanceof Response);
+  assert.equal(r.status, 302);
+  assert.equal(r.headers.get("location"), "/__tollgate/login?return_to=%2F__tollgate%2Fconnections%2Fx%2Fconnect%3Fticket%3Dt");
+  const login = await call(s, new Request(`http://127.0.0.1:8787${r.headers.get("location")}`));
+  assert.equal(login.status, 302);
+  assert.match(login.headers.get("location")!, /^\/__tollgate\/login\/dev\?return_to=/);
+  const none = await requireBrowserUser(new Request("http://127.0.0.1:8787/a"), services({ devLogin: false }), "/x");
+  assert.ok(none instanceof Response);
+  assert.equal(none.status, 403);
+});
+
+test("https origin: __Host- cookie with Secure", async () => {
+  const s = services({ publicUrl: "https://gw.example.com" });
+  ensureWebRoutes(s);
+  const res = await devLogin(s, "carol");
+  const c = res.headers.getSetCookie().find((x) => x.startsWith("__Host-tollgate_session="));
+  assert.ok(c);
+  assert.match(c, /; Secure/);
+});
+
+test("isAdmin by subject or claim (string or array)", () => {
+  const st = services({ adminSubjects: ["root"], adminClaim: { name: "groups", values: ["gw-admins"] } }).settings;
+  assert.equal(isAdmin({ sub: "root", data: {} }, st), true);
+  assert.equal(isAdmin({ sub: "u", data: { groups: ["x", "gw-admins"] } }, st), true);
+  assert.equal(isAdmin({ sub: "u", data: { groups: "gw-admins" } }, st), true);
+  assert.equal(isAdmin({ sub: "u", data: { groups: ["x"] } }, st), false);
+  assert.equal(isAdmin(undefined, st), false);
+});
+
+test("safeReturnTo rejects other origins and protocol-relative paths", () => {
+  const s = services();
+  assert.equal(safeReturnTo("//evil.example/x", s), "/__tollgate/connections");
+  assert.equal(safeReturnTo("javascript:alert(1)", s), "/__tollgate/connections");
+  assert.equal(safeReturnTo("/\\evil.example", s), "/__tollgate/connections");
+  assert.equal(safeReturnTo("http://127.0.0.1:8787/ok?a=1", s), "/ok?a=1");
+});
