@@ -228,10 +228,10 @@ export async function createGateway(project: Project, services: GatewayServices)
         // immutable headers (e.g. a Response.redirect) — leave as is
       }
     }
-    services.log.info(
-      { requestId, method, path: url.pathname, route: routeName, status: response.status, ms: +(performance.now() - started).toFixed(2) },
-      "request",
-    );
+    const ms = performance.now() - started;
+    services.metrics?.requests.inc({ route: routeName, method, status: response.status });
+    services.metrics?.duration.observe({ route: routeName }, ms / 1000);
+    services.log.info({ requestId, method, path: url.pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
     return response;
   }
 

@@ -187,7 +187,8 @@ async function fetchDocument(services: GatewayServices, clientId: string): Promi
     log.info({ clientId, clientName: client.clientName }, "client metadata document loaded");
     return client;
   } catch (err) {
-    log.info({ clientId, reason: (err as Error).message }, "client metadata document refused");
+    const reason = (err as { details?: { reason?: unknown } }).details?.reason ?? (err as Error).message;
+    log.info({ clientId, reason }, "client metadata document refused");
     return undefined;
   }
 }

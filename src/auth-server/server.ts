@@ -124,7 +124,9 @@ export function ensureAuthServer(services: GatewayServices, config: AuthServerCo
   r.add(["POST", "OPTIONS"], `${o}/token`, (req) => (req.method === "OPTIONS" ? preflight() : tokenEndpoint(as, req)));
   r.add(["POST", "OPTIONS"], `${o}/revoke`, (req) => (req.method === "OPTIONS" ? preflight() : revokeEndpoint(as, req)));
   if (config.dcrEnabled) {
-    r.add(["POST", "OPTIONS"], `${o}/register`, (req) => (req.method === "OPTIONS" ? preflight() : registerEndpoint(as, req)));
+    r.add(["POST", "OPTIONS"], `${o}/register`, (req, ctx) =>
+      req.method === "OPTIONS" ? preflight() : registerEndpoint(as, req, ctx.remoteAddress),
+    );
   }
   return as;
 }

@@ -68,8 +68,16 @@ export async function tokenEndpoint(as: AuthServer, request: Request): Promise<R
   return oauthError("unsupported_grant_type", "Supported grant types: authorization_code, refresh_token.");
 }
 
+/** Registrations one address may make per hour (anonymous registration must not fill the store). */
+export const REGISTRATIONS_PER_HOUR = 100;
+
 /** POST `<basePath>/oauth/register` (RFC 7591). */
-export async function registerEndpoint(as: AuthServer, request: Request): Promise<Response> {
+export async function registerEndpoint(as: AuthServer, request: Request, remoteAddress: string | undefined): Promise<Response> {
+  const count = await as.services.store.incr("oauth-register-rate", remoteAddress ?? "unknown", 3600);
+  if (count.value > REGISTRATIONS_PER_HOUR) {
+    const retry = String(Math.max(1, Math.ceil((count.resetAt - as.services.now()) / 1000)));
+    return oauthError("temporarily_unavailable", "Too many registrations from this address; try again later.", 429, { "retry-after": retry });
+  }
   const body = await jsonBody(request);
   if (body === undefined) return oauthError("invalid_client_metadata", "Send a JSON object (application/json, at most 16 KiB).");
   const out = await registerClient(body, as.services, as.config, as.knownScopes());

@@ -3,14 +3,13 @@
  * newest key) and `connections` (list stored connections without their secrets).
  */
 import path from "node:path";
-import { createLogger } from "../log.js";
 import { loadEnv } from "../project/env.js";
 import { createSecretBox } from "../store/crypto.js";
 import { createStore } from "../store/index.js";
 import { rotateSecrets } from "../store/rotate.js";
 import type { Store } from "../store/types.js";
 import { reportFailure } from "./output.js";
-import { modeFromEnv, resolveKeyRing, type Env } from "./services.js";
+import { loggerFromEnv, modeFromEnv, resolveKeyRing, type Env } from "./services.js";
 
 export interface AdminOptions {
   projectDir: string;
@@ -22,7 +21,7 @@ export interface AdminOptions {
 async function openStore(opts: AdminOptions): Promise<{ store: Store; env: Env }> {
   const dir = path.resolve(opts.projectDir);
   const { env } = await loadEnv(dir, opts.env);
-  const log = createLogger({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "warn" });
+  const log = loggerFromEnv(env, "warn");
   const store = await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir: dir, log });
   return { store, env };
 }
@@ -33,7 +32,7 @@ export async function keysRotate(opts: AdminOptions): Promise<number> {
   try {
     const opened = await openStore(opts);
     store = opened.store;
-    const log = createLogger({ level: opened.env.TOLLGATE_LOG_LEVEL?.trim() || "warn" });
+    const log = loggerFromEnv(opened.env, "warn");
     const box = createSecretBox(resolveKeyRing(opened.env, path.resolve(opts.projectDir), modeFromEnv(opened.env), log));
     const r = await rotateSecrets(store, box, { log });
     opts.stdout(

@@ -8,14 +8,14 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createGateway, type Gateway } from "../gateway.js";
-import { createLogger, type Logger } from "../log.js";
+import type { Logger } from "../log.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import { loadProject } from "../project/load.js";
 import { ProjectConfigError, type Project } from "../project/types.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createNodeServer, type NodeServerOptions } from "../server/node.js";
 import { formatIssue, reportFailure } from "./output.js";
-import { buildServices, devKeyPath, registerHealthRoutes, type Env } from "./services.js";
+import { buildServices, devKeyPath, loggerFromEnv, registerHealthRoutes, type Env } from "./services.js";
 
 export interface RunOptions {
   projectDir: string;
@@ -44,7 +44,7 @@ const DEFAULT_SHUTDOWN_MS = 10_000;
 /** Services for one gateway build: shared store/secrets/dispatcher, fresh endpoint table and env. */
 function servicesFor(base: GatewayServices, project: Project): GatewayServices {
   const systemRoutes = new SystemRoutes();
-  registerHealthRoutes(systemRoutes, base.store);
+  registerHealthRoutes(systemRoutes, base.store, base.metrics);
   return { ...base, env: project.env, systemRoutes };
 }
 
@@ -78,8 +78,12 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   } catch (err) {
     return reportFailure(err, opts.stderr);
   }
-  const level = project.env.TOLLGATE_LOG_LEVEL?.trim() || "info";
-  const log: Logger = createLogger({ level });
+  let log: Logger;
+  try {
+    log = loggerFromEnv(project.env);
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  }
   const shutdownMs = Number(project.env.TOLLGATE_SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_MS);
 
   let current: Gateway = startingGateway();

@@ -11,6 +11,7 @@ import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
 import { createStore } from "../store/index.js";
+import { createMetrics, metricsResponse, type GatewayMetrics } from "../metrics.js";
 import type { Store } from "../store/types.js";
 
 /** Environment as a plain map (`process.env`-shaped). */
@@ -107,6 +108,17 @@ export function settingsFromEnv(env: Env, host: string, port: number): GatewaySe
   };
 }
 
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** The gateway logger at `TOLLGATE_LOG_LEVEL` (default `info`). */
+export function loggerFromEnv(env: Env, fallback = "info"): Logger {
+  const level = env.TOLLGATE_LOG_LEVEL?.trim().toLowerCase() || fallback;
+  if (!LEVELS.includes(level)) {
+    throw new EnvConfigError(`TOLLGATE_LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${level}"`);
+  }
+  return createLogger({ level });
+}
+
 /** Path of the auto-generated development key. */
 export function devKeyPath(projectDir: string): string {
   return path.join(projectDir, ".tollgate", "encryption.key");
@@ -152,13 +164,14 @@ export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettin
 }
 
 /** Registers `/healthz` (liveness) and `/readyz` (store reachable) on a route table. */
-export function registerHealthRoutes(routes: SystemRoutes, store: Store): void {
+export function registerHealthRoutes(routes: SystemRoutes, store: Store, metrics?: GatewayMetrics): void {
   const json = (status: number, body: unknown) =>
     new Response(JSON.stringify(body), {
       status,
       headers: { "content-type": "application/json", "cache-control": "no-store" },
     });
   routes.add(["GET"], "/healthz", () => json(200, { status: "ok" }));
+  if (metrics) routes.add(["GET"], "/metrics", () => metricsResponse(metrics));
   routes.add(["GET"], "/readyz", async () => {
     try {
       await store.ping();
@@ -175,14 +188,16 @@ export function registerHealthRoutes(routes: SystemRoutes, store: Store): void {
  */
 export async function buildServices(opts: BuildServicesOptions): Promise<GatewayServices> {
   const { env, projectDir } = opts;
-  const log = opts.log ?? createLogger({ level: env.TOLLGATE_LOG_LEVEL?.trim() || "info" });
+  const log = opts.log ?? loggerFromEnv(env);
   const settings: GatewaySettings = { ...settingsFromEnv(env, opts.host, opts.port), ...opts.overrides };
   const ring = resolveKeyRing(env, projectDir, settings.mode, log);
   const secrets = createSecretBox(ring);
   const store = opts.store ?? (await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir, log }));
   const systemRoutes = new SystemRoutes();
-  registerHealthRoutes(systemRoutes, store);
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
+  const metrics = createMetrics();
+  registerHealthRoutes(systemRoutes, store, metrics);
+  // No per-origin connection cap: every open SSE stream through the gateway holds one upstream socket.
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
   return {
     settings,
     log,
@@ -190,6 +205,7 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
     secrets,
     dispatcher,
     systemRoutes,
+    metrics,
     now: () => Date.now(),
     env,
   };

@@ -46,6 +46,8 @@ export interface GrantMeta {
   grantedScope: string | undefined;
   /** Access token expiry (ms since epoch), if known. */
   expiresAt: number | undefined;
+  /** When the current access token was obtained (ms since epoch). */
+  obtainedAt: number;
   hasRefreshToken: boolean;
   createdAt: number;
   refreshedAt: number | undefined;
@@ -80,6 +82,7 @@ interface CacheEntry {
   token: string;
   version: number;
   expiresAt: number | undefined;
+  obtainedAt: number;
   cachedAt: number;
 }
 
@@ -110,16 +113,28 @@ export class GrantManager {
     this.maxAge = o.maxCacheAgeMs ?? 300_000;
   }
 
-  private fresh(expiresAt: number | undefined, cachedAt: number): boolean {
+  /**
+   * Fresh = not within the refresh skew of expiry. The skew is at most half the token's lifetime,
+   * so tokens that live for seconds are not refreshed on every request.
+   */
+  private fresh(expiresAt: number | undefined, obtainedAt: number, cachedAt: number): boolean {
     const now = this.o.now();
-    return expiresAt === undefined ? now - cachedAt < this.maxAge : expiresAt - this.skewMs > now;
+    if (expiresAt === undefined) return now - cachedAt < this.maxAge;
+    const skew = Math.min(this.skewMs, Math.max(0, (expiresAt - obtainedAt) / 2));
+    return expiresAt - skew > now;
   }
 
   private remember(key: string, g: Grant): void {
     const prev = this.cache.get(key);
     if (prev && prev.version > g.version) return;
     this.cache.delete(key);
-    this.cache.set(key, { token: g.secret.accessToken, version: g.version, expiresAt: g.meta.expiresAt, cachedAt: this.o.now() });
+    this.cache.set(key, {
+      token: g.secret.accessToken,
+      version: g.version,
+      expiresAt: g.meta.expiresAt,
+      obtainedAt: g.meta.obtainedAt,
+      cachedAt: this.o.now(),
+    });
     if (this.cache.size > this.maxCache) this.cache.delete(this.cache.keys().next().value!);
   }
 
@@ -131,7 +146,7 @@ export class GrantManager {
   /** The cached token when it is fresh; the warm path. */
   cachedToken(key: string): string | undefined {
     const e = this.cache.get(key);
-    return e && this.fresh(e.expiresAt, e.cachedAt) ? e.token : undefined;
+    return e && this.fresh(e.expiresAt, e.obtainedAt, e.cachedAt) ? e.token : undefined;
   }
 
   /** Reads and decrypts a grant. */
@@ -156,6 +171,7 @@ export class GrantManager {
   async write(key: string, meta: GrantMeta, tokens: TokenSet, ifVersion?: number): Promise<number | undefined> {
     const m: GrantMeta = {
       ...meta,
+      obtainedAt: this.o.now(),
       expiresAt: tokens.expiresAt,
       grantedScope: tokens.scope ?? meta.grantedScope,
       hasRefreshToken: tokens.refreshToken !== undefined,
@@ -192,7 +208,7 @@ export class GrantManager {
       this.cache.delete(key);
       return { kind: "missing" };
     }
-    if (this.fresh(g.meta.expiresAt, this.o.now()) || (g.meta.expiresAt === undefined && !g.secret.refreshToken)) {
+    if (this.fresh(g.meta.expiresAt, g.meta.obtainedAt, this.o.now()) || (g.meta.expiresAt === undefined && !g.secret.refreshToken)) {
       this.remember(key, g);
       return { kind: "ok", token: g.secret.accessToken };
     }
@@ -231,7 +247,7 @@ export class GrantManager {
       return { kind: "missing" };
     }
     const replaced = rejected !== undefined && g.secret.accessToken !== rejected;
-    if (replaced || (rejected === undefined && this.fresh(g.meta.expiresAt, this.o.now()))) {
+    if (replaced || (rejected === undefined && this.fresh(g.meta.expiresAt, g.meta.obtainedAt, this.o.now()))) {
       this.remember(key, g);
       return { kind: "ok", token: g.secret.accessToken };
     }

@@ -33,7 +33,8 @@ export function upstreamOAuthState(services: GatewayServices): UpstreamOAuthStat
   if (!s) {
     s = {
       upstreams: new Map(),
-      grants: new GrantManager({ store: services.store, secrets: services.secrets, log: services.log, now: services.now }),
+      // The clock is read through `services` so tests that move it also move grant expiry.
+      grants: new GrantManager({ store: services.store, secrets: services.secrets, log: services.log, now: () => services.now() }),
     };
     states.set(services, s);
   }
@@ -84,6 +85,7 @@ export async function storeNewGrant(
     scopes: p.scopes,
     grantedScope: tokens.scope,
     expiresAt: tokens.expiresAt,
+    obtainedAt: services.now(),
     hasRefreshToken: tokens.refreshToken !== undefined,
     createdAt: services.now(),
     refreshedAt: undefined,

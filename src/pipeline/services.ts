@@ -8,6 +8,7 @@ import type { Logger } from "../log.js";
 import type { Store } from "../store/types.js";
 import type { SecretBox } from "../store/crypto.js";
 import type { SystemRoutes } from "../routing/system-routes.js";
+import type { GatewayMetrics } from "../metrics.js";
 
 export interface GatewaySettings {
   /** The origin clients and browsers use, e.g. `https://gw.example.com` (no trailing slash). */
@@ -37,6 +38,8 @@ export interface GatewayServices {
   dispatcher: Dispatcher;
   /** The gateway's own endpoints (well-known documents, connect pages, OAuth server). */
   systemRoutes: SystemRoutes;
+  /** Prometheus metrics (`/metrics`). */
+  metrics?: GatewayMetrics;
   /** Milliseconds since epoch; injectable for expiry tests. */
   now(): number;
   /** Environment as loaded (process env + project `.env`), for `$env` and `${env.X}`. */

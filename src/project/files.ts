@@ -7,6 +7,7 @@ import { z } from "zod";
 import { formatPath, formatZodIssue, zodIssuePath, type PathSegment } from "./issues.js";
 import type { ConfigIssue } from "./types.js";
 
+/** Project-relative names of the three project files (as they appear in problem reports). */
 export const ZUPLO_FILE = "zuplo.jsonc";
 export const ROUTES_FILE = "config/routes.oas.json";
 export const POLICIES_FILE = "config/policies.json";
@@ -21,6 +22,7 @@ export interface RawRef {
   at: PathSegment[];
 }
 
+/** One operation of `routes.oas.json` (one route, possibly several methods), not yet resolved. */
 export interface RawRoute {
   path: string;
   methods: string[];
@@ -33,6 +35,7 @@ export interface RawRoute {
   at: PathSegment[];
 }
 
+/** One entry of `policies.json` `policies`, not yet resolved. */
 export interface RawPolicy {
   name: string;
   policyType: string;
@@ -79,6 +82,7 @@ const corsSchema = z.object({
   maxAge: z.number().int().nonnegative().optional(),
   allowCredentials: z.boolean().optional(),
 });
+/** One entry of `policies.json` `corsPolicies`, with its index for problem paths. */
 export type RawCors = z.output<typeof corsSchema> & { index: number };
 
 function zodIssues(file: string, prefix: PathSegment[], raw: unknown, error: z.ZodError): ConfigIssue[] {

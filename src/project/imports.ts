@@ -5,7 +5,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
+import { randomUUID } from "node:crypto";
+import { register, type NamespacedUnregister } from "tsx/esm/api";
 import { builtinExports, findBuiltin, MCP_GATEWAY_MODULE, RUNTIME_MODULE, type Builtin } from "../policies/registry.js";
 import { formatPath } from "./issues.js";
 import type { RawRef } from "./files.js";
@@ -45,13 +46,22 @@ function findModuleFile(dir: string, spec: string): string | undefined {
 }
 
 /**
- * Resolves module references of one project load. Project modules are imported once per
- * loader (so `dev` reloads see edited files: every load uses a new loader).
+ * Resolves module references of one project load. All project modules of a load share one tsx
+ * namespace, so a file imported by two modules is evaluated once; every load gets a new
+ * namespace, so `dev` reloads see edited files.
  */
 export class ModuleResolver {
   private readonly cache = new Map<string, Promise<Record<string, unknown>>>();
+  private loader: NamespacedUnregister | undefined;
 
   constructor(private readonly dir: string) {}
+
+  private importFile(file: string): Promise<Record<string, unknown>> {
+    this.loader ??= register({ namespace: `tollgate-${randomUUID()}`, tsconfig: false });
+    return this.loader.import(pathToFileURL(file).href, pathToFileURL(path.join(this.dir, "zuplo.jsonc")).href) as Promise<
+      Record<string, unknown>
+    >;
+  }
 
   /** Resolves a reference, or returns the issues explaining why not. */
   async resolve(ref: RawRef): Promise<ResolvedRef | ConfigIssue[]> {
@@ -95,9 +105,7 @@ export class ModuleResolver {
     try {
       let p = this.cache.get(file);
       if (!p) {
-        p = tsImport(pathToFileURL(file).href, { parentURL: pathToFileURL(path.join(this.dir, "zuplo.jsonc")).href, tsconfig: false }) as Promise<
-          Record<string, unknown>
-        >;
+        p = this.importFile(file);
         this.cache.set(file, p);
       }
       mod = interop(await p);

@@ -226,3 +226,12 @@ test("missing files and bad JSONC are reported by file", async () => {
     return true;
   });
 });
+
+test("a policy export used as a handler is reported", async () => {
+  const lines = await issuesOf({
+    "config/routes.oas.json": routes({
+      "/a": { get: { operationId: "a", "x-zuplo-route": { handler: { module: "$import(@zuplo/runtime)", export: "TestAuthPolicy" } } } },
+    }),
+  });
+  assert.deepEqual(lines, ['config/routes.oas.json: paths["/a"].get["x-zuplo-route"].handler.export: TestAuthPolicy is an inbound policy, not a handler']);
+});

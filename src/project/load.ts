@@ -22,7 +22,7 @@ import {
 import { ModuleResolver } from "./imports.js";
 import { formatPath, formatZodIssue, zodIssuePath, type PathSegment } from "./issues.js";
 import { parseJsonc } from "./jsonc.js";
-import { checkRules, isMcpOAuthType, kindFromPolicyType, type PolicyFacts } from "./rules.js";
+import { checkRules, kindFromPolicyType, type PolicyFacts } from "./rules.js";
 import {
   ProjectConfigError,
   type ConfigIssue,
@@ -57,6 +57,20 @@ async function readProjectFile(dir: string, file: string, required: boolean, iss
   return r.value;
 }
 
+const MCP_POLICY_TYPE = /^mcp-.+-inbound$/;
+
+/** The problem of using an MCP gateway feature with an older compatibilityDate (none if fine or unknown). */
+function compatIssue(date: string | undefined, file: string, at: PathSegment[], feature: string): ConfigIssue[] {
+  if (date === undefined || date >= MCP_COMPATIBILITY_DATE) return [];
+  return [
+    {
+      file,
+      path: formatPath(at),
+      message: `${feature} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${date})`,
+    },
+  ];
+}
+
 /** `$env` is allowed under `…handler.options` of policies and routes only. */
 function envAllowed(segments: readonly PathSegment[]): boolean {
   const n = segments.length;
@@ -82,8 +96,10 @@ async function resolveRef(
   raw: RawRef,
   env: Env,
   resolver: ModuleResolver,
+  /** The project's date, or undefined to skip the MCP-feature check (already done or unknown). */
   compatibilityDate: string | undefined,
   issues: ConfigIssue[],
+  expect: "policy" | "handler",
 ): Promise<Resolved | undefined> {
   const optionsAt = [...raw.at, "options"];
   if (mentionsEnv(raw.module) || mentionsEnv(raw.export)) return undefined; // reported by findForbiddenEnv
@@ -95,15 +111,18 @@ async function resolveRef(
     return undefined;
   }
   const ref: HandlerRef = { module: target.module, export: raw.export, options: envRes.value as Record<string, unknown> };
-  if (target.impl === "custom") return { ref, impl: "custom", fn: target.fn, options: envRes.value, valid: envRes.issues.length === 0 };
-  const b = target.builtin;
-  if (b.mcpFeature && compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
+  if (target.impl === "builtin" && (target.builtin.kind === "handler") !== (expect === "handler")) {
+    const b = target.builtin;
     issues.push({
       file: raw.file,
       path: formatPath([...raw.at, "export"]),
-      message: `${b.exportName} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
+      message: b.kind === "handler" ? `${b.exportName} is a handler, not a policy` : `${b.exportName} is an ${b.kind} policy, not a handler`,
     });
+    return undefined;
   }
+  if (target.impl === "custom") return { ref, impl: "custom", fn: target.fn, options: envRes.value, valid: envRes.issues.length === 0 };
+  const b = target.builtin;
+  if (b.mcpFeature) issues.push(...compatIssue(compatibilityDate, raw.file, [...raw.at, "export"], b.exportName));
   const invalid: Resolved = { ref, impl: "builtin", builtin: b, options: envRes.value, valid: false };
   if (envRes.issues.length) return invalid;
   const parsed = b.optionsSchema.safeParse(envRes.value ?? {});
@@ -173,29 +192,16 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
       continue;
     }
     declaredNames.set(raw.name, raw.at);
-    if (isMcpOAuthType(raw.policyType) || /^mcp-.*-inbound$/.test(raw.policyType)) {
-      if (compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
-        issues.push({
-          file: POLICIES_FILE,
-          path: formatPath([...raw.at, "policyType"]),
-          message: `${raw.policyType} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
-        });
-      }
-    }
-    const r = await resolveRef(raw.handler, env, resolver, undefined, issues);
+    // MCP features are recognised by policyType (`mcp-*-inbound`) or by the built-in's flag.
+    const mcpType = MCP_POLICY_TYPE.test(raw.policyType);
+    if (mcpType) issues.push(...compatIssue(compatibilityDate, POLICIES_FILE, [...raw.at, "policyType"], raw.policyType));
+    const r = await resolveRef(raw.handler, env, resolver, mcpType ? undefined : compatibilityDate, issues, "policy");
     if (!r) continue;
     let kind: "inbound" | "outbound" | undefined;
     let authenticates = false;
     if (r.impl === "builtin") {
       const b = r.builtin!;
-      if (b.kind === "handler") {
-        issues.push({
-          file: POLICIES_FILE,
-          path: formatPath([...raw.handler.at, "export"]),
-          message: `${b.exportName} is a handler, not a policy`,
-        });
-        continue;
-      }
+      if (b.kind === "handler") continue; // reported by resolveRef
       if (!b.policyTypes.includes(raw.policyType)) {
         issues.push({
           file: POLICIES_FILE,
@@ -230,7 +236,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
 
   const routes: ResolvedRoute[] = [];
   for (const raw of routesCheck.routes) {
-    const r = await resolveRef(raw.handler, env, resolver, compatibilityDate, issues);
+    const r = await resolveRef(raw.handler, env, resolver, compatibilityDate, issues, "handler");
     if (!r) continue;
     const base = {
       path: raw.path,
@@ -242,32 +248,12 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
     };
     if (r.impl === "builtin") {
       const b = r.builtin!;
-      if (b.kind !== "handler") {
-        issues.push({
-          file: ROUTES_FILE,
-          path: formatPath([...raw.handler.at, "export"]),
-          message: `${b.exportName} is a ${b.kind} policy, not a handler`,
-        });
-        continue;
-      }
+      if (b.kind !== "handler") continue; // reported by resolveRef
       routes.push({ ...base, mcp: b.mcp, handlerImpl: "builtin", builtin: b, handlerOptions: r.options });
     } else {
       routes.push({ ...base, mcp: false, handlerImpl: "custom", fn: r.fn as unknown as Handler, handlerOptions: r.options });
     }
   }
-  // Built-in policy compatibility-date check (by export, for policies whose type is not mcp-*).
-  for (const p of policies.values()) {
-    if (p.impl !== "builtin" || !p.builtin.mcpFeature || /^mcp-.*-inbound$/.test(p.policyType)) continue;
-    if (compatibilityDate !== undefined && compatibilityDate < MCP_COMPATIBILITY_DATE) {
-      const at = declaredNames.get(p.name)!;
-      issues.push({
-        file: POLICIES_FILE,
-        path: formatPath([...at, "handler", "export"]),
-        message: `${p.builtin.exportName} is an MCP gateway feature and needs compatibilityDate >= ${MCP_COMPATIBILITY_DATE} in ${ZUPLO_FILE} (found ${compatibilityDate})`,
-      });
-    }
-  }
-
   issues.push(
     ...checkRules({ routes: routesCheck.routes, policies: facts, declaredNames, duplicateNames, cors: policiesCheck.cors }),
   );

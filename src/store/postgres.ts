@@ -231,7 +231,7 @@ export class PostgresStore implements Store {
   async withLock<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number; leaseMs?: number } = {}): Promise<T> {
     const waitMs = opts.waitMs ?? DEFAULT_LOCK_WAIT_MS;
     const deadline = performance.now() + waitMs;
-    const releaseLocal = () => undefined;
+    const releaseLocal = await this.local.acquire(name, waitMs);
     let client: pg.PoolClient | undefined;
     let broken: Error | undefined;
     const onError = (err: Error): void => {
@@ -250,7 +250,7 @@ export class PostgresStore implements Store {
       } else {
         await client.query("SELECT set_config('lock_timeout', $1, false)", [`${left}ms`]);
         try {
-          await client.query("SELECT 1 WHERE $1::bigint IS NOT NULL", [key]);
+          await client.query("SELECT pg_advisory_lock($1::bigint)", [key]);
         } catch (err) {
           if ((err as { code?: string }).code === "55P03") throw lockTimeoutError(name, waitMs);
           throw err;

@@ -16,8 +16,12 @@ import { MCP_POST_HEADERS, initializeBody, proxyProject, rawRequest, rpc } from 
 const REFRESHING_POLICY = `
 export function refreshingCredential(request, context, options) {
   const seen = (globalThis.__proxyAuthChallenges ??= []);
-  context.upstreamHeaders.authorization = "Bearer stale";
+  context.upstreamHeaders.authorization = options.mode === "scope" ? "Bearer narrow" : "Bearer stale";
   context.upstreamAuth = {
+    async onForbidden(challenge) {
+      seen.push({ mode: options.mode, ...challenge });
+      return "Bearer fresh";
+    },
     async onUnauthorized(challenge) {
       seen.push({ mode: options.mode, ...challenge });
       if (options.mode === "retry") return "Bearer fresh";
@@ -44,6 +48,7 @@ before(async () => {
   secured = await startMcpTestServer({
     mode: "stateless",
     bearer: "fresh",
+    forbiddenBearer: "narrow",
     redirects: { "/old": "/mcp", "/away": other.url, "/loop": "/loop" },
   });
   stateful = await startMcpTestServer({ mode: "stateful" });
@@ -58,6 +63,7 @@ before(async () => {
       { path: "/retry", options: { rewritePattern: secured.url }, inbound: ["refresh-retry"] },
       { path: "/answer", options: { rewritePattern: secured.url }, inbound: ["refresh-answer"] },
       { path: "/pass", options: { rewritePattern: secured.url }, inbound: ["refresh-pass"] },
+      { path: "/scope", options: { rewritePattern: secured.url, connectTimeoutMs: 2_000 }, inbound: ["refresh-scope"] },
       { path: "/follow", options: { rewritePattern: `${o}/old`, followRedirects: true }, inbound: ["refresh-retry"] },
       { path: "/nofollow", options: { rewritePattern: `${o}/old` }, inbound: ["refresh-retry"] },
       {
@@ -69,7 +75,7 @@ before(async () => {
       { path: "/loop", options: { rewritePattern: `${o}/loop`, followRedirects: true } },
       { path: "/idle", options: { rewritePattern: stateful.url, idleTimeoutMs: 300 } },
     ],
-    ["retry", "answer", "pass"].map(policy),
+    ["retry", "answer", "pass", "scope"].map(policy),
     { "modules/refresh.ts": REFRESHING_POLICY },
   );
   gw = await startGateway({ projectDir: dir });
@@ -109,6 +115,18 @@ describe("upstream 401 and credential policies", () => {
     assert.equal(passed.headers["www-authenticate"], 'Bearer error="invalid_token"');
     assert.deepEqual(JSON.parse(passed.body), { error: "invalid_token" });
     assert.equal(secured.requests.filter((r) => r.body.includes('"pass-1"')).length, 1, "no retry");
+  });
+
+  test("an upstream 403 goes to onForbidden and is retried once (route with its own connection pool)", async () => {
+    const res = await post("/scope", echo("scope-1"));
+    assert.equal(res.status, 200);
+    const sent = secured.requests.filter((r) => r.body.includes('"scope-1"'));
+    assert.deepEqual(
+      sent.map((r) => r.headers.authorization),
+      ["Bearer narrow", "Bearer fresh"],
+    );
+    const c = challenges().find((x) => x.mode === "scope");
+    assert.deepEqual(c, { mode: "scope", status: 403, wwwAuthenticate: 'Bearer error="insufficient_scope", scope="tools:write"' });
   });
 
   test("a retry that is refused again passes the second 401 through without asking twice", async () => {

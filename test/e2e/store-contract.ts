@@ -234,13 +234,16 @@ export function runStoreContract(backend: ContractBackend): void {
         await held;
         return "held";
       });
-      await inside;
-      await assert.rejects(other.withLock("L", async () => "never", { waitMs: 150 }), (err: unknown) => {
-        assert.ok(err instanceof GatewayError);
-        assert.equal(err.code, "lock_timeout");
-        return true;
-      });
-      release();
+      try {
+        await inside;
+        await assert.rejects(other.withLock("L", async () => "never", { waitMs: 150 }), (err: unknown) => {
+          assert.ok(err instanceof GatewayError);
+          assert.equal(err.code, "lock_timeout");
+          return true;
+        });
+      } finally {
+        release(); // also on failure, so the stores can close
+      }
       assert.equal(await holder, "held");
       await assert.rejects(other.withLock("L", async () => Promise.reject(new Error("boom"))), /boom/);
       assert.equal(await s.withLock("L", async () => "free", { waitMs: 2_000 }), "free");

@@ -43,6 +43,9 @@ describe("SQLite backend specifics", () => {
       if (process.platform !== "win32") assert.equal(fs.statSync(file).mode & 0o777, 0o600);
       assert.deepEqual(store.migrations(), [1]);
       await store.put("ns", "k", "v");
+      if (process.platform !== "win32") {
+        for (const suffix of ["-wal", "-shm"]) assert.equal(fs.statSync(file + suffix).mode & 0o777, 0o600, suffix);
+      }
     } finally {
       await store.close();
     }

@@ -63,7 +63,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
       redirectUri: callbackUrl(services, id),
       clientMetadataUrl: https ? clientMetadataUrl(services, id) : undefined,
     },
-    { store: services.store, secrets: services.secrets, log: services.log, fetch, now: services.now },
+    { store: services.store, secrets: services.secrets, log: services.log, fetch, now: () => services.now() },
   );
   const entry: UpstreamEntry = {
     id,

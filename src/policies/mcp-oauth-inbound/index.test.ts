@@ -1,0 +1,79 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import "./index.js";
+import { testGateway } from "../shared/test-kit.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../shared/jwks-fixture.js";
+import { getAuthServer } from "../../auth-server/server.js";
+import { issueForCode } from "../../auth-server/tokens.js";
+
+describe("mcp-oauth-inbound resource server", () => {
+  let key: TestKey;
+  let jwks: JwksServer;
+  let gw: Awaited<ReturnType<typeof testGateway>>;
+  before(async () => {
+    key = await makeKey("k1");
+    jwks = await startJwksServer([key]);
+    gw = await testGateway(
+      [
+        {
+          name: "auth",
+          exportName: "McpOAuthInboundPolicy",
+          options: {
+            oidc: { issuer: "https://idp.test/", jwksUrl: jwks.url, audience: "api://mcp" },
+            gateway: { scopesSupported: ["mcp", "admin"], requiredScopes: ["admin"] },
+          },
+        },
+      ],
+      [{ path: "/mcp", operationId: "mcp", mcp: true, inbound: ["auth"] }],
+      { settings: { devLogin: true } },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await jwks.close();
+  });
+
+  const call = (token: string) =>
+    gw.gateway.fetch(new Request("http://gw.test/mcp", { method: "POST", headers: { authorization: `Bearer ${token}` }, body: "{}" }));
+
+  async function gatewayToken(scope: string): Promise<string> {
+    const rc = getAuthServer(gw.services)!.resourceFor("http://gw.test/mcp")!;
+    const tokens = await issueForCode(
+      gw.services,
+      {
+        clientId: "c",
+        redirectUri: "http://127.0.0.1/cb",
+        redirectUriGiven: true,
+        codeChallenge: "x",
+        resource: "http://gw.test/mcp",
+        scope,
+        user: { sub: "alice", data: { email: "alice@example.com" } },
+        expiresAt: 0,
+        grantId: `g${String(Math.random()).slice(2, 23).padEnd(21, "0")}`,
+      },
+      rc,
+      false,
+    );
+    return tokens.access_token;
+  }
+
+  test("a token lacking a required scope → 403 insufficient_scope; with it → request.user", async () => {
+    const weak = await call(await gatewayToken("mcp"));
+    assert.equal(weak.status, 403);
+    assert.match(weak.headers.get("www-authenticate")!, /error="insufficient_scope", scope="admin"/);
+    const ok = await call(await gatewayToken("mcp admin"));
+    assert.equal(ok.status, 200);
+    assert.deepEqual((await ok.json()).user, { sub: "alice", data: { email: "alice@example.com" } });
+  });
+
+  test("IdP JWTs for oidc.audience are accepted; other audiences are not", async () => {
+    const good = await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-7" });
+    const res = await call(good);
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).user.sub, "agent-7");
+    const other = await sign(key, { iss: "https://idp.test/", aud: "api://else", sub: "agent-7" });
+    const bad = await call(other);
+    assert.equal(bad.status, 401);
+    assert.match(bad.headers.get("www-authenticate")!, /error="invalid_token"/);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * Shared pieces of the upstream OAuth end-to-end tests: the inbound identity (real JWTs signed
+ * with jose, verified by `open-id-jwt-auth-inbound` against a loopback JWKS), a project with one
+ * token-exchange route, the official SDK client, and the browser walk through the connect flow
+ * (dev login → confirmation → the upstream's login → callback).
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import "../../src/policies/open-id-jwt-auth-inbound/index.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../src/policies/shared/jwks-fixture.js";
+import { TestBrowser, type BrowserPage } from "../fixtures/oauth-upstream.js";
+
+export const IDP_ISSUER = "https://idp.tollgate.test";
+export const AUDIENCE = "tollgate-e2e";
+
+/** The MCP callers' identity provider: a JWKS server and a token minting function. */
+export interface Identity {
+  jwks: JwksServer;
+  token(sub: string, extra?: Record<string, unknown>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startIdentity(): Promise<Identity> {
+  const key: TestKey = await makeKey("e2e-1");
+  const jwks = await startJwksServer([key]);
+  return {
+    jwks,
+    token: (sub, extra = {}) => sign(key, { iss: IDP_ISSUER, aud: AUDIENCE, sub, ...extra }, { expSecondsFromNow: 3600 }),
+    close: () => jwks.close(),
+  };
+}
+
+/** Options of the token-exchange policy under test (merged over a user-oauth default). */
+export type ExchangeOptions = Record<string, unknown>;
+
+/** Project files: one JWT-protected MCP route proxying to `upstreamUrl` with token exchange. */
+export function projectFiles(jwksUrl: string, upstreamUrl: string, exchange: ExchangeOptions = {}, id = "notes"): Record<string, string> {
+  const policies = {
+    policies: [
+      {
+        name: "jwt-auth",
+        policyType: "open-id-jwt-auth-inbound",
+        handler: {
+          module: "$import(@zuplo/runtime)",
+          export: "OpenIdJwtInboundPolicy",
+          options: { issuer: IDP_ISSUER, audience: AUDIENCE, jwkUrl: jwksUrl },
+        },
+      },
+      {
+        name: `mcp-token-exchange-${id}`,
+        policyType: "mcp-token-exchange-inbound",
+        handler: {
+          module: "$import(@zuplo/runtime/mcp-gateway)",
+          export: "McpTokenExchangeInboundPolicy",
+          options: { displayName: "Demo Notes", authMode: "user-oauth", ...exchange },
+        },
+      },
+    ],
+  };
+  const routes = {
+    openapi: "3.1.0",
+    info: { title: "e2e", version: "1" },
+    paths: {
+      "/mcp/notes": {
+        "get,post,delete": {
+          operationId: "notes-mcp",
+          "x-zuplo-route": {
+            corsPolicy: "none",
+            handler: { module: "$import(@zuplo/runtime/mcp-gateway)", export: "McpProxyHandler", options: { rewritePattern: upstreamUrl } },
+            policies: { inbound: ["jwt-auth", `mcp-token-exchange-${id}`] },
+          },
+        },
+      },
+    },
+  };
+  return { "config/policies.json": JSON.stringify(policies, null, 2), "config/routes.oas.json": JSON.stringify(routes, null, 2) };
+}
+
+/** An SDK client that declares URL elicitation. `connect()` may throw the connect-required error. */
+export function sdkClient(gatewayUrl: string, bearer: string, path = "/mcp/notes") {
+  const client = new Client({ name: "e2e-client", version: "1.0.0" }, { capabilities: { elicitation: { url: {} } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}${path}`), {
+    requestInit: { headers: { authorization: `Bearer ${bearer}` } },
+  });
+  return {
+    client,
+    connect: () => client.connect(transport),
+    close: () => client.close().catch(() => {}),
+  };
+}
+
+/** The data of a -32042 connect-required error (the SDK keeps `elicitations`). */
+export function connectUrlOf(err: unknown): string {
+  assert.ok(err instanceof McpError, `expected an McpError, got ${String(err)}`);
+  assert.equal(err.code, -32042, `expected -32042, got ${err.code}: ${err.message}`);
+  const url = (err.data as { elicitations?: Array<{ url: string }> }).elicitations?.[0]?.url;
+  assert.ok(url, "connect-required carries a URL");
+  return url;
+}
+
+/** Runs `fn` expecting a connect-required error and returns its connect URL. */
+export async function expectConnectRequired(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+  } catch (err) {
+    return connectUrlOf(err);
+  }
+  assert.fail("expected a connect-required error");
+}
+
+/**
+ * Opens a connect URL in `browser` as `username`: dev login (if asked), the gateway's
+ * confirmation, the upstream's login and consent, and the callback. Returns the last page.
+ */
+export async function connectInBrowser(browser: TestBrowser, authUrl: string, username: string): Promise<BrowserPage> {
+  return browser.walk(authUrl, {
+    values: (page): Record<string, string> => (/name="username"/.test(page.text) ? { username } : {}),
+  });
+}
+
+/** Calls the upstream's `whoami` tool and returns its text. */
+export async function whoami(client: Client): Promise<string> {
+  const r = (await client.callTool({ name: "whoami", arguments: {} })) as { content: Array<{ type: string; text?: string }> };
+  return r.content.map((c) => c.text ?? "").join("");
+}
+
+/** A fixture upstream plus a gateway in front of it. */
+export interface Scenario {
+  upstream: import("../fixtures/oauth-upstream.js").OAuthUpstream;
+  gw: import("../helpers/harness.js").RunningGateway;
+  close(): Promise<void>;
+}
+
+/** Starts an upstream with `upstreamOpts` and a gateway with the token-exchange `exchange` options. */
+export async function startScenario(
+  identity: Identity,
+  upstreamOpts: import("../fixtures/oauth-upstream.js").OAuthUpstreamOptions,
+  exchange: ExchangeOptions = {},
+  gateway: { env?: Record<string, string>; settings?: Record<string, unknown>; store?: import("../../src/store/types.js").Store } = {},
+): Promise<Scenario> {
+  const { startOAuthUpstream } = await import("../fixtures/oauth-upstream.js");
+  const { startGateway, writeProject } = await import("../helpers/harness.js");
+  const upstream = await startOAuthUpstream(upstreamOpts);
+  try {
+    const dir = await writeProject(projectFiles(identity.jwks.url, upstream.mcpUrl, exchange));
+    const gw = await startGateway({
+      projectDir: dir,
+      settings: { devLogin: true, ...gateway.settings },
+      ...(gateway.env ? { env: gateway.env } : {}),
+      ...(gateway.store ? { store: gateway.store } : {}),
+    });
+    return {
+      upstream,
+      gw,
+      async close() {
+        await gw.close();
+        await upstream.close();
+      },
+    };
+  } catch (err) {
+    await upstream.close();
+    throw err;
+  }
+}
+
+/** Full connect for `user`: the first call asks to connect, the browser connects, a new client works. */
+export async function connectUser(s: Scenario, identity: Identity, user: string, browser = new TestBrowser(), gatewayUrl = s.gw.url) {
+  const token = await identity.token(user);
+  const first = sdkClient(gatewayUrl, token);
+  let authUrl: string;
+  try {
+    await first.connect();
+    authUrl = await expectConnectRequired(() => first.client.listTools());
+  } catch (err) {
+    authUrl = connectUrlOf(err);
+  } finally {
+    await first.close();
+  }
+  const page = await connectInBrowser(browser, authUrl, user);
+  assert.equal(page.status, 200, `connect flow ended at ${page.url.href}: ${page.text.slice(0, 800)}`);
+  assert.match(page.text, /is connected/);
+  const c = sdkClient(gatewayUrl, token);
+  await c.connect();
+  return c;
+}
