@@ -88,24 +88,30 @@ async function stopUpstreams() {
   await Promise.allSettled([hello.close(), demo.close()]);
 }
 
+const gatewayRunning = () => child.exitCode === null && child.signalCode === null;
+
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.on(signal, () => {
-    if (stopping) return;
+    if (stopping) {
+      // A second Ctrl-C: the gateway stops at once instead of waiting for open streams.
+      if (gatewayRunning()) child.kill("SIGINT");
+      return;
+    }
     stopping = true;
     console.log(`\n[quickstart] stopping (${signal})…`);
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (gatewayRunning()) child.kill(signal);
     else void stopUpstreams().then(() => process.exit(0));
   });
 }
 
 process.on("exit", () => {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  if (gatewayRunning()) child.kill("SIGTERM");
 });
 
 child.on("exit", (code, signal) => {
   void stopUpstreams().then(() => {
     if (!stopping) console.error(`[quickstart] the gateway exited (${signal ?? `code ${code}`})`);
-    process.exit(stopping ? 0 : (code ?? 1));
+    process.exit(stopping ? (code ?? 0) : (code ?? 1));
   });
 });
 

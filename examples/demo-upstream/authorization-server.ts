@@ -122,7 +122,11 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
     storage.resolveClient = async (id) => {
       if (!isHttpLoopbackUrl(id)) return undefined;
       state.cimdFetches.push(id);
-      const res = await fetch(id, { headers: { accept: "application/json" }, redirect: "manual" });
+      const res = await fetch(id, {
+        headers: { accept: "application/json" },
+        redirect: "manual",
+        signal: AbortSignal.timeout(5000),
+      });
       if (res.status !== 200) throw new errors.InvalidClient("client_id metadata document fetch failed");
       const doc = (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined;
       if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
@@ -173,10 +177,11 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
       ctx.type = "html";
       ctx.body = htmlDocument(`<h1>Authorization failed</h1><dl>${text}</dl>`);
     },
+    // Registration defaults as RFC 7591 has them (a client that names no method gets a secret).
     clientDefaults: {
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
-      token_endpoint_auth_method: "none",
+      token_endpoint_auth_method: "client_secret_basic",
     },
     ttl: {
       AccessToken: opts.accessTokenTtlSeconds,

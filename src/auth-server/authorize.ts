@@ -67,7 +67,9 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
   const fail = (error: string, description: string) =>
     backToClient(as, redirectUri, state, { error, error_description: description });
   if (stateParam === null) return fail("invalid_request", "state is repeated.");
-  if (single(q, "response_type") !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
+  const responseType = single(q, "response_type");
+  if (!responseType) return fail("invalid_request", "response_type is required.");
+  if (responseType !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
   const challenge = single(q, "code_challenge");
   if (!challenge || !CHALLENGE_RE.test(challenge)) return fail("invalid_request", "A PKCE code_challenge is required.");
   if (single(q, "code_challenge_method") !== "S256") return fail("invalid_request", "code_challenge_method must be S256.");

@@ -29,7 +29,7 @@ let connectUrlHelper: Promise<ConnectUrlFor | undefined> | undefined;
  */
 function loadConnectUrlFor(): Promise<ConnectUrlFor | undefined> {
   connectUrlHelper ??= (async () => {
-    for (const spec of ["../oauth/connect-url.js", "../oauth/index.js"]) {
+    for (const spec of ["../oauth/connect-url.js", "../oauth/registry.js", "../oauth/index.js"]) {
       try {
         const mod = (await import(spec)) as { connectUrlFor?: ConnectUrlFor };
         if (typeof mod.connectUrlFor === "function") return mod.connectUrlFor;

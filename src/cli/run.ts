@@ -137,6 +137,11 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
     return reportFailure(err, opts.stderr);
   }
   const services = base;
+  // Expired flow state, codes and counters are deleted in the background, once a minute.
+  const sweeper = setInterval(() => {
+    services.store.sweep().catch((err) => log.warn({ err }, "store sweep failed"));
+  }, 60_000);
+  sweeper.unref();
 
   const swap = async (): Promise<void> => {
     let next: Project;
@@ -171,6 +176,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
     shuttingDown ??= (async () => {
       log.info({ reason }, "shutting down");
       stopWatching();
+      clearInterval(sweeper);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const busy = () => [...inFlight.values()].some((v) => v > 0);

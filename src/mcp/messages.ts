@@ -3,6 +3,8 @@
  * version and the client's declared capabilities. Parsed once per request and cached.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports
+ * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/index (`_meta` keys
+ *   `io.modelcontextprotocol/protocolVersion` and `io.modelcontextprotocol/clientCapabilities`)
  */
 import type { GatewayContext, GatewayRequest } from "../pipeline/types.js";
 

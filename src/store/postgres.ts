@@ -240,7 +240,7 @@ export class PostgresStore implements Store {
     };
     let held = false;
     try {
-      client = await this.lockPool.connect();
+      client = await connectWithin(this.lockPool, deadline - performance.now(), () => lockTimeoutError(name, waitMs));
       client.on("error", onError);
       const key = lockKey(`${this.schema}:${name}`);
       const left = Math.floor(deadline - performance.now());
@@ -313,6 +313,23 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([this.pool.end(), this.lockPool.end()]);
+  }
+}
+
+/** Checks a client out of `pool`, giving up after `ms` (a client arriving later is returned). */
+async function connectWithin(pool: pg.Pool, ms: number, onTimeout: () => Error): Promise<pg.PoolClient> {
+  const pending = pool.connect();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      pending.then((c) => c.release(), () => undefined);
+      reject(onTimeout());
+    }, Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

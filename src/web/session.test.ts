@@ -1,10 +1,6 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { Agent } from "undici";
-import { MemoryStore } from "../store/memory.js";
-import { createSecretBox, generateKey, parseKeyRing } from "../store/crypto.js";
-import { SystemRoutes } from "../routing/system-routes.js";
-import { silentLogger } from "../log.js";
+import { testServices } from "../policies/shared/test-kit.js";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import {
   csrfToken,
@@ -17,28 +13,15 @@ import {
   verifyCsrf,
 } from "./index.js";
 
+const opened: Array<{ close(): Promise<void> }> = [];
+after(async () => {
+  for (const s of opened) await s.close();
+});
+
 function services(over: Partial<GatewaySettings> = {}): GatewayServices {
-  const settings: GatewaySettings = {
-    publicUrl: "http://127.0.0.1:8787",
-    basePath: "/__tollgate",
-    devLogin: true,
-    adminSubjects: [],
-    adminClaim: undefined,
-    allowedUpstreamHosts: [],
-    mode: "development",
-    maxBodyBytes: 1 << 20,
-    ...over,
-  };
-  return {
-    settings,
-    log: silentLogger,
-    store: new MemoryStore(),
-    secrets: createSecretBox(parseKeyRing(generateKey())),
-    dispatcher: new Agent(),
-    systemRoutes: new SystemRoutes(),
-    now: () => Date.now(),
-    env: {},
-  };
+  const s = testServices({ settings: { publicUrl: "http://127.0.0.1:8787", devLogin: true, ...over } });
+  opened.push(s);
+  return s;
 }
 
 async function call(s: GatewayServices, req: Request, remoteAddress = "127.0.0.1"): Promise<Response> {

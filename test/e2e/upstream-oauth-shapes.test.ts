@@ -138,15 +138,20 @@ test("no DCR, no CIMD, auto mode: a clear error telling the admin to use manual 
 test("an upstream that challenges only at tools/call: the session starts anonymously, the 401 is recovered", async () => {
   const s = await startScenario(identity, { challengeOnlyAt: "tools/call" });
   try {
+    const { expectConnectRequired, sdkClient } = await import("./upstream-oauth-kit.js");
+    const anon = sdkClient(s.gw.url, await identity.token("alice"));
+    await anon.connect(); // initialize reaches the upstream without a credential and succeeds
+    await expectConnectRequired(() => anon.client.callTool({ name: "whoami", arguments: {} }));
+    await anon.close();
     const c = await connectUser(s, identity, "alice");
     try {
       assert.equal(await whoami(c.client), "alice");
       const before = s.upstream.tokenRequests.refresh_token ?? 0;
       assert.ok(s.upstream.expireAccessTokens("alice") > 0);
-      await c.client.listTools(); // anonymous at the upstream: no 401, no refresh
-      assert.equal(s.upstream.tokenRequests.refresh_token ?? 0, before);
       assert.equal(await whoami(c.client), "alice"); // 401 → one refresh → retried once
       assert.equal(s.upstream.tokenRequests.refresh_token ?? 0, before + 1);
+      assert.equal(await whoami(c.client), "alice");
+      assert.equal(s.upstream.tokenRequests.refresh_token ?? 0, before + 1, "the refreshed token is reused");
     } finally {
       await c.close();
     }

@@ -30,7 +30,7 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const INITIALIZE = Buffer.from('"initialize"');
 const KEEP_ALIVE_MS = 30_000;
 
-/** A handler with resources (its own connection pools) to release when the gateway closes. */
+/** A handler with resources (its own connection pool, if any) to release when the gateway closes. */
 export type McpProxyHandler = Handler & { close(): Promise<void> };
 
 /**
@@ -64,22 +64,13 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     follow: options.followRedirects,
     allowedOrigins: new Set(options.allowedRedirectOrigins.map((o) => o.replace(/\/$/, ""))),
   };
-  const connect = { timeout: options.connectTimeoutMs };
-  const own: Agent[] = [];
-  // The shared pool uses undici's default connect timeout; a route asking for another gets its own.
-  const dispatcher: Dispatcher =
+  // The shared pool (no per-origin cap, so long-lived SSE streams never queue short POSTs) uses
+  // undici's default connect timeout; a route asking for another gets a pool of its own.
+  const own =
     options.connectTimeoutMs === DEFAULT_CONNECT_TIMEOUT_MS
-      ? services.dispatcher
-      : track(new Agent({ connect, keepAliveTimeout: KEEP_ALIVE_MS, connections: 128, pipelining: 1 }));
-  // Long-lived streams (GET, subscriptions/listen) get a pool without a connection cap, so many
-  // open streams never queue the short POSTs behind them.
-  let streams: Agent | undefined;
-  function track(a: Agent): Agent {
-    own.push(a);
-    return a;
-  }
-  const streamDispatcher = () =>
-    (streams ??= track(new Agent({ connect, keepAliveTimeout: KEEP_ALIVE_MS, connections: null, pipelining: 1 })));
+      ? undefined
+      : new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: KEEP_ALIVE_MS, pipelining: 1 });
+  const dispatcher: Dispatcher = own ?? services.dispatcher;
 
   function forwarding(request: GatewayRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
@@ -148,9 +139,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     }
     const initialize =
       method === "POST" && body !== undefined && !request.headers.has("mcp-session-id") && Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE);
-    const long = method === "GET" || request.headers.get("mcp-method") === "subscriptions/listen";
     const o: ExchangeOptions = {
-      dispatcher: long ? streamDispatcher() : dispatcher,
+      dispatcher,
       method,
       url,
       headers: upstreamRequestHeaders(request.headers, context.upstreamHeaders, forwarding(request, context), context.requestId),
@@ -174,7 +164,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
 
   return Object.assign(mcpProxy, {
     async close() {
-      await Promise.all(own.map((a) => a.close().catch(() => {})));
+      await own?.close().catch(() => {});
     },
   });
 }

@@ -97,12 +97,10 @@ export const oktaOptionsSchema = z.object({
 });
 export const keycloakOptionsSchema = z.object({ keycloakBaseUrl: httpUrlSchema, realm: z.string().min(1), ...withLogin });
 export const entraOptionsSchema = z.object({
-  tenantId: z
-    .string()
-    .regex(/^[A-Za-z0-9.-]+$/, { error: "must be a tenant id (GUID) or domain" })
-    .refine((t) => !["common", "organizations", "consumers"].includes(t.toLowerCase()), {
-      error: "use your tenant's id: multi-tenant endpoints issue tokens whose issuer names each user's tenant",
-    }),
+  /** The directory (tenant) id. Not a domain, not `common`: the id_token issuer names the tenant GUID. */
+  tenantId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, {
+    error: "must be the directory (tenant) id, a GUID; multi-tenant names such as common are not supported",
+  }),
   ...withLogin,
 });
 export const googleOptionsSchema = z.object({ ...withLogin });

@@ -6,6 +6,7 @@ import { createOpenIdJwtPolicy } from "./index.js";
 import { auth0JwtOptionsSchema, auth0ToOpenId, openIdJwtOptionsSchema } from "./options.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../shared/jwks-fixture.js";
 import { testClock, testGateway, testServices } from "../shared/test-kit.js";
+import { browserLoginConfig } from "../../web/session.js";
 
 const ISSUER = "https://idp.test/";
 const AUD = "https://gw.test/mcp/x";
@@ -284,6 +285,10 @@ describe("open-id-jwt-auth-inbound", () => {
     try {
       const policy = createOpenIdJwtPolicy(parsed, { name: "jwt", services, routes: [], usedBy: [], policies: [] });
       assert.equal(policy.browserLogin?.clientId, "gw");
+      const registered = browserLoginConfig(services);
+      assert.equal(registered?.issuer, ISSUER);
+      assert.equal(registered?.jwksUrl, jwks.url);
+      assert.equal(registered?.clientId, "gw");
     } finally {
       await services.close();
     }

@@ -11,6 +11,7 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  */
 import { GatewayError } from "../../errors.js";
+import { registerBrowserLogin } from "../../web/session.js";
 import type { GatewayContext, GatewayRequest, InboundPolicy } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import type { BrowserLoginConfig } from "../shared/browser-login.js";
@@ -38,8 +39,11 @@ export interface JwtAuthPolicy extends InboundPolicy {
 export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit): JwtAuthPolicy {
   const { services } = init;
   const log = services.log;
-  if (isInsecureRemote(options.jwkUrl)) {
-    const msg = `policy "${init.name}": jwkUrl uses plain http to a non-loopback host; keys could be tampered with in transit`;
+  const urls: Array<[string, string]> = [["jwkUrl", options.jwkUrl]];
+  if (options.browserLogin) urls.push(["browserLogin.url", options.browserLogin.url], ["browserLogin.tokenUrl", options.browserLogin.tokenUrl]);
+  for (const [field, url] of urls) {
+    if (!isInsecureRemote(url)) continue;
+    const msg = `policy "${init.name}": ${field} uses plain http to a non-loopback host; it could be tampered with in transit`;
     if (services.settings.mode === "production") throw new Error(msg);
     log.warn({ policy: init.name }, msg);
   }
@@ -61,6 +65,10 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
     authorizationServers: [options.issuer],
     scopesSupported: options.scopesSupported,
   });
+  if (options.browserLogin) {
+    // The same IdP signs browsers in: its id_tokens are checked with this policy's issuer and keys.
+    registerBrowserLogin(services, { ...options.browserLogin, issuer: options.issuer, jwksUrl: options.jwkUrl });
+  }
   const allowAnonymous = options.allowUnauthenticatedRequests;
   const authHeader = options.authHeader;
   const scope = options.scopesSupported?.join(" ");

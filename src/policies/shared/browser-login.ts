@@ -31,6 +31,8 @@ export const browserLoginSchema = z.looseObject({
   remoteTimeoutMs: z.number().int().positive().default(10_000),
   /** Lifetime of the browser session the login creates. */
   sessionTtlSeconds: z.number().int().positive().default(28_800),
+  /** id_token claims copied into the browser user's `data` (the login code has a default list). */
+  claims: z.array(z.string().min(1)).optional(),
   /** Lifetime of a pending login (state, nonce, PKCE verifier). */
   stateTtlSeconds: z.number().int().positive().default(900),
 }).refine((b) => b.clientSecret !== undefined || b.pkce, {

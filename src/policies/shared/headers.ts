@@ -22,6 +22,9 @@ const HOP_BY_HOP = new Set([
   "content-length",
 ]);
 
+/** Inbound headers the MCP proxy never forwards (they belong to the caller's hop). */
+const NOT_FORWARDED = new Set(["authorization", "cookie", "origin"]);
+
 /** A header field name (RFC 9110 token), excluding hop-by-hop and framing headers. */
 export const headerNameSchema = z
   .string()
@@ -38,7 +41,8 @@ export const headerValueSchema = z.string().refine((v) => !/[\r\n\0]/.test(v), {
 /**
  * Sets a header on the upstream request. With `overwrite` false, an existing value wins:
  * for the upstream that is a value another policy already set, or an inbound header the proxy
- * forwards (the inbound `Authorization` is never forwarded, so it does not count).
+ * forwards (the inbound `Authorization`, `Cookie` and `Origin` are never forwarded, so they do
+ * not count).
  */
 export function setUpstreamHeader(
   request: GatewayRequest,
@@ -50,7 +54,7 @@ export function setUpstreamHeader(
   const key = name.toLowerCase();
   const upstream = context.upstreamHeaders;
   const existing = Object.keys(upstream).find((k) => k.toLowerCase() === key);
-  const upstreamHas = existing !== undefined || (key !== "authorization" && request.headers.has(key));
+  const upstreamHas = existing !== undefined || (!NOT_FORWARDED.has(key) && request.headers.has(key));
   if (overwrite || !upstreamHas) {
     if (existing !== undefined && existing !== key) delete upstream[existing];
     upstream[key] = value;
