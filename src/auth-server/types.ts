@@ -5,15 +5,18 @@
  */
 import type { RouteConfig, UserInfo } from "../pipeline/types.js";
 
-/** Store namespaces. */
+/**
+ * Store namespaces, all prefixed `as-` (the downstream authorization server) so they never
+ * meet the upstream OAuth client's records (`oauth-clients`, `grants`, …).
+ */
 export const NS = {
-  clients: "oauth-clients",
-  pending: "oauth-pending",
-  codes: "oauth-codes",
-  usedCodes: "oauth-codes-used",
-  grants: "oauth-grants",
-  access: "oauth-access",
-  refresh: "oauth-refresh",
+  clients: "as-clients",
+  pending: "as-pending",
+  codes: "as-codes",
+  usedCodes: "as-codes-used",
+  grants: "as-grants",
+  access: "as-access",
+  refresh: "as-refresh",
 } as const;
 
 /** Authorization codes live 60 seconds and are single-use. */

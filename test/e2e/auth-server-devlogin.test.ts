@@ -21,7 +21,7 @@ describe("mcp-oauth-inbound with the dev login", () => {
     const res = await mcpInitialize(env.routeA, String(tokens.access_token));
     assert.equal(res.status, 200);
     await res.text();
-    const grants = await env.gw.services.store.list<{ user: { sub: string } }>("oauth-grants");
+    const grants = await env.gw.services.store.list<{ user: { sub: string } }>("as-grants");
     assert.equal(grants.at(-1)!.value.user.sub, "alice");
   });
 

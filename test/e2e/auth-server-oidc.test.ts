@@ -21,7 +21,7 @@ describe("mcp-oidc-oauth-inbound (discovery)", () => {
     const res = await mcpInitialize(env.routeA, String(tokens.access_token));
     assert.equal(res.status, 200);
     await res.text();
-    const grants = await env.gw.services.store.list<{ user: { sub: string; data: Record<string, unknown> } }>("oauth-grants");
+    const grants = await env.gw.services.store.list<{ user: { sub: string; data: Record<string, unknown> } }>("as-grants");
     assert.equal(grants.at(-1)!.value.user.data.email, "alice@example.com");
   });
 

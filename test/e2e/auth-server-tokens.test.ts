@@ -85,11 +85,11 @@ describe("mcp-oauth-inbound authorization server", () => {
     const seen = env.upstream.requests.at(-1)!;
     assert.equal(seen.headers.authorization, undefined);
     // The store never holds the raw tokens.
-    const all = await env.gw.services.store.list("oauth-access");
+    const all = await env.gw.services.store.list("as-access");
     assert.ok(all.length > 0);
     assert.ok(all.every((r) => !JSON.stringify(r).includes(String(tokens.access_token))));
     assert.ok(env.gw.logs.every((l) => !l.includes(String(tokens.access_token)) && !l.includes(String(tokens.refresh_token))));
-    const sessions = await env.gw.services.store.list<{ user: { sub: string; data: Record<string, unknown> } }>("oauth-grants");
+    const sessions = await env.gw.services.store.list<{ user: { sub: string; data: Record<string, unknown> } }>("as-grants");
     const user = sessions.at(-1)!.value.user;
     assert.equal(user.sub, "alice");
     assert.equal(user.data.email, "alice@example.com");

@@ -21,7 +21,23 @@ const patterns = z.strictObject({
  * also override what the client sees; `[]` exposes nothing) or `{ allow?, deny? }` patterns.
  * Omitting the option passes that capability type through unchanged.
  */
-const listOrPatterns = <T extends z.ZodType>(entry: T) => z.union([z.array(entry), patterns]).optional();
+function listOrPatterns<T extends z.ZodType>(entry: T) {
+  const list = z.array(entry);
+  // Chosen by shape rather than z.union, so errors point inside the form actually written.
+  return z
+    .unknown()
+    .transform((value, ctx): z.output<typeof list> | z.output<typeof patterns> => {
+      if (!Array.isArray(value) && (typeof value !== "object" || value === null)) {
+        ctx.addIssue({ code: "custom", message: "expected a list of identifiers/objects, or { allow, deny } patterns" });
+        return z.NEVER;
+      }
+      const r = (Array.isArray(value) ? list : patterns).safeParse(value);
+      if (r.success) return r.data;
+      for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: "custom", path: issue.path, message: issue.message });
+      return z.NEVER;
+    })
+    .optional();
+}
 
 export const capabilityFilterOptionsSchema = z.strictObject({
   /** Matched by `name`. */
