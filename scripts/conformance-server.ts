@@ -8,9 +8,15 @@
  * npx's cache on first use), while the servers run on the current Node.
  *
  * Usage: node --import tsx scripts/conformance-server.ts   (or scripts/conformance-server.sh)
+ *
+ * To measure another MCP server instead of the test server (for example the conformance
+ * project's own reference server), set `CONFORMANCE_UPSTREAM_URL` to its MCP endpoint, and
+ * optionally `CONFORMANCE_UPSTREAM_CMD` to a shell command that starts it: the script then starts
+ * it, waits until the URL's port accepts connections and stops it at the end.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +30,8 @@ interface Totals {
   passed: number;
   failed: number;
   failures: string[];
+  /** Summary line per scenario, e.g. "server-initialize: 1 passed, 0 failed". */
+  scenarios: Map<string, string>;
 }
 
 /** Runs `conformance server --url <url> --suite all` under Node 22 and parses its summary. */
@@ -48,12 +56,39 @@ function runSuite(label: string, url: string): Promise<Totals> {
         .filter((l) => /^✗/.test(l.trim()) || / [1-9]\d* failed/.test(l))
         .filter((l) => !l.startsWith("Total"))
         .map((l) => l.trim());
-      resolve({ passed: Number(total[1]), failed: Number(total[2]), failures });
+      const scenarios = new Map<string, string>();
+      for (const m of text.matchAll(/^[✓✗] ([\w-]+): (\d+ passed, \d+ failed)/gm)) scenarios.set(m[1]!, m[2]!);
+      resolve({ passed: Number(total[1]), failed: Number(total[2]), failures, scenarios });
     });
   });
 }
 
-const upstream = await startConformanceServer();
+/** Starts `CONFORMANCE_UPSTREAM_CMD` (if set) and resolves once the URL's port accepts connections. */
+async function startExternalUpstream(url: string): Promise<{ url: string; close(): Promise<void> }> {
+  const cmd = process.env.CONFORMANCE_UPSTREAM_CMD;
+  const child = cmd ? spawn(cmd, { shell: true, detached: true, stdio: ["ignore", "inherit", "inherit"] }) : undefined;
+  const { hostname, port } = new URL(url);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((done) => {
+      const s = net.connect(Number(port || 80), hostname.replace(/^\[|\]$/g, ""));
+      s.once("connect", () => (s.destroy(), done(true)));
+      s.once("error", () => done(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline || child?.exitCode != null) throw new Error(`upstream ${url} is not accepting connections`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    async close() {
+      if (child?.pid && child.exitCode == null) process.kill(-child.pid, "SIGTERM");
+    },
+  };
+}
+
+const external = process.env.CONFORMANCE_UPSTREAM_URL;
+const upstream = external ? await startExternalUpstream(external) : await startConformanceServer();
 const projectDir = await writeProject({
   "config/policies.json": `{ "policies": [] }`,
   "config/routes.oas.json": JSON.stringify({
@@ -86,6 +121,10 @@ try {
   for (const f of direct.failures) console.log(`  direct  ${f}`);
   console.log(`conformance (server, all scenarios) gateway: ${proxied.passed} passed, ${proxied.failed} failed`);
   for (const f of proxied.failures) console.log(`  gateway ${f}`);
+  for (const [name, result] of direct.scenarios) {
+    const via = proxied.scenarios.get(name) ?? "missing";
+    if (via !== result) console.log(`  differs: ${name}: direct ${result}, gateway ${via}`);
+  }
   if (proxied.failed > direct.failed || proxied.passed < direct.passed) code = 1;
 } catch (err) {
   console.error((err as Error).message);

@@ -91,6 +91,15 @@ export async function saveFlow(store: Store, secrets: SecretBox, flow: FlowData,
   await store.put(FLOWS_NS, key, sealRecord(secrets, FLOWS_NS, key, { verifier }, { ...rest, state: "" }), { ttlSeconds });
 }
 
+/** The non-secret facts of a pending authorization, without using it up (browser binding checks). */
+export async function peekFlow(store: Store, state: string | null | undefined): Promise<Omit<FlowPublic, "state"> | undefined> {
+  if (!state || state.length > 512) return undefined;
+  const rec = await store.get<SealedValue<FlowPublic>>(FLOWS_NS, digest(state));
+  if (!rec) return undefined;
+  const { sealed: _sealed, state: _state, ...rest } = rec.value;
+  return rest;
+}
+
 /** Uses up the pending authorization of `state`; undefined when unknown, expired or used. */
 export async function takeFlow(store: Store, secrets: SecretBox, state: string | null | undefined): Promise<FlowData | undefined> {
   if (!state || state.length > 512) return undefined;

@@ -33,23 +33,33 @@ function listOrPatterns<T extends z.ZodType>(entry: T) {
       }
       const r = (Array.isArray(value) ? list : patterns).safeParse(value);
       if (r.success) return r.data;
-      for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: "custom", path: issue.path, message: issue.message });
+      for (const issue of r.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
       return z.NEVER;
     })
     .optional();
 }
 
+/** An allow-list entry: the identifier itself, or an object naming it plus projected fields. */
+function entry<K extends string>(idField: K) {
+  const id = z.string().min(1);
+  const object = z.looseObject({ [idField]: id, ...projection } as { [P in K]: typeof id } & typeof projection);
+  return z.unknown().transform((value, ctx): string | z.output<typeof object> => {
+    const r = (typeof value === "string" ? id : object).safeParse(value);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+    return z.NEVER;
+  });
+}
+
 export const capabilityFilterOptionsSchema = z.strictObject({
   /** Matched by `name`. */
-  tools: listOrPatterns(z.union([z.string().min(1), z.looseObject({ name: z.string().min(1), ...projection })])),
+  tools: listOrPatterns(entry("name")),
   /** Matched by `name`. */
-  prompts: listOrPatterns(z.union([z.string().min(1), z.looseObject({ name: z.string().min(1), ...projection })])),
+  prompts: listOrPatterns(entry("name")),
   /** Matched by `uri`. Pattern form also applies to resource templates when `resourceTemplates` is omitted. */
-  resources: listOrPatterns(z.union([z.string().min(1), z.looseObject({ uri: z.string().min(1), ...projection })])),
+  resources: listOrPatterns(entry("uri")),
   /** Matched by `uriTemplate`. */
-  resourceTemplates: listOrPatterns(
-    z.union([z.string().min(1), z.looseObject({ uriTemplate: z.string().min(1), ...projection })]),
-  ),
+  resourceTemplates: listOrPatterns(entry("uriTemplate")),
 });
 
 export type CapabilityFilterOptions = z.output<typeof capabilityFilterOptionsSchema>;

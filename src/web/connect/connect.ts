@@ -15,7 +15,7 @@ import { GatewayError } from "../../errors.js";
 import type { GatewayServices } from "../../pipeline/services.js";
 import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
-import { digest, peekTicket, randomValue, saveFlow, takeFlow, takeTicket } from "../../oauth/connect-state.js";
+import { digest, peekFlow, peekTicket, randomValue, saveFlow, takeFlow, takeTicket } from "../../oauth/connect-state.js";
 import { AuthorizationDeniedError, TokenEndpointError } from "../../oauth/flow.js";
 import { storeNewGrant, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
 import { errorSummary } from "../../oauth/upstream.js";
@@ -173,28 +173,26 @@ export async function connectCallback(request: Request, ctx: SystemRequestContex
   if (entry instanceof Response) return entry;
   const params = new URL(request.url).searchParams;
   const state = params.get("state");
-  const flow = await takeFlow(services.store, services.secrets, state);
-  if (!flow || flow.upstreamId !== entry.id) {
-    return problemPage("This sign-in has expired", "The sign-in took too long or was already completed. Start again from your MCP client.", 400);
-  }
+  const expired = () =>
+    problemPage("This sign-in has expired", "The sign-in took too long or was already completed. Start again from your MCP client.", 400);
+  // Check the browser binding before using the state up, so a stolen callback URL cannot burn it.
+  const pending = await peekFlow(services.store, state);
+  if (!pending || pending.upstreamId !== entry.id) return expired();
   const cookieName = bindingCookie(state!);
   const clear = { "set-cookie": cookieHeader(services.settings, cookieName, "", { maxAge: 0, path: callbackPath(services, entry.id) }) };
   const binding = readCookie(request, cookieName);
-  if (!binding || digest(binding) !== flow.browserBinding) {
+  if (!binding || digest(binding) !== pending.browserBinding) {
     services.log.warn({ upstream: entry.id }, "connect callback arrived in a different browser than the one that started it; refused");
-    return problemPage("Sign-in started elsewhere", "This sign-in was started in another browser. Nothing was connected.", 400, undefined, clear);
+    return problemPage("Sign-in started elsewhere", "This sign-in was started in another browser. Nothing was connected.", 400);
   }
   if (browserLoginAvailable(services)) {
     const user = await getBrowserUser(request, services);
-    if (user && user.sub !== flow.startedBy) {
-      return problemPage("This sign-in belongs to another account", "Nothing was connected.", 403, undefined, clear);
+    if (user && user.sub !== pending.startedBy) {
+      return problemPage("This sign-in belongs to another account", "Nothing was connected.", 403);
     }
   }
-  const denied = params.get("error");
-  if (denied) {
-    services.log.info({ upstream: entry.id, error: denied.slice(0, 100) }, "upstream authorization was not granted");
-    return failurePage(entry.displayName, denied, params.get("error_description") ?? undefined, clear);
-  }
+  const flow = await takeFlow(services.store, services.secrets, state);
+  if (!flow) return expired();
   try {
     const tokens = await entry.oauth.completeAuthorization(flow, params);
     await storeNewGrant(

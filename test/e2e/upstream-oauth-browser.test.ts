@@ -1,0 +1,83 @@
+/**
+ * The whole connect flow in a real browser (Playwright driving Debian's chromium): the MCP
+ * client's connect-required link → dev login → the gateway's confirmation page → the upstream's
+ * login → the callback's success page. A real browser also enforces the pages' CSP (including
+ * `form-action` on the redirect to the upstream) and cookie rules the test browser does not.
+ *
+ * Skipped when /usr/bin/chromium is missing, unless CI=true (then it fails).
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, before, test } from "node:test";
+import { chromium, type Browser } from "playwright-core";
+import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const available = fs.existsSync(CHROMIUM);
+const skip = !available && process.env.CI !== "true" ? `${CHROMIUM} is not installed (apt-get install -y chromium)` : false;
+
+let identity: Identity;
+let s: Scenario;
+let browser: Browser;
+
+before(async () => {
+  if (skip) return;
+  identity = await startIdentity();
+  s = await startScenario(identity, {});
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await s?.close();
+  await identity?.close();
+});
+
+test("connect an upstream in chromium, then use it from the MCP client", { skip }, async () => {
+  const token = await identity.token("alice");
+  const first = sdkClient(s.gw.url, token);
+  const authUrl = await expectConnectRequired(() => first.connect());
+  await first.close();
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const violations: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  try {
+    await page.goto(authUrl);
+    // Dev login (loopback only).
+    await page.fill("#username", "alice");
+    await Promise.all([page.waitForURL(/\/connections\/notes\/connect\?ticket=/), page.click("button[type=submit]")]);
+    assert.match(await page.textContent("h1") ?? "", /Connect Demo Notes to alice/);
+    // Confirm: the gateway redirects (303) to the upstream's authorization server.
+    await Promise.all([page.waitForURL((u) => u.origin === s.upstream.origin), page.click("button[value=connect]")]);
+    await page.fill("input[name=username]", "alice");
+    await Promise.all([page.waitForURL(/\/connections\/notes\/callback\?/), page.click("button[type=submit]")]);
+    assert.match(await page.textContent("h1") ?? "", /Demo Notes is connected/);
+    assert.deepEqual(violations, []);
+    const cookies = await context.cookies(s.gw.url);
+    const session = cookies.find((c) => c.name === "tollgate_session");
+    assert.ok(session?.httpOnly, "session cookie is HttpOnly");
+  } finally {
+    await context.close();
+  }
+
+  const c = sdkClient(s.gw.url, token);
+  await c.connect();
+  assert.equal(await whoami(c.client), "alice");
+  await c.close();
+});
