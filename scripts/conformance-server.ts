@@ -13,6 +13,7 @@
  * project's own reference server), set `CONFORMANCE_UPSTREAM_URL` to its MCP endpoint, and
  * optionally `CONFORMANCE_UPSTREAM_CMD` to a shell command that starts it: the script then starts
  * it, waits until the URL's port accepts connections and stops it at the end.
+ * `CONFORMANCE_PACKAGE` picks a published suite version instead of the devDependency.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -37,7 +38,11 @@ interface Totals {
 /** Runs `conformance server --url <url> --suite all` under Node 22 and parses its summary. */
 function runSuite(label: string, url: string): Promise<Totals> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), `tollgate-conformance-${label}-`));
-  const args = ["-y", "-p", "node@22", "--", "node", cli, "server", "--url", url, "--suite", "all", "-o", out];
+  // CONFORMANCE_PACKAGE (e.g. "@modelcontextprotocol/conformance@0.2.0-alpha.11") runs that
+  // published version of the suite instead of the installed devDependency.
+  const pkg = process.env.CONFORMANCE_PACKAGE;
+  const suite = pkg ? ["-p", pkg, "--", "conformance"] : ["--", "node", cli];
+  const args = ["-y", "-p", "node@22", ...suite, "server", "--url", url, "--suite", "all", "-o", out];
   return new Promise((resolve, reject) => {
     const child = spawn("npx", args, { cwd: out, stdio: ["ignore", "pipe", "pipe"] });
     let text = "";

@@ -235,7 +235,22 @@ export async function registerClient(
   let out: Record<string, unknown>;
   try {
     const res = await oauth.dynamicClientRegistrationRequest(as, metadata as never, requestOptions(fetch, as.registration_endpoint));
-    out = (await oauth.processDynamicClientRegistrationResponse(res)) as Record<string, unknown>;
+    const copy = res.clone();
+    try {
+      out = (await oauth.processDynamicClientRegistrationResponse(res)) as Record<string, unknown>;
+    } catch (err) {
+      // RFC 7591 §3.2.1 requires `client_secret_expires_at` with a secret, but servers in the wild
+      // omit it; such an answer is otherwise complete, so accept it (treated as "never expires").
+      const body = (await copy.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+      const lenient =
+        err instanceof oauth.OperationProcessingError &&
+        /client_secret_expires_at/.test(err.message) &&
+        (copy.status === 201 || copy.status === 200) &&
+        typeof body?.client_id === "string" &&
+        body.client_secret_expires_at === undefined;
+      if (!lenient) throw err;
+      out = body;
+    }
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("upstream_registration_failed", 502, "Dynamic client registration at the upstream failed.", {
