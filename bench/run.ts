@@ -39,7 +39,7 @@ const RATE = 500;
 const RATE_COUNT = QUICK ? 1000 : 1500; // per round and target: 3 s at 500/s
 const RATE_WARMUP = 100;
 const SSE_STREAMS = 1000;
-const PROFILE_SECONDS = 4;
+const PROFILE_SECONDS = 6;
 const AUDIENCE = "https://tollgate-bench.example";
 const GOALS: Goals = { cpuUs: 300, p50AddedMs: 0.6, p99AddedMs: 5, sseKiB: 30, txDeltaUs: 50 };
 
@@ -319,10 +319,12 @@ async function profileGateway(
   const dir = path.join(tmp, "profile");
   fs.mkdirSync(dir, { recursive: true });
   log("profiling the gateway (node --cpu-prof)…");
-  const gw = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, ["--cpu-prof", "--cpu-prof-dir", dir]);
-  const t: Target = { name: "profile", label: "", kind: "tollgate", url: `http://127.0.0.1:${gw.port}/mcp`, child: gw.child, acc: undefined as never };
-  await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
-  const r = await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: PROFILE_SECONDS, tmpDir: tmp });
+  const gw = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
+  const spec = specFor({ url: `http://127.0.0.1:${gw.port}/mcp` } as Target);
+  await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
+  // Profile the regime the CPU target is about: a steady RATE requests per second.
+  const count = PROFILE_SECONDS * RATE;
+  await rateRun(spec, count, 0);
   const loadEnd = performance.now();
   await gw.child.stop();
   const skipEndMs = performance.now() - loadEnd;
@@ -332,32 +334,33 @@ async function profileGateway(
   fs.copyFileSync(file, kept);
   log(`raw profile (open in Chrome DevTools or speedscope): ${kept}`);
   // Only the measured load: start-up, warm-up and shutdown are left out.
-  const window = { ms: PROFILE_SECONDS * 1000 - 200, skipEndMs: skipEndMs + 100 };
+  const window = { ms: PROFILE_SECONDS * 1000, skipEndMs: skipEndMs + 50 };
   const { total, spots, inclusive, areas } = summarise(file, repoRoot, 20, window);
   const pct = (s: { share: number }) => (s.share * 100).toFixed(1);
+  const per = (s: { selfMs: number }) => ((s.selfMs * 1000) / count).toFixed(1);
   const lines = [
     "",
-    `## Profile of the gateway, flat out (${r.rps.toFixed(0)} req/s under the profiler)`,
+    `## Profile of the gateway at ${RATE} req/s`,
     "",
-    `${(total / 1000).toFixed(2)} s of busy samples in the measured window, idle excluded; line numbers are the function's first line.`,
+    `${(total / 1000).toFixed(2)} s of busy samples over ${count} requests (${((total * 1000) / count).toFixed(0)} µs each, profiler overhead included), idle excluded. Line numbers are each function's first line.`,
     "",
     "Hottest functions by self time:",
     "",
-    "| self % | function | where |",
-    "|---:|---|---|",
-    ...spots.map((s) => `| ${pct(s)} | \`${s.fn}\` | ${s.where} |`),
+    "| self % | µs/req | function | where |",
+    "|---:|---:|---|---|",
+    ...spots.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
     "",
     "The gateway's own functions by inclusive time (the function and everything it calls):",
     "",
-    "| incl. % | function | where |",
-    "|---:|---|---|",
-    ...inclusive.map((s) => `| ${pct(s)} | \`${s.fn}\` | ${s.where} |`),
+    "| incl. % | µs/req | function | where |",
+    "|---:|---:|---|---|",
+    ...inclusive.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
     "",
     "Self time by area:",
     "",
-    "| self % | area |",
-    "|---:|---|",
-    ...areas.map((a) => `| ${pct(a)} | ${a.where} |`),
+    "| self % | µs/req | area |",
+    "|---:|---:|---|",
+    ...areas.map((a) => `| ${pct(a)} | ${per(a)} | ${a.where} |`),
   ];
   return `${lines.join("\n")}\n`;
 }

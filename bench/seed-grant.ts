@@ -60,6 +60,7 @@ export async function seedGrant(o: SeedGrantOptions): Promise<void> {
         scopes: [],
         grantedScope: undefined,
         expiresAt: undefined,
+        obtainedAt: now,
         hasRefreshToken: false,
         createdAt: now,
         refreshedAt: undefined,

@@ -4,8 +4,15 @@
  *
  * Until the client and its redirect URI are verified, errors are shown as a page and never
  * redirected (an unverified redirect URI would make the gateway an open redirector). After
- * that, errors go back to the client with `state` and `iss`.
+ * that, errors go back to the client with `state` and `iss` — but only to redirect URIs the
+ * gateway trusts: those of pre-registered clients, and loopback `http` (the user's own
+ * machine). Anyone can register a client (DCR, or a metadata document) with a web redirect URI
+ * or a scheme whose handler opens one (`microsoft-edge:https://…`), so a malformed request would
+ * otherwise bounce the browser, unasked, to any site; those errors are shown as a page instead
+ * (RFC 9700 §4.11.2). A user who declines on the consent page, having seen where the redirect
+ * goes, is still sent back.
  *
+ * @see https://www.rfc-editor.org/rfc/rfc9700#section-4.11.2 Authorization server as open redirector
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1 Error response
  * @see https://www.rfc-editor.org/rfc/rfc9207 `iss` in the authorization response
  * @see https://www.rfc-editor.org/rfc/rfc8707 Resource indicators
@@ -13,7 +20,7 @@
 import type { SystemRequestContext } from "../routing/system-routes.js";
 import { escapeHtml, htmlPage, redirect } from "../web/html.js";
 import { csrfToken, getBrowserUser, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../web/session.js";
-import { findClient, redirectUriMatches, scopeList, TOLERATED_SCOPES } from "./clients.js";
+import { findClient, isLoopbackRedirect, redirectUriMatches, scopeList, TOLERATED_SCOPES } from "./clients.js";
 import { renderConsent, upstreamStatuses } from "./consent-page.js";
 import { random, sha256, single } from "./http.js";
 import type { AuthServer } from "./server.js";
@@ -64,8 +71,9 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
 
   const stateParam = single(q, "state");
   const state = stateParam ?? undefined;
+  const trusted = client.kind === "static" || isLoopbackRedirect(redirectUri);
   const fail = (error: string, description: string) =>
-    backToClient(as, redirectUri, state, { error, error_description: description });
+    trusted ? backToClient(as, redirectUri, state, { error, error_description: description }) : errorPage(description);
   if (stateParam === null) return fail("invalid_request", "state is repeated.");
   const responseType = single(q, "response_type");
   if (!responseType) return fail("invalid_request", "response_type is required.");

@@ -36,6 +36,16 @@ export function redirectUriProblem(value: unknown): string | undefined {
   return undefined;
 }
 
+/** True for a loopback `http` redirect URI (a native app on the user's own machine). */
+export function isLoopbackRedirect(uri: string): boolean {
+  try {
+    const u = new URL(uri);
+    return u.protocol === "http:" && LOOPBACK.test(u.hostname);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * True when `given` is one of the client's redirect URIs. Exact string match, except that for
  * loopback `http` URIs the port may differ (native apps pick a free port at run time).
@@ -197,7 +207,7 @@ export async function registerClient(
   if (m.scope !== undefined) {
     if (typeof m.scope !== "string") return bad("scope must be a string.");
     const unknown = scopeList(m.scope).filter((s) => !knownScopes.has(s) && !TOLERATED_SCOPES.has(s));
-    if (unknown.length) return bad(`Unsupported scope: ${unknown.slice(0, 3).join(" ").slice(0, 100)}.`);
+    if (unknown.length) return bad("scope names a scope this gateway does not offer (see scopes_supported in its metadata).");
     scope = scopeList(m.scope).join(" ") || undefined;
   }
   const name = m.client_name;

@@ -8,6 +8,7 @@
 import type { GatewayServices } from "../pipeline/services.js";
 import type { UserInfo } from "../pipeline/types.js";
 import { escapeHtml, htmlPage } from "../web/html.js";
+import { isLoopbackRedirect } from "./clients.js";
 import type { OAuthClient, ResourceConfig, UpstreamInfo } from "./types.js";
 
 /** Store namespace and key of upstream grants (owned by the upstream OAuth code). */
@@ -112,12 +113,22 @@ export function renderConsent(v: ConsentView): Response {
         })
         .join("")}</ul><p class="muted">You can connect a service now or later, when the application first uses it.</p>`
     : "";
+  // A metadata document proves who publishes it, not who receives the code: any program on the
+  // user's machine can name a well-known client's document and a loopback port.
+  // https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization#localhost-redirect-uri-risks
+  const loopbackWarning =
+    c.kind === "cimd" && isLoopbackRedirect(v.redirectUri)
+      ? `<p class="warn">The approval goes to a program on this computer, not to a website. Any program running ` +
+        `here could have started this request under ${escapeHtml(name)}'s name: approve only if you started it ` +
+        `from that application just now.</p>`
+      : "";
   const scopes = v.scope ? `<p class="muted">Scope: <code>${escapeHtml(v.scope)}</code></p>` : "";
   const body =
     `<h1>Allow ${escapeHtml(name)} to use ${escapeHtml(v.rc.route.operationId)}?</h1>` +
     `<p>Signed in as <strong>${escapeHtml(who(v.user))}</strong>.</p>` +
     `<p>After you approve, you will be sent to <span class="host">${escapeHtml(redirectDisplay(v.redirectUri))}</span>. ` +
     `Only continue if you trust that address.</p>` +
+    loopbackWarning +
     `<p class="muted">${idNote}</p>` +
     `<p class="muted">Route: <code>${escapeHtml(v.resource)}</code></p>` +
     scopes +

@@ -48,11 +48,29 @@ export function toClient(id: ClientIdentity): oauth.Client {
   return { client_id: id.clientId, token_endpoint_auth_method: id.tokenEndpointAuthMethod };
 }
 
+/** application/x-www-form-urlencoded serialization of one value (the WHATWG/HTML rules). */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}
+
+/**
+ * `client_secret_basic` with the credentials form-encoded by the HTML serializer RFC 6749
+ * Appendix B refers to: unreserved characters such as `-` `.` `_` stay as they are, so
+ * authorization servers that skip the decoding step still see the client id they issued.
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ */
+function clientSecretBasic(clientSecret: string): oauth.ClientAuth {
+  return (_as, client, _body, headers) => {
+    const pair = `${formEncode(client.client_id)}:${formEncode(clientSecret)}`;
+    headers.set("authorization", `Basic ${Buffer.from(pair, "utf8").toString("base64")}`);
+  };
+}
+
 /** oauth4webapi client authentication for an identity. */
 export function clientAuth(id: ClientIdentity): oauth.ClientAuth {
   switch (id.tokenEndpointAuthMethod) {
     case "client_secret_basic":
-      return oauth.ClientSecretBasic(id.clientSecret ?? "");
+      return clientSecretBasic(id.clientSecret ?? "");
     case "client_secret_post":
       return oauth.ClientSecretPost(id.clientSecret ?? "");
     default:

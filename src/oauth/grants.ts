@@ -46,8 +46,8 @@ export interface GrantMeta {
   grantedScope: string | undefined;
   /** Access token expiry (ms since epoch), if known. */
   expiresAt: number | undefined;
-  /** When the current access token was obtained (ms since epoch). */
-  obtainedAt: number;
+  /** When the current access token was obtained (ms since epoch); older records lack it. */
+  obtainedAt?: number | undefined;
   hasRefreshToken: boolean;
   createdAt: number;
   refreshedAt: number | undefined;
@@ -82,7 +82,7 @@ interface CacheEntry {
   token: string;
   version: number;
   expiresAt: number | undefined;
-  obtainedAt: number;
+  obtainedAt: number | undefined;
   cachedAt: number;
 }
 
@@ -117,10 +117,11 @@ export class GrantManager {
    * Fresh = not within the refresh skew of expiry. The skew is at most half the token's lifetime,
    * so tokens that live for seconds are not refreshed on every request.
    */
-  private fresh(expiresAt: number | undefined, obtainedAt: number, cachedAt: number): boolean {
+  private fresh(expiresAt: number | undefined, obtainedAt: number | undefined, cachedAt: number): boolean {
     const now = this.o.now();
     if (expiresAt === undefined) return now - cachedAt < this.maxAge;
-    const skew = Math.min(this.skewMs, Math.max(0, (expiresAt - obtainedAt) / 2));
+    const lifetime = obtainedAt === undefined ? Infinity : expiresAt - obtainedAt;
+    const skew = Math.min(this.skewMs, Math.max(0, lifetime / 2));
     return expiresAt - skew > now;
   }
 

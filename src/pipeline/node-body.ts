@@ -2,46 +2,127 @@
  * Responses whose body is a Node stream (the upstream hop's), exposed to policies as a normal
  * web `Response` but sent by the Node adapter without converting to web streams and back —
  * unless something in the pipeline actually touched the web body.
+ *
+ * The web side is created lazily: until a policy reads `body`, `text()`, `json()`, … (or
+ * clones the response) no `ReadableStream` exists at all, which keeps the proxy's hot path free
+ * of web-stream allocations.
  */
 import type { Readable } from "node:stream";
 
 const NODE_BODY = Symbol.for("tollgate.nodeBody");
 
+interface State {
+  stream: Readable;
+  /** The web view of the body, once someone asked for it. */
+  web: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+  /** Set when the web view was read from or cancelled. */
+  used: boolean;
+}
+
 interface Tagged {
-  [NODE_BODY]?: { stream: Readable; touched: boolean };
+  [NODE_BODY]?: State;
+}
+
+interface Source {
+  next(): Promise<IteratorResult<Uint8Array>>;
+  cancel(reason: unknown): Promise<void> | void;
 }
 
 /**
- * Wraps a Node readable as a Response body. The web stream is created with highWaterMark 0,
- * so nothing is read from the Node stream unless a policy reads `response.body`.
+ * A web stream that pulls nothing until read (highWaterMark 0). Reading it marks the response
+ * used only while it is the response's current view (a clone's tee also reads the old one).
  */
-export function nodeStreamResponse(stream: Readable, init: ResponseInit): Response {
-  const state = { stream, touched: false };
-  let iterator: AsyncIterator<Buffer> | undefined;
-  const web = new ReadableStream<Uint8Array>(
+function view(state: State, source: Source): ReadableStream<Uint8Array<ArrayBuffer>> {
+  const v: ReadableStream<Uint8Array<ArrayBuffer>> = new ReadableStream<Uint8Array<ArrayBuffer>>(
     {
       async pull(controller) {
-        state.touched = true;
-        iterator ??= stream[Symbol.asyncIterator]();
-        const { value, done } = await iterator.next();
+        if (state.web === v) state.used = true;
+        const { value, done } = await source.next();
         if (done) controller.close();
-        else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+        else controller.enqueue(new Uint8Array(value.buffer as ArrayBuffer, value.byteOffset, value.byteLength));
       },
       cancel(reason) {
-        state.touched = true;
-        stream.destroy(reason instanceof Error ? reason : undefined);
+        if (state.web === v) state.used = true;
+        return source.cancel(reason);
       },
     },
     { highWaterMark: 0 },
   );
-  const res = new Response(web, init) as Response & Tagged;
-  res[NODE_BODY] = state;
-  return res;
+  return v;
+}
+
+/** The first web view: straight over the Node stream. */
+function nodeView(state: State): ReadableStream<Uint8Array<ArrayBuffer>> {
+  let iterator: AsyncIterator<Buffer> | undefined;
+  return view(state, {
+    next: () => (iterator ??= state.stream[Symbol.asyncIterator]()).next(),
+    // No error: the consumer lost interest, and nobody may be listening for one on the Node side.
+    cancel: () => void state.stream.destroy(),
+  });
+}
+
+/** A Response whose body is a Node stream until someone reads it the web way. */
+class NodeBodyResponse extends Response {
+  readonly [NODE_BODY]: State;
+
+  constructor(stream: Readable, init: ResponseInit) {
+    super(null, init);
+    this[NODE_BODY] = { stream, web: undefined, used: false };
+  }
+
+  override get body(): Response["body"] {
+    const s = this[NODE_BODY];
+    return (s.web ??= nodeView(s));
+  }
+
+  override get bodyUsed(): boolean {
+    return this[NODE_BODY].used;
+  }
+
+  /** A plain Response over the web view, for the body-reading methods. */
+  #reader(): Response {
+    if (this.bodyUsed || this.body?.locked) throw new TypeError("Body is unusable: Body has already been read");
+    return new Response(this.body, { headers: this.headers });
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#reader().arrayBuffer();
+  }
+
+  override async text(): Promise<string> {
+    return this.#reader().text();
+  }
+
+  override async json(): Promise<any> {
+    return this.#reader().json();
+  }
+
+  override async blob(): Promise<Blob> {
+    return this.#reader().blob();
+  }
+
+  override async formData(): Promise<FormData> {
+    return this.#reader().formData();
+  }
+
+  override clone(): Response {
+    if (this.bodyUsed || this.body?.locked) throw new TypeError("Response.clone: Body has already been consumed.");
+    const [mine, theirs] = this.body!.tee();
+    const reader = mine.getReader();
+    const s = this[NODE_BODY];
+    s.web = view(s, { next: () => reader.read() as Promise<IteratorResult<Uint8Array>>, cancel: (r) => reader.cancel(r) });
+    return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers });
+  }
+}
+
+/** Wraps a Node readable as a Response body (no web stream is created until one is needed). */
+export function nodeStreamResponse(stream: Readable, init: ResponseInit): Response {
+  return new NodeBodyResponse(stream, init);
 }
 
 /** The untouched Node stream behind a response, if the fast path is still available. */
 export function untouchedNodeBody(res: Response): Readable | undefined {
   const state = (res as Response & Tagged)[NODE_BODY];
-  if (!state || state.touched || res.bodyUsed || res.body?.locked) return undefined;
+  if (!state || state.web !== undefined || state.used) return undefined;
   return state.stream;
 }

@@ -13,17 +13,40 @@ export interface UserInfo {
 }
 
 const RAW_BODY = Symbol("tollgate.rawBody");
+const internalBody = Object.getOwnPropertyDescriptor(Request.prototype, "body")!.get!;
+
+/** A one-shot stream over bytes the request holds. */
+function bytesStream(bytes: Uint8Array, onPull: () => void): ReadableStream<Uint8Array<ArrayBuffer>> {
+  return new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      onPull();
+      controller.enqueue(bytes.slice());
+      controller.close();
+    },
+  });
+}
 
 /**
  * A web-standard Request plus what the pipeline adds: `user`, path `params`, `query`.
  * The raw body bytes are kept so a handler can forward (and replay) them without consuming
  * the stream a policy might also read.
+ *
+ * Cheap on the hot path: when the gateway holds the body bytes (`rawBody`), they are not handed
+ * to the underlying web Request; `body`, `text()`, `json()`, … serve them on demand, so no web
+ * stream exists unless someone asks for one. Likewise a given `signal` is returned as is instead
+ * of being mirrored into a new one. (A body-carrying request passed to `fetch(request)` or used
+ * as the *input* of `new Request(request)` therefore has no body there: pass `request.body`.)
  */
 export class GatewayRequest extends Request {
   user: UserInfo | undefined;
   params: Record<string, string>;
   query: Record<string, string>;
   [RAW_BODY]: Uint8Array | undefined;
+  /** True when the body lives only in RAW_BODY (the web Request itself has none). */
+  #held = false;
+  #heldStream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
+  #heldUsed = false;
+  #signal: AbortSignal | undefined;
 
   constructor(
     input: RequestInfo | URL,
@@ -35,14 +58,74 @@ export class GatewayRequest extends Request {
     } = {},
   ) {
     const source = input instanceof GatewayRequest ? input : undefined;
-    if (init.rawBody !== undefined && init.body === undefined && init.method !== "GET" && init.method !== "HEAD") {
-      init.body = init.rawBody as unknown as BodyInit;
-    }
-    super(input, init);
+    const raw = init.rawBody ?? (init.body === undefined ? source?.[RAW_BODY] : undefined);
+    const method = (init.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
+    const bodyless = method === "GET" || method === "HEAD";
+    const inputHasBody = input instanceof Request && internalBody.call(input) !== null;
+    // Hold the bytes ourselves when nothing else would give the web Request a body.
+    const hold = raw !== undefined && init.body === undefined && !bodyless && !inputHasBody;
+    const signal = init.signal ?? (source ? source.#signal : undefined);
+    const superInit: RequestInit = { ...init };
+    if (init.rawBody !== undefined && !hold && init.body === undefined && !bodyless) superInit.body = init.rawBody as BodyInit;
+    if (signal) delete superInit.signal;
+    super(input, superInit);
     this.user = init.user ?? source?.user;
     this.params = init.params ?? source?.params ?? {};
     this.query = init.query ?? source?.query ?? {};
-    this[RAW_BODY] = init.rawBody ?? (init.body === undefined ? source?.[RAW_BODY] : undefined);
+    this[RAW_BODY] = bodyless ? undefined : raw;
+    this.#held = hold;
+    this.#signal = signal ?? undefined;
+  }
+
+  override get signal(): AbortSignal {
+    return this.#signal ?? super.signal;
+  }
+
+  override get body(): Request["body"] {
+    if (!this.#held) return super.body;
+    return (this.#heldStream ??= bytesStream(this[RAW_BODY]!, () => (this.#heldUsed = true)));
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#held ? this.#heldUsed : super.bodyUsed;
+  }
+
+  /** The held bytes, once (like reading a body). */
+  #take(): Uint8Array {
+    if (this.#heldUsed || this.#heldStream?.locked) throw new TypeError("Body is unusable: Body has already been read");
+    this.#heldUsed = true;
+    return this[RAW_BODY]!;
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    if (!this.#held) return super.arrayBuffer();
+    return this.#take().slice().buffer as ArrayBuffer;
+  }
+
+  override async text(): Promise<string> {
+    if (!this.#held) return super.text();
+    return new TextDecoder().decode(this.#take());
+  }
+
+  override async json(): Promise<any> {
+    if (!this.#held) return super.json();
+    return JSON.parse(await this.text());
+  }
+
+  override async blob(): Promise<Blob> {
+    if (!this.#held) return super.blob();
+    return new Blob([this.#take().slice()], { type: this.headers.get("content-type") ?? "" });
+  }
+
+  override async formData(): Promise<FormData> {
+    if (!this.#held) return super.formData();
+    return new Response(this.#take().slice(), { headers: { "content-type": this.headers.get("content-type") ?? "" } }).formData();
+  }
+
+  override clone(): GatewayRequest {
+    if (!this.#held) return new GatewayRequest(super.clone(), { user: this.user, params: this.params, query: this.query, signal: this.#signal });
+    if (this.bodyUsed) throw new TypeError("Body is unusable: Body has already been read");
+    return new GatewayRequest(this as Request);
   }
 
   /** The request body as bytes, without disturbing `body` when the gateway already holds them. */
@@ -56,10 +139,15 @@ export class GatewayRequest extends Request {
   }
 }
 
-/** Re-wraps whatever a custom policy returned into a GatewayRequest, keeping user/params/query. */
+/**
+ * Re-wraps whatever a custom policy returned into a GatewayRequest, keeping user/params/query.
+ * A plain `new Request(request, init)` built from a request whose body the gateway held has no
+ * body of its own; the held bytes are carried over.
+ */
 export function asGatewayRequest(req: Request, previous: GatewayRequest): GatewayRequest {
   if (req instanceof GatewayRequest) return req;
-  return new GatewayRequest(req, { user: previous.user, params: previous.params, query: previous.query });
+  const carry = req.body === null && req.method === previous.method ? previous[RAW_BODY] : undefined;
+  return new GatewayRequest(req, { user: previous.user, params: previous.params, query: previous.query, rawBody: carry });
 }
 
 /** A hook that sees (and may replace) the final response just before it is sent. */

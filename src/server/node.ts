@@ -116,8 +116,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
   }
   if (res.destroyed) {
-    await response.body?.cancel().catch(() => {});
-    untouchedNodeBody(response)?.destroy();
+    const nodeBody = untouchedNodeBody(response);
+    if (nodeBody) nodeBody.destroy();
+    else await response.body?.cancel().catch(() => {});
     return;
   }
   await writeResponse(res, response);

@@ -72,10 +72,11 @@ test("a required scope that only the configuration knows", async () => {
   });
 });
 
-test("scopes come from PRM scopes_supported when nothing else says", async () => {
-  const s = await startScenario(identity, { prmScopes: ["notes:read", "notes:write"] });
+test("scopes come from PRM scopes_supported when nothing else says; prompt is passed on", async () => {
+  const s = await startScenario(identity, { prmScopes: ["notes:read", "notes:write"] }, { prompt: "consent" });
   await run(s, "alice", () => {
     assert.equal(s.upstream.authorizationRequests.at(-1)?.scope, "notes:read notes:write");
+    assert.equal(s.upstream.authorizationRequests.at(-1)?.prompt, "consent");
   });
 });
 
@@ -152,6 +153,29 @@ test("an upstream that challenges only at tools/call: the session starts anonymo
       assert.equal(s.upstream.tokenRequests.refresh_token ?? 0, before + 1);
       assert.equal(await whoami(c.client), "alice");
       assert.equal(s.upstream.tokenRequests.refresh_token ?? 0, before + 1, "the refreshed token is reused");
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await s.close();
+  }
+});
+
+test("403 insufficient_scope steps up: connect again with the union of scopes, then it works", async () => {
+  const s = await startScenario(identity, { prmScopes: ["notes:read"], requiredScopes: ["notes:write"], challengeScopes: false, challengeOnlyAt: "tools/call" });
+  try {
+    const { TestBrowser } = await import("../fixtures/oauth-upstream.js");
+    const { connectInBrowser, expectConnectRequired } = await import("./upstream-oauth-kit.js");
+    const c = await connectUser(s, identity, "alice");
+    try {
+      assert.equal(s.upstream.authorizationRequests.at(-1)?.scope, "notes:read");
+      const url = await expectConnectRequired(() => c.client.callTool({ name: "whoami", arguments: {} }));
+      const page = await connectInBrowser(new TestBrowser(), url, "alice");
+      assert.match(page.text, /is connected/);
+      assert.equal(s.upstream.authorizationRequests.at(-1)?.scope, "notes:read notes:write");
+      assert.equal(await whoami(c.client), "alice");
+      const { upstreamOAuthState } = await import("../../src/oauth/registry.js");
+      assert.equal((await upstreamOAuthState(s.gw.services).grants.read("notes:user:alice"))?.meta.stepUps, 1);
     } finally {
       await c.close();
     }

@@ -135,3 +135,44 @@ test("no secrets in the logs", () => {
   assert.ok(gw.logs.some((l) => l.includes('"audit":"connection.established"')));
   assert.ok(gw.logs.some((l) => l.includes('"audit":"connection.revoked"')));
 });
+
+test("connect-required on the wire: 2026-07-28 InputRequiredResult, SSE framing, notifications, batches", async () => {
+  const token = await identity.token("frank");
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}/mcp/notes`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      body: JSON.stringify(body),
+    });
+  const meta = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": { elicitation: { url: {} } },
+    "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  };
+  const mrtr = await post({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "whoami", arguments: {}, _meta: meta } }, { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "whoami" });
+  assert.equal(mrtr.status, 200);
+  const r = (await mrtr.json()) as { id: number; result: { resultType: string; inputRequests: Record<string, { method: string; params: { mode: string; url: string } }>; requestState: string } };
+  assert.equal(r.result.resultType, "input_required");
+  const req = Object.values(r.result.inputRequests)[0]!;
+  assert.equal(req.method, "elicitation/create");
+  assert.equal(req.params.mode, "url");
+  assert.ok(req.params.url.startsWith(`${gw.url}/__tollgate/connections/notes/connect?ticket=`));
+  assert.ok(r.result.requestState);
+
+  const sse = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { accept: "text/event-stream", "mcp-protocol-version": "2025-11-25" });
+  assert.equal(sse.headers.get("content-type"), "text/event-stream");
+  assert.match(await sse.text(), /^event: message\ndata: .*"code":-32042/);
+
+  const note = await post({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: 9 } }, { "mcp-protocol-version": "2025-11-25" });
+  assert.equal(note.status, 202);
+
+  const batch = await post(
+    [
+      { jsonrpc: "2.0", id: 10, method: "tools/list" },
+      { jsonrpc: "2.0", id: 11, method: "tools/call", params: { name: "whoami" } },
+    ],
+    { "mcp-protocol-version": "2025-03-26" },
+  );
+  const answers = (await batch.json()) as Array<{ id: number; error: { code: number } }>;
+  assert.deepEqual(answers.map((a) => [a.id, a.error.code]), [[10, -32042], [11, -32042]]);
+});

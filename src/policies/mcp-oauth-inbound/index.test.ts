@@ -67,7 +67,7 @@ describe("mcp-oauth-inbound resource server", () => {
   });
 
   test("IdP JWTs for oidc.audience are accepted; other audiences are not", async () => {
-    const good = await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-7" });
+    const good = await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-7", scope: "mcp admin" });
     const res = await call(good);
     assert.equal(res.status, 200);
     assert.equal((await res.json()).user.sub, "agent-7");
@@ -75,5 +75,17 @@ describe("mcp-oauth-inbound resource server", () => {
     const bad = await call(other);
     assert.equal(bad.status, 401);
     assert.match(bad.headers.get("www-authenticate")!, /error="invalid_token"/);
+  });
+
+  test("IdP JWTs must carry the route's required scopes too (scope or scp claim)", async () => {
+    const none = await call(await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-8" }));
+    assert.equal(none.status, 403);
+    assert.match(none.headers.get("www-authenticate")!, /error="insufficient_scope", scope="admin"/);
+    const weak = await call(await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-8", scope: "mcp" }));
+    assert.equal(weak.status, 403);
+    const scpArray = await call(await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-8", scp: ["mcp", "admin"] }));
+    assert.equal(scpArray.status, 200);
+    const scpString = await call(await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-8", scp: "admin" }));
+    assert.equal(scpString.status, 200);
   });
 });

@@ -132,24 +132,8 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
       },
     );
 
-  const policy = async (request: GatewayRequest, context: GatewayContext) => {
-    const path = new URL(request.url).pathname;
-    const token = readCredential(request.headers, "Authorization", "Bearer");
-    if (token === undefined) throw challenge(path, undefined);
-    if (idpJwt && !token.startsWith("tg") && token.split(".").length === 3) {
-      const r = idpJwt.cached(token) ? { ok: true as const, user: idpJwt.cached(token)! } : await idpJwt.verify(token);
-      if (r.ok) {
-        request.user = r.user;
-        return request;
-      }
-      throw challenge(path, "invalid_token");
-    }
-    const rec = await lookupAccessToken(services, token);
-    if (!rec || rec.resource !== `${settings.publicUrl}${path}`) {
-      log.info({ requestId: context.requestId, policy: init.name, reason: rec ? "wrong_resource" : "unknown_token" }, "access token rejected");
-      throw challenge(path, "invalid_token");
-    }
-    const granted = rec.scope.split(" ");
+  /** Throws 403 insufficient_scope unless `granted` holds every scope the route requires. */
+  const requireScopes = (path: string, granted: string[], context: GatewayContext) => {
     const rc = byRoute.get(context.route.operationId);
     const missing = (rc?.requiredScopes ?? g.requiredScopes).filter((s) => !granted.includes(s));
     if (missing.length) {
@@ -163,11 +147,45 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
         },
       });
     }
+  };
+
+  const policy = async (request: GatewayRequest, context: GatewayContext) => {
+    const path = new URL(request.url).pathname;
+    const token = readCredential(request.headers, "Authorization", "Bearer");
+    if (token === undefined) throw challenge(path, undefined);
+    if (idpJwt && !token.startsWith("tg") && token.split(".").length === 3) {
+      const r = idpJwt.cached(token) ? { ok: true as const, user: idpJwt.cached(token)! } : await idpJwt.verify(token);
+      if (!r.ok) throw challenge(path, "invalid_token");
+      // The IdP's own access tokens must meet the route's scope requirement like ours do.
+      requireScopes(path, jwtScopes(r.user.data), context);
+      request.user = r.user;
+      return request;
+    }
+    const rec = await lookupAccessToken(services, token);
+    if (!rec || rec.resource !== `${settings.publicUrl}${path}`) {
+      log.info({ requestId: context.requestId, policy: init.name, reason: rec ? "wrong_resource" : "unknown_token" }, "access token rejected");
+      throw challenge(path, "invalid_token");
+    }
+    requireScopes(path, rec.scope.split(" "), context);
     request.user = { sub: rec.user.sub, data: { ...rec.user.data } };
     context.custom.oauthClientId = rec.clientId;
     return request;
   };
   return Object.assign(policy, { close: () => closeCimd(services) });
+}
+
+/**
+ * Scopes of a JWT access token: `scope` (RFC 9068, space-separated) and `scp` (a list or a
+ * space-separated string, as Okta and Entra ID issue it).
+ * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2.3
+ */
+export function jwtScopes(claims: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const v of [claims.scope, claims.scp]) {
+    if (typeof v === "string") out.push(...v.split(" ").filter(Boolean));
+    else if (Array.isArray(v)) out.push(...v.filter((x): x is string => typeof x === "string"));
+  }
+  return out;
 }
 
 /** Generic OIDC preset: endpoints from the issuer's discovery document (fetched at start-up). */

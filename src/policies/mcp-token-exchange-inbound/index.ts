@@ -85,7 +85,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
     }
   });
   services.log.info(
-    { upstream: id, authMode: options.authMode, registration: options.clientRegistration.mode, callback: callbackUrl(services, id) },
+    { upstream: id, authMode: options.authMode, registration: options.clientRegistration.mode, callbackPath: new URL(callbackUrl(services, id)).pathname },
     "upstream OAuth configured",
   );
   const policy = tokenExchangePolicy(services, () => entry);

@@ -24,6 +24,8 @@ import {
   type ConnectState,
 } from "./connect-required.js";
 
+const OWN_STATE_BYTES = Buffer.from(`"${REQUEST_STATE_PREFIX}`);
+
 /** Requests that may reach the upstream without a credential (the session can start; the upstream decides). */
 const LIFECYCLE = new Set(["initialize", "ping", "server/discover"]);
 
@@ -36,6 +38,9 @@ function passesWithoutGrant(request: GatewayRequest, messages: JsonRpcMessage[],
 /** Removes the gateway's own MRTR `requestState`/`inputResponses` from a retried request. */
 async function stripOwnRetryState(request: GatewayRequest, context: GatewayContext, upstreamId: string): Promise<GatewayRequest> {
   if (request.method !== "POST") return request;
+  // Hot path: only parse when the body can contain one of our request states.
+  const raw = await request.rawBytes();
+  if (!Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).includes(OWN_STATE_BYTES)) return request;
   const info = await mcpRequestInfo(request, context);
   const ours = (m: JsonRpcMessage) => typeof m.params?.requestState === "string" && m.params.requestState.startsWith(REQUEST_STATE_PREFIX);
   if (!info.parsed || !info.messages.some(ours)) return request;

@@ -102,7 +102,7 @@ export async function connectPage(request: Request, ctx: SystemRequestContext): 
   const url = new URL(request.url);
   const ticketValue = url.searchParams.get("ticket");
   const ticket = await peekTicket(services.store, ticketValue);
-  if (!ticket || ticket.upstreamId !== entry.id) return expiredTicket();
+  if (!ticket || ticket.upstreamId !== entry.id || entry.authMode !== "user-oauth") return expiredTicket();
   const action = `${services.settings.basePath}/connections/${encodeURIComponent(entry.id)}/connect`;
   let authOrigin: string | undefined;
   try {
@@ -151,7 +151,7 @@ export async function connectSubmit(request: Request, ctx: SystemRequestContext)
     if (!user || !(await verifyCsrf(request, services, form.get("csrf")))) return expiredForm;
   } else if (!verifyFormNonce(request, services, form.get("csrf"))) return expiredForm;
   const ticket = await takeTicket(services.store, ticketValue);
-  if (!ticket || ticket.upstreamId !== entry.id) return expiredTicket();
+  if (!ticket || ticket.upstreamId !== entry.id || entry.authMode !== "user-oauth") return expiredTicket();
   if (user && user.sub !== ticket.subject) {
     return problemPage("This link belongs to another account", "Nothing was connected.", 403);
   }
@@ -177,7 +177,9 @@ export async function connectCallback(request: Request, ctx: SystemRequestContex
     problemPage("This sign-in has expired", "The sign-in took too long or was already completed. Start again from your MCP client.", 400);
   // Check the browser binding before using the state up, so a stolen callback URL cannot burn it.
   const pending = await peekFlow(services.store, state);
-  if (!pending || pending.upstreamId !== entry.id) return expired();
+  // A flow for a user's grant must not complete as the shared one (or the reverse) if the mode changed.
+  const modeMatches = (pending?.subject === undefined) === (entry.authMode === "shared-oauth");
+  if (!pending || pending.upstreamId !== entry.id || !modeMatches) return expired();
   const cookieName = bindingCookie(state!);
   const clear = { "set-cookie": cookieHeader(services.settings, cookieName, "", { maxAge: 0, path: callbackPath(services, entry.id) }) };
   const binding = readCookie(request, cookieName);

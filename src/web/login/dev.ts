@@ -2,7 +2,12 @@
  * The dev login: a page with a username field that signs the browser in as `sub=<username>`.
  * For local development only: it answers 403 unless `settings.devLogin` is on AND the request
  * comes straight from a loopback address (no proxy in between: requests carrying `Forwarded` /
- * `X-Forwarded-For` are refused too, since a local reverse proxy makes every peer look local).
+ * `X-Forwarded-For` are refused too, since a local reverse proxy makes every peer look local)
+ * AND its `Host` is a loopback name or the public URL's host. The `Host` check stops DNS
+ * rebinding: a foreign page whose name resolves to 127.0.0.1 would otherwise be same-origin
+ * with this form, read its nonce, and sign in as anyone.
+ *
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#security-warning
  */
 import { escapeHtml, htmlPage, redirect } from "../html.js";
 import {
@@ -25,6 +30,12 @@ export function isLoopbackAddress(addr: string | undefined): boolean {
   return a === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
+/** True for the host names of a loopback URL: `localhost`, 127.0.0.0/8 and `[::1]`. */
+export function isLoopbackHostname(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 function refusal(request: Request, ctx: SystemRequestContext): Response | undefined {
   if (!ctx.services.settings.devLogin) {
     return htmlPage(
@@ -35,7 +46,9 @@ function refusal(request: Request, ctx: SystemRequestContext): Response | undefi
     );
   }
   const proxied = request.headers.has("forwarded") || request.headers.has("x-forwarded-for");
-  if (!isLoopbackAddress(ctx.remoteAddress) || proxied) {
+  const host = new URL(request.url).hostname;
+  const ownName = isLoopbackHostname(host) || host === new URL(ctx.services.settings.publicUrl).hostname;
+  if (!isLoopbackAddress(ctx.remoteAddress) || proxied || !ownName) {
     return htmlPage(
       "Dev login is loopback-only",
       `<h1>Dev login is loopback-only</h1><p>The development login only answers browsers on the ` +
