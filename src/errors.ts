@@ -105,7 +105,8 @@ export function errorToResponse(err: unknown, ctx: ErrorResponseContext): Respon
   }
   headers.set("content-type", "application/problem+json");
   const body = {
-    type: `https://tollgate.dev/errors/${ge.code}`,
+    // A URN: stable and machine-readable without pretending to be a page someone hosts.
+    type: `urn:tollgate:error:${ge.code}`,
     title: TITLES[ge.status] ?? "Error",
     status: ge.status,
     detail: ge.message,

@@ -86,11 +86,21 @@ function metadataHandler(as: AuthServer, rc?: ResourceConfig) {
 
 /**
  * Sets up (once per gateway) the authorization server and its endpoints. Later calls return
- * the existing server; their `config` is ignored apart from a warning when it differs.
+ * the existing server. One server serves every route, so policies must agree on which clients
+ * it accepts (`cimdEnabled`, `dcrEnabled`, `clients`): otherwise one route's open registration
+ * would silently apply to another's, and the call throws (a start-up error). Other differences
+ * are ignored with a warning; the first configuration applies.
  */
 export function ensureAuthServer(services: GatewayServices, config: AuthServerConfig): AuthServer {
   const existing = servers.get(services);
   if (existing) {
+    const clientsOf = (c: AuthServerConfig) => JSON.stringify([c.cimdEnabled, c.dcrEnabled, c.clients]);
+    if (clientsOf(existing.config) !== clientsOf(config)) {
+      throw new Error(
+        "several mcp-oauth-inbound policies configure the gateway's authorization server with different clients " +
+          "(gateway.cimdEnabled, gateway.dcrEnabled, clients); one authorization server serves every route, so they must agree",
+      );
+    }
     if (JSON.stringify(existing.config) !== JSON.stringify(config)) {
       services.log.warn("several mcp-oauth-inbound policies configure the authorization server differently; the first one applies");
     }

@@ -8,6 +8,7 @@ import {
   getBrowserUser,
   htmlPage,
   isAdmin,
+  registerBrowserLogin,
   requireBrowserUser,
   safeReturnTo,
   verifyCsrf,
@@ -151,4 +152,16 @@ test("safeReturnTo rejects other origins and protocol-relative paths", () => {
   assert.equal(safeReturnTo("javascript:alert(1)", s), "/__tollgate/connections");
   assert.equal(safeReturnTo("/\\evil.example", s), "/__tollgate/connections");
   assert.equal(safeReturnTo("http://127.0.0.1:8787/ok?a=1", s), "/ok?a=1");
+});
+
+test("a second browser login at another IdP is a start-up error (subjects of two issuers would mix)", () => {
+  const s = services();
+  const login = { url: "https://a.example/authorize", tokenUrl: "https://a.example/token", clientId: "gw", issuer: "https://a.example", jwksUrl: "https://a.example/jwks" };
+  registerBrowserLogin(s, login);
+  // Same IdP, another client registration: the subjects are the same; the first one is used.
+  registerBrowserLogin(s, { ...login, clientId: "other" });
+  assert.throws(
+    () => registerBrowserLogin(s, { ...login, issuer: "https://b.example", url: "https://b.example/authorize" }),
+    /another identity provider/,
+  );
 });

@@ -75,14 +75,23 @@ function state(services: GatewayServices): WebState {
 }
 
 /**
- * Registers the IdP browser login for this gateway. The first registration wins; a second,
- * different one is ignored with a warning (one gateway signs browsers in with one IdP).
+ * Registers the IdP browser login for this gateway (one gateway signs browsers in with one
+ * IdP). A second registration at another issuer throws (a start-up error): users of the second
+ * policy would sign in at the first IdP, whose subjects are not theirs — the same `sub` at two
+ * IdPs would share upstream connections. A second one at the same issuer (another client
+ * registration) is ignored with a warning; the first one is used.
  */
 export function registerBrowserLogin(services: GatewayServices, config: BrowserLoginConfig): void {
   registerWebRoutes(services);
   const s = state(services);
   if (s.login) {
-    if (s.login.issuer !== config.issuer || s.login.clientId !== config.clientId) {
+    if (s.login.issuer !== config.issuer) {
+      throw new Error(
+        `browserLogin at ${config.issuer} conflicts with the one already configured at another identity provider ` +
+          `(${s.login.issuer}); one gateway signs browsers in with one identity provider`,
+      );
+    }
+    if (s.login.clientId !== config.clientId) {
       services.log.warn(
         { issuer: config.issuer, active: s.login.issuer },
         "a second browser login configuration was ignored; the gateway signs browsers in with the first one",

@@ -89,3 +89,31 @@ describe("mcp-oauth-inbound resource server", () => {
     assert.equal(scpString.status, 200);
   });
 });
+
+test("two mcp-oauth-inbound policies that disagree on which clients may register fail the start", async () => {
+  // One authorization server serves every route: if the first policy's DCR silently applied to
+  // a route whose policy turned DCR off, anyone could register and get tokens for that route.
+  const routes = [
+    { path: "/open", operationId: "open", mcp: true, inbound: ["open"] },
+    { path: "/strict", operationId: "strict", mcp: true, inbound: ["strict"] },
+  ];
+  const policies = [
+    { name: "open", exportName: "McpOAuthInboundPolicy", options: {} },
+    {
+      name: "strict",
+      exportName: "McpOAuthInboundPolicy",
+      options: { gateway: { dcrEnabled: false, cimdEnabled: false }, clients: [{ clientId: "cli", redirectUris: ["http://127.0.0.1/cb"] }] },
+    },
+  ];
+  await assert.rejects(testGateway(policies, routes, { settings: { devLogin: true } }), /authorization server/);
+  // Policies that agree (or differ only in per-route settings) are fine.
+  const same = await testGateway(
+    [
+      { name: "open", exportName: "McpOAuthInboundPolicy", options: { gateway: { accessTokenTtlSeconds: 300 } } },
+      { name: "strict", exportName: "McpOAuthInboundPolicy", options: { gateway: { requiredScopes: ["mcp"] } } },
+    ],
+    routes,
+    { settings: { devLogin: true } },
+  );
+  await same.close();
+});

@@ -154,7 +154,7 @@ export function connectRequiredResponse(c: ConnectRequired, info: McpRequestInfo
 /** The answer for GET/DELETE (no JSON-RPC to answer): a problem+json 403 naming the connect URL. */
 export function connectRequiredProblem(c: ConnectRequired, requestId: string): Response {
   const body = {
-    type: "https://tollgate.dev/errors/upstream_connect_required",
+    type: "urn:tollgate:error:upstream_connect_required",
     title: "Forbidden",
     status: 403,
     detail: connectMessage(c),
