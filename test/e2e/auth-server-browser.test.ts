@@ -2,23 +2,24 @@
  * A real browser (Debian chromium through playwright-core) clicks through the authorization:
  * gateway authorize → IdP sign-in form → consent page (with the route's upstream and its
  * Connect button) → Approve → the client's redirect URI with a code. The consent page's CSP
- * must let the form's redirect to the client through, and the page is saved to
- * `docs/consent.png`.
+ * must let the form's redirect to the client through. The page is saved as `consent.png` in
+ * `$TOLLGATE_SCREENSHOT_DIR` (run with `TOLLGATE_SCREENSHOT_DIR=docs` to refresh the one in the
+ * docs) or the temp folder, so a test run leaves the working tree untouched.
  *
  * Needs `/usr/bin/chromium` (`apt-get install -y chromium`); skipped without it unless CI=true.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium, type Browser } from "playwright-core";
 import { authorizeUrl, pkce, registerClient, startAuthEnv, tokenRequest, type AuthEnv } from "./auth-server-helpers.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const present = fs.existsSync(CHROMIUM);
 const skip = !present && process.env.CI !== "true" ? `chromium not found at ${CHROMIUM} (apt-get install -y chromium)` : false;
-const DOCS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../docs");
+const SHOTS = path.resolve(process.env.TOLLGATE_SCREENSHOT_DIR ?? os.tmpdir());
 
 describe("consent in a real browser", { skip }, () => {
   let env: AuthEnv;
@@ -79,8 +80,8 @@ describe("consent in a real browser", { skip }, () => {
     assert.equal(await connect.count(), 1);
     assert.match(await page.locator("ul.list li").first().innerText(), /Linear/);
     assert.ok((await connect.getAttribute("href"))?.startsWith("/__tollgate/"));
-    fs.mkdirSync(DOCS, { recursive: true });
-    await page.screenshot({ path: path.join(DOCS, "consent.png"), fullPage: true });
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, "consent.png"), fullPage: true });
     // Approve: the form posts to the gateway, which redirects to the client's loopback URI.
     const landed = page.waitForURL((u) => u.href.startsWith(env.redirectUri));
     await page.click('button[name="decision"][value="approve"]');
