@@ -6,7 +6,7 @@
 export interface TargetResult {
   name: string;
   label: string;
-  kind: "direct" | "nginx" | "tollgate";
+  kind: "direct" | "nginx" | "node" | "tollgate";
   rps: number | undefined;
   throughputFailures: number;
   p50: number | undefined;
@@ -44,6 +44,7 @@ export function renderReport(
 ): string {
   const direct = results.find((r) => r.kind === "direct");
   const nginx = results.find((r) => r.kind === "nginx");
+  const node = results.find((r) => r.kind === "node");
   const out: string[] = [];
   out.push("## Measurements", "");
   out.push(...meta.lines.map((l) => `- ${l}`), "");
@@ -58,13 +59,13 @@ export function renderReport(
   }
   out.push("", "### Relative", "");
   out.push(
-    "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | SSE memory vs nginx |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | CPU µs/req above bare Node | SSE memory vs nginx |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const r of results) {
     if (r.kind === "direct") continue;
     out.push(
-      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
+      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "tollgate" ? added(r.cpuAtRate, node?.cpuAtRate, 0) : "—"} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
     );
   }
   const tg = results.find((r) => r.name === "tollgate");

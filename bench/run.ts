@@ -25,7 +25,7 @@ import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
 import { openIdleStreams } from "./sse.js";
-import { findNginx, repoRoot, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
+import { findNginx, repoRoot, startBareProxy, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
 
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
@@ -95,7 +95,7 @@ function rateRun(spec: RequestSpec, count: number, warmup: number) {
   });
 }
 
-function machineLines(tool: string, nginxBin: string | undefined): string[] {
+function machineLines(tool: string, nginxBin: string | undefined, loadBefore: number): string[] {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   let nginxVersion = "not installed";
   if (nginxBin) {
@@ -113,7 +113,7 @@ function machineLines(tool: string, nginxBin: string | undefined): string[] {
   return [
     `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}`,
     `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, nginx ${nginxVersion}`,
-    `every process (load generator, proxy, upstream) shares this machine's cores`,
+    `every process (load generator, proxy, upstream) shares this machine's cores; load average ${loadBefore.toFixed(2)} before the run, ${os.loadavg()[0]!.toFixed(2)} after`,
     `throughput: ${tool}, ${CONNECTIONS} keep-alive connections, ${ROUNDS} × ${MAX_SECONDS} s per target; latency: open-loop constant rate ${RATE}/s, ${ROUNDS} × ${RATE_COUNT} recorded requests per target`,
   ];
 }
@@ -125,6 +125,7 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
+  const loadBefore = os.loadavg()[0]!;
   const notes: string[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-bench-"));
   const children: Child[] = [];
@@ -150,6 +151,11 @@ async function main(): Promise<void> {
       const ngx = await startNginx(nginxBin, tmp, upstream.port);
       children.push(ngx.child);
       targets.push({ name: "nginx", label: "nginx (keep-alive upstream)", kind: "nginx", url: `http://127.0.0.1:${ngx.port}/mcp`, child: ngx.child, acc: acc() });
+    }
+    if (!PROFILE_ONLY) {
+      const bare = await startBareProxy(upstream.port);
+      children.push(bare.child);
+      targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
     const project = path.join(tmp, "project");
     const withTx = !PROFILE_ONLY && (await tokenExchangeAvailable());
@@ -232,18 +238,25 @@ async function main(): Promise<void> {
       }
     }
 
+    // Idle SSE streams. The gateway is measured on a fresh process: after the load above its
+    // heap holds garbage that a collection may return mid-measurement.
+    const sseHeaders = { authorization: `Bearer ${identity.token}`, "mcp-protocol-version": "2025-11-25" };
     for (const t of targets) {
       if (t.name === "tollgate-tx") continue; // same streaming path as `tollgate`
-      const pids = t.child ? processTree(t.child.pid) : upPids();
-      await sleep(500);
-      const before = rssKiB(pids);
-      const held = await openIdleStreams(t.url.replace(/\/mcp(-tx)?$/, "/mcp"), { authorization: `Bearer ${identity.token}`, "mcp-protocol-version": "2025-11-25" }, SSE_STREAMS);
-      await sleep(1000);
-      const after = rssKiB(pids);
-      held.close();
-      t.sse = { kib: held.open ? (after - before) / held.open : NaN, open: held.open };
-      log(`${t.name.padEnd(12)} ${held.open}/${SSE_STREAMS} idle SSE streams: +${((after - before) / 1024).toFixed(1)} MiB RSS${held.failed ? `, ${held.failed} failed` : ""}`);
-      if (held.open < SSE_STREAMS) notes.push(`${t.name}: only ${held.open} of ${SSE_STREAMS} SSE streams opened.`);
+      let url = t.url;
+      let pids = t.child ? processTree(t.child.pid) : upPids();
+      if (t.kind === "tollgate") {
+        for (const x of targets) if (x.kind === "tollgate") await x.child!.stop();
+        const fresh = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+        children.push(fresh.child);
+        url = `http://127.0.0.1:${fresh.port}/mcp`;
+        pids = processTree(fresh.child.pid);
+        await rateRun(postSpec(url, identity.token), 500, 0);
+      }
+      const r = await measureSse(url, sseHeaders, pids);
+      t.sse = { kib: r.kib, open: r.open };
+      log(`${t.name.padEnd(12)} ${r.open}/${SSE_STREAMS} idle SSE streams: ${r.kib.toFixed(1)} KiB RSS each${r.failed ? `, ${r.failed} failed` : ""}`);
+      if (r.open < SSE_STREAMS) notes.push(`${t.name}: only ${r.open} of ${SSE_STREAMS} SSE streams opened.`);
       await waitStreamsClosed(upstream.port);
     }
 
@@ -268,7 +281,7 @@ async function main(): Promise<void> {
     const upCpu = results.map((r) => r.upstreamCpu?.toFixed(0)).join(" / ");
     notes.push(`Upstream CPU per request (${results.map((r) => r.name).join(" / ")}): ${upCpu} µs — the same upstream work behind every target.`);
     notes.push("CPU per request is user + system time of the proxy process (from /proc/<pid>/stat) over a fixed number of requests, divided by that number.");
-    notes.push(`SSE memory: RSS growth of the proxy process with ${SSE_STREAMS} idle GET streams held open through it, divided by the number of streams.`);
+    notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; the gateway is a fresh process for this step.`);
 
     const tgResult = results.find((r) => r.name === "tollgate");
     const missed =
@@ -282,7 +295,7 @@ async function main(): Promise<void> {
     }
 
     const report = renderReport(results, GOALS, {
-      lines: machineLines(tool, nginxBin),
+      lines: machineLines(tool, nginxBin, loadBefore),
       rate: RATE,
       connections: CONNECTIONS,
       notes,
@@ -297,6 +310,22 @@ async function main(): Promise<void> {
     identity.server.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * RSS growth per idle stream: a first batch of streams warms every code path and allocation
+ * pool, then the growth from holding SSE_STREAMS more is divided by their number.
+ */
+async function measureSse(url: string, headers: Record<string, string>, pids: number[]) {
+  const warm = await openIdleStreams(url, headers, 100);
+  await sleep(1000);
+  const before = rssKiB(pids);
+  const held = await openIdleStreams(url, headers, SSE_STREAMS);
+  await sleep(1000);
+  const after = rssKiB(pids);
+  warm.close();
+  held.close();
+  return { kib: held.open ? (after - before) / held.open : NaN, open: held.open, failed: held.failed + warm.failed };
 }
 
 async function waitStreamsClosed(port: number): Promise<void> {

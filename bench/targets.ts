@@ -91,6 +91,18 @@ export async function startUpstream(): Promise<{ child: Child; port: number }> {
   return { child, port: (JSON.parse(line) as { port: number }).port };
 }
 
+/** Starts the bare Node proxy (`bench/bare-proxy.ts`) in front of the upstream. */
+export async function startBareProxy(upstreamPort: number): Promise<{ child: Child; port: number }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child = track("bare-node", proc);
+  proc.stdout!.setEncoding("utf8");
+  const [line] = (await once(proc.stdout!, "data")) as [string];
+  return { child, port: (JSON.parse(line) as { port: number }).port };
+}
+
 /** The nginx binary, or undefined with the reason. */
 export function findNginx(): string | undefined {
   for (const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]) if (fs.existsSync(p)) return p;

@@ -1,6 +1,6 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { testServices } from "../policies/shared/test-kit.js";
+import { testServices } from "../../test/helpers/test-kit.js";
 import { renderConsent, type ConsentView } from "./consent-page.js";
 import type { OAuthClient } from "./types.js";
 

@@ -40,7 +40,6 @@ test("settings come from TOLLGATE_* variables", () => {
       TOLLGATE_ADMIN_SUBJECTS: "alice, bob,,",
       TOLLGATE_ADMIN_CLAIM: "roles=admin,owner",
       TOLLGATE_ALLOWED_UPSTREAM_HOSTS: "Internal.example, 10.0.0.5",
-      NODE_ENV: "production",
     },
     "0.0.0.0",
     80,
@@ -51,7 +50,15 @@ test("settings come from TOLLGATE_* variables", () => {
   assert.deepEqual(s.adminSubjects, ["alice", "bob"]);
   assert.deepEqual(s.adminClaim, { name: "roles", values: ["admin", "owner"] });
   assert.deepEqual(s.allowedUpstreamHosts, ["internal.example", "10.0.0.5"]);
-  assert.equal(s.mode, "production");
+  assert.equal(s.mode, "development");
+  assert.equal(settingsFromEnv({ NODE_ENV: "production" }, "h", 1).mode, "production");
+});
+
+test("production mode refuses the dev login", () => {
+  assert.throws(
+    () => settingsFromEnv({ TOLLGATE_DEV_LOGIN: "1", TOLLGATE_MODE: "production" }, "h", 1),
+    /TOLLGATE_DEV_LOGIN cannot be enabled in production/,
+  );
 });
 
 test("the default public URL brackets IPv6 and maps wildcard hosts to localhost", () => {

@@ -96,14 +96,21 @@ export function settingsFromEnv(env: Env, host: string, port: number): GatewaySe
       throw new EnvConfigError(`TOLLGATE_MAX_BODY_BYTES must be a positive integer`);
     }
   }
+  const mode = modeFromEnv(env);
+  const devLogin = truthy(env.TOLLGATE_DEV_LOGIN);
+  if (devLogin && mode === "production") {
+    // Behind a proxy that adds no forwarding header every visitor looks like loopback; the dev
+    // login would then let anyone sign in as anyone. Production never runs it.
+    throw new EnvConfigError("TOLLGATE_DEV_LOGIN cannot be enabled in production mode");
+  }
   return {
     publicUrl,
     basePath: normalizeBasePath(env.TOLLGATE_BASE_PATH),
-    devLogin: truthy(env.TOLLGATE_DEV_LOGIN),
+    devLogin,
     adminSubjects: list(env.TOLLGATE_ADMIN_SUBJECTS),
     adminClaim: parseAdminClaim(env.TOLLGATE_ADMIN_CLAIM),
     allowedUpstreamHosts: list(env.TOLLGATE_ALLOWED_UPSTREAM_HOSTS).map((h) => h.toLowerCase()),
-    mode: modeFromEnv(env),
+    mode,
     maxBodyBytes,
   };
 }

@@ -282,6 +282,29 @@ export class GrantManager {
     return { kind: "ok", token: tokens.accessToken };
   }
 
+  /**
+   * Drops a grant whose access token `token` the upstream refused even right after a refresh,
+   * and marks it for reconnection (as a rejected refresh does). A grant whose token has been
+   * replaced meanwhile (another request, a new connection) is kept. Returns true when no grant
+   * is left (the user must connect again).
+   */
+  async dropRejected(key: string, token: string, reason: string): Promise<boolean> {
+    return this.o.store.withLock(
+      `grant-refresh:${key}`,
+      async () => {
+        const g = await this.read(key).catch(() => undefined);
+        if (!g) {
+          this.cache.delete(key);
+          return true;
+        }
+        if (g.secret.accessToken !== token) return false;
+        await this.reconsent(key, g, reason);
+        return true;
+      },
+      { waitMs: 20_000, leaseMs: 30_000 },
+    );
+  }
+
   /** True when the grant was dropped (refresh rejected) and not connected again since. */
   async wasDropped(key: string): Promise<boolean> {
     return (await this.o.store.get(TOMBSTONES_NS, key)) !== undefined;

@@ -157,22 +157,35 @@ export type ResponseSendingHook = (
   context: GatewayContext,
 ) => Response | Promise<Response>;
 
+/** An upstream 401/403 as the MCP proxy reports it to {@link UpstreamAuthHooks}. */
+export interface UpstreamChallenge {
+  status: number;
+  wwwAuthenticate: string | undefined;
+  /**
+   * True when the upstream refused the one retry made with the value a hook returned: the
+   * fresh credential does not work either. A string returned now is ignored (one retry per request).
+   */
+  retried?: boolean;
+}
+
 /**
  * Lets the upstream-credential policy react to the upstream's auth answers.
  * The MCP proxy calls these; see `src/policies/mcp-token-exchange-inbound/`.
+ *
+ * When no hook answers, the proxy passes the upstream's 401 (and 403 with a challenge) through
+ * on anonymous routes only; where the gateway authenticated the caller (`request.user`), it
+ * answers 502 `upstream_auth_failed` instead, so a client never follows the upstream's
+ * `WWW-Authenticate` to the upstream's authorization server.
  */
 export interface UpstreamAuthHooks {
   /**
    * The upstream answered 401. Return a fresh `Authorization` value to retry the request once,
-   * a Response to answer the client with instead, or undefined to pass the 401 through.
+   * a Response to answer the client with instead, or undefined to let the proxy answer.
+   * Called a second time, with `retried: true`, when the retry is refused again.
    */
-  onUnauthorized(
-    challenge: { status: number; wwwAuthenticate: string | undefined },
-  ): Promise<string | Response | undefined>;
+  onUnauthorized(challenge: UpstreamChallenge): Promise<string | Response | undefined>;
   /** The upstream answered 403 (e.g. insufficient_scope). Same contract as onUnauthorized. */
-  onForbidden?(
-    challenge: { status: number; wwwAuthenticate: string | undefined },
-  ): Promise<string | Response | undefined>;
+  onForbidden?(challenge: UpstreamChallenge): Promise<string | Response | undefined>;
 }
 
 /** Per-request context (`ZuploContext`-compatible subset). */

@@ -1,6 +1,6 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { testServices } from "../policies/shared/test-kit.js";
+import { testServices } from "../../test/helpers/test-kit.js";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import {
   csrfToken,

@@ -73,6 +73,23 @@ describe("authorization server and browser layer under attack", () => {
     assert.ok(!(post.headers["set-cookie"] ?? []).some((c) => c.startsWith("tollgate_session=")), "no session for a rebound host");
   });
 
+  test("dev login refuses requests that came through a local proxy, whichever forwarding header it adds", async () => {
+    const url = `${env.gw.url}/__tollgate/login/dev`;
+    for (const [name, value] of [
+      ["x-real-ip", "203.0.113.7"],
+      ["via", "1.1 nginx"],
+      ["x-forwarded-host", "gw.example.com"],
+      ["x-forwarded-proto", "https"],
+      ["cf-connecting-ip", "203.0.113.7"],
+      ["true-client-ip", "203.0.113.7"],
+    ] as const) {
+      const res = await fetch(url, { headers: { [name]: value } });
+      assert.equal(res.status, 403, name);
+      await res.text();
+    }
+    assert.equal((await fetch(url)).status, 200);
+  });
+
   test("authorize: errors for a self-registered client with a web redirect URI are shown, never redirected", async () => {
     // A scheme handler can open a web page too (microsoft-edge:https://…), so it is no safer.
     for (const phishing of ["https://phish.attacker.example/cb", "microsoft-edge:https://phish.attacker.example/cb"]) {

@@ -11,7 +11,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { startGateway, type RunningGateway } from "../helpers/harness.js";
 import { startMcpTestServer, type McpTestServer } from "../fixtures/mcp-servers.js";
 import { proxyProject } from "./mcp-proxy-helpers.js";
-import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../src/policies/shared/jwks-fixture.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../helpers/jwks-fixture.js";
 
 const AGENT_KEY = "agent-key-0123456789abcdef";
 const UPSTREAM_KEY = "upstream-key-fedcba9876543210";

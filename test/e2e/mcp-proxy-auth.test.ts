@@ -10,12 +10,14 @@ import { MCP_POST_HEADERS, initializeBody, proxyProject, rawRequest, rpc } from 
 
 /**
  * Sets a stale upstream token and reacts to the upstream's 401 as `options.mode` says: retry with
- * a fresh token, answer with its own Response, or let the 401 through. Challenges are recorded
- * on `globalThis` for the test to read.
+ * a fresh token, answer with its own Response, or let the 401 through. With `options.user` the
+ * caller counts as authenticated by the gateway. Challenges are recorded on `globalThis` for the
+ * test to read.
  */
 const REFRESHING_POLICY = `
 export function refreshingCredential(request, context, options) {
   const seen = (globalThis.__proxyAuthChallenges ??= []);
+  if (options.user) request.user = { sub: "caller-1", data: {} };
   context.upstreamHeaders.authorization = options.mode === "scope" ? "Bearer narrow" : "Bearer stale";
   context.upstreamAuth = {
     async onForbidden(challenge) {
@@ -35,7 +37,7 @@ export function refreshingCredential(request, context, options) {
 }
 `;
 
-const challenges = (): Array<{ mode: string; status: number; wwwAuthenticate: string | undefined }> =>
+const challenges = (): Array<{ mode: string; status: number; wwwAuthenticate: string | undefined; retried?: boolean }> =>
   ((globalThis as Record<string, unknown>).__proxyAuthChallenges as never) ?? [];
 
 let secured: McpTestServer;
@@ -53,16 +55,21 @@ before(async () => {
   });
   stateful = await startMcpTestServer({ mode: "stateful" });
   const o = secured.origin;
-  const policy = (mode: string) => ({
-    name: `refresh-${mode}`,
-    policyType: "custom-code-inbound",
-    handler: { module: "$import(./modules/refresh)", export: "refreshingCredential", options: { mode } },
-  });
+  const policy = (name: string) => {
+    const [mode, user] = name.split("-");
+    return {
+      name: `refresh-${name}`,
+      policyType: "custom-code-inbound",
+      handler: { module: "$import(./modules/refresh)", export: "refreshingCredential", options: { mode, user: user === "user" } },
+    };
+  };
   const dir = await proxyProject(
     [
       { path: "/retry", options: { rewritePattern: secured.url }, inbound: ["refresh-retry"] },
       { path: "/answer", options: { rewritePattern: secured.url }, inbound: ["refresh-answer"] },
       { path: "/pass", options: { rewritePattern: secured.url }, inbound: ["refresh-pass"] },
+      { path: "/pass-user", options: { rewritePattern: secured.url }, inbound: ["refresh-pass-user"] },
+      { path: "/retry-user", options: { rewritePattern: secured.url }, inbound: ["refresh-retry-user"] },
       { path: "/scope", options: { rewritePattern: secured.url, connectTimeoutMs: 2_000 }, inbound: ["refresh-scope"] },
       { path: "/follow", options: { rewritePattern: `${o}/old`, followRedirects: true }, inbound: ["refresh-retry"] },
       { path: "/nofollow", options: { rewritePattern: `${o}/old` }, inbound: ["refresh-retry"] },
@@ -75,7 +82,7 @@ before(async () => {
       { path: "/loop", options: { rewritePattern: `${o}/loop`, followRedirects: true } },
       { path: "/idle", options: { rewritePattern: stateful.url, idleTimeoutMs: 300 } },
     ],
-    ["retry", "answer", "pass", "scope"].map(policy),
+    ["retry", "answer", "pass", "scope", "pass-user", "retry-user"].map(policy),
     { "modules/refresh.ts": REFRESHING_POLICY },
   );
   gw = await startGateway({ projectDir: dir });
@@ -129,14 +136,45 @@ describe("upstream 401 and credential policies", () => {
     assert.deepEqual(c, { mode: "scope", status: 403, wwwAuthenticate: 'Bearer error="insufficient_scope", scope="tools:write"' });
   });
 
-  test("a retry that is refused again passes the second 401 through without asking twice", async () => {
+  test("a retry that is refused again asks once more (retried) and, on an anonymous route, passes the 401 through", async () => {
     secured.setBearer("rotated-elsewhere");
     try {
       const before = challenges().length;
       const res = await post("/retry", echo("retry-2"));
       assert.equal(res.status, 401);
-      assert.equal(challenges().length, before + 1);
+      assert.equal(res.headers["www-authenticate"], 'Bearer error="invalid_token"');
+      const asked = challenges().slice(before);
+      assert.deepEqual(
+        asked.map((c) => c.retried),
+        [undefined, true],
+      );
+      // The policy answered "Bearer fresh" again; a request is still retried only once.
       assert.equal(secured.requests.filter((r) => r.body.includes('"retry-2"')).length, 2);
+    } finally {
+      secured.setBearer("fresh");
+    }
+  });
+
+  test("where the gateway authenticated the caller, an unrecovered upstream 401 is a 502 upstream_auth_failed without the upstream's challenge", async () => {
+    const passed = await post("/pass-user", echo("pass-user-1"));
+    assert.equal(passed.status, 502);
+    assert.equal(passed.headers["www-authenticate"], undefined);
+    assert.match(String(passed.headers["content-type"]), /application\/problem\+json/);
+    const problem = JSON.parse(passed.body) as { code: string; detail: string };
+    assert.equal(problem.code, "upstream_auth_failed");
+    assert.match(problem.detail, /rejected the gateway's credentials/);
+    secured.setBearer("rotated-elsewhere");
+    try {
+      const before = challenges().length;
+      const retried = await post("/retry-user", echo("retry-user-1"));
+      assert.equal(retried.status, 502);
+      assert.equal(retried.headers["www-authenticate"], undefined);
+      assert.equal((JSON.parse(retried.body) as { code: string }).code, "upstream_auth_failed");
+      assert.deepEqual(
+        challenges().slice(before).map((c) => c.retried),
+        [undefined, true],
+      );
+      assert.equal(secured.requests.filter((r) => r.body.includes('"retry-user-1"')).length, 2);
     } finally {
       secured.setBearer("fresh");
     }

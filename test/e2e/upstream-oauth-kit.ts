@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import "../../src/policies/open-id-jwt-auth-inbound/index.js";
-import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../src/policies/shared/jwks-fixture.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../helpers/jwks-fixture.js";
 import { TestBrowser, type BrowserPage } from "../fixtures/oauth-upstream.js";
 
 export const IDP_ISSUER = "https://idp.tollgate.test";

@@ -7,7 +7,9 @@
  * expired session, 405, …). The handler only adds what a gateway must: credentials from
  * `context.upstreamHeaders` instead of the caller's, `X-Forwarded-*`, Origin validation,
  * timeouts, one retry after an upstream 401/403 when a credential policy can refresh, and
- * propagation of client aborts.
+ * propagation of client aborts. Where the gateway authenticated the caller, an upstream auth
+ * challenge nobody recovered from becomes 502 `upstream_auth_failed`: the client never sees the
+ * upstream's `WWW-Authenticate`.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
@@ -29,6 +31,12 @@ import { discard, exchange, type ExchangeOptions, type RedirectPolicy, type Upst
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const INITIALIZE = Buffer.from('"initialize"');
 const KEEP_ALIVE_MS = 30_000;
+
+const isAuthRefusal = (res: UpstreamResponse) => res.statusCode === 401 || res.statusCode === 403;
+
+/** A 401, or a 403 carrying a `WWW-Authenticate` challenge (e.g. insufficient_scope). */
+const isChallenge = (res: UpstreamResponse) =>
+  res.statusCode === 401 || (res.statusCode === 403 && headerValue(res.headers, "www-authenticate") !== undefined);
 
 /** A handler with resources (its own connection pool, if any) to release when the gateway closes. */
 export type McpProxyHandler = Handler & { close(): Promise<void> };
@@ -78,8 +86,11 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     return { remoteAddress: context.remoteAddress, proto, host };
   }
 
-  /** Asks the credential policy what to do about a 401/403; undefined passes the answer through. */
-  async function recover(res: UpstreamResponse, context: GatewayContext): Promise<string | Response | undefined> {
+  /**
+   * Asks the credential policy what to do about a 401/403; undefined lets the proxy answer.
+   * After the retry (`retried`), only a Response counts: a request is retried at most once.
+   */
+  async function recover(res: UpstreamResponse, context: GatewayContext, retried: boolean): Promise<string | Response | undefined> {
     const hooks = context.upstreamAuth;
     if (!hooks) return undefined;
     const hook = res.statusCode === 401 ? hooks.onUnauthorized : res.statusCode === 403 ? hooks.onForbidden : undefined;
@@ -89,13 +100,29 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       outcome = await hook.call(hooks, {
         status: res.statusCode,
         wwwAuthenticate: headerValue(res.headers, "www-authenticate"),
+        ...(retried ? { retried: true } : {}),
       });
     } catch (err) {
       discard(res);
       throw err;
     }
+    if (retried && typeof outcome === "string") outcome = undefined;
     if (outcome !== undefined) discard(res);
     return outcome;
+  }
+
+  /**
+   * An upstream auth refusal nobody recovered from, on a route where the gateway authenticated
+   * the caller: the client must not see the upstream's challenge (it would send the client to
+   * the upstream's authorization server, to bring back a token meant for the upstream).
+   */
+  function refusedCredentials(res: UpstreamResponse, context: GatewayContext): GatewayError {
+    discard(res);
+    context.log.warn(
+      { requestId: context.requestId, route: context.route.operationId, upstreamStatus: res.statusCode },
+      "upstream refused the gateway's credentials; its challenge is not passed to the client",
+    );
+    return new GatewayError("upstream_auth_failed", 502, "The upstream rejected the gateway's credentials.");
   }
 
   function remember(request: GatewayRequest, res: UpstreamResponse, initialize: boolean, context: GatewayContext) {
@@ -151,12 +178,17 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     };
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
     let res = await exchange(o, policy);
-    if (res.statusCode === 401 || res.statusCode === 403) {
-      const outcome = await recover(res, context);
+    if (isAuthRefusal(res)) {
+      const outcome = await recover(res, context, false);
       if (outcome instanceof Response) return outcome;
       if (typeof outcome === "string") {
         res = await exchange({ ...o, headers: { ...o.headers, authorization: outcome } }, policy);
+        if (isAuthRefusal(res)) {
+          const again = await recover(res, context, true);
+          if (again instanceof Response) return again;
+        }
       }
+      if (request.user && isChallenge(res)) throw refusedCredentials(res, context);
     }
     await remember(request, res, initialize, context);
     return toResponse(res, method);

@@ -12,7 +12,7 @@ import {
   removeConsumer,
   revokeApiKey,
 } from "./consumers.js";
-import { testClock, testGateway } from "../shared/test-kit.js";
+import { testClock, testGateway } from "../../../test/helpers/test-kit.js";
 import { MemoryStore } from "../../store/memory.js";
 
 const CONFIG_KEY = "cfg-key-0123456789abcdef";

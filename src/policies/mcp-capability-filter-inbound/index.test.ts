@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import "./index.js";
 import type { Handler } from "../../pipeline/types.js";
-import { testGateway } from "../shared/test-kit.js";
+import { testGateway } from "../../../test/helpers/test-kit.js";
 
 type Upstream = (messages: unknown) => Response;
 

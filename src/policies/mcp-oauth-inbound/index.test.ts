@@ -1,8 +1,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import "./index.js";
-import { testGateway } from "../shared/test-kit.js";
-import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../shared/jwks-fixture.js";
+import { testGateway } from "../../../test/helpers/test-kit.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../../test/helpers/jwks-fixture.js";
 import { getAuthServer } from "../../auth-server/server.js";
 import { issueForCode } from "../../auth-server/tokens.js";
 

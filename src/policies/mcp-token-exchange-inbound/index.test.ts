@@ -6,7 +6,7 @@ import { upstreamOAuthState } from "../../oauth/registry.js";
 import type { GatewayServices } from "../../pipeline/services.js";
 import { GatewayRequest, type GatewayContext, type RouteConfig } from "../../pipeline/types.js";
 import type { Store } from "../../store/types.js";
-import { testServices } from "../shared/test-kit.js";
+import { testServices } from "../../../test/helpers/test-kit.js";
 import type { BuildInit } from "../registry.js";
 import { createTokenExchange } from "./index.js";
 import { tokenExchangeOptionsSchema } from "./options.js";

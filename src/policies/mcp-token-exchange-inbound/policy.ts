@@ -1,7 +1,8 @@
 /**
  * `mcp-token-exchange-inbound`: puts the caller's own upstream credential (or the shared one) on
  * the upstream request, asks for a connection when there is none, and recovers from upstream
- * 401/403 answers (refresh and retry once; step-up for `insufficient_scope`).
+ * 401/403 answers (refresh and retry once; step-up for `insufficient_scope`). A refreshed token
+ * the upstream refuses again drops the grant and asks the user to connect again.
  *
  * Per request on the warm path: one in-memory cache lookup, no store round trip, no decryption.
  */
@@ -127,23 +128,34 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
     key: string,
     usedToken: string | undefined,
   ): UpstreamAuthHooks {
+    let current = usedToken;
+    const reconnect = () => connectRequired(entry, request, context, subject, { state: "reconsent_required", reason: "reconsent_required" });
     const recover = async (r: TokenResult): Promise<string | Response> => {
-      if (r.kind === "ok") return `Bearer ${r.token}`;
+      if (r.kind === "ok") {
+        current = r.token;
+        return `Bearer ${r.token}`;
+      }
       const s: ConnectState = r.kind === "reconsent" ? "reconsent_required" : await missingState(key);
       return connectRequired(entry, request, context, subject, { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" });
     };
     return {
       async onUnauthorized(challenge) {
         entry.oauth.noteChallenge(challenge.wwwAuthenticate);
-        if (usedToken === undefined) {
+        if (current === undefined) {
           const s = await missingState(key);
           return connectRequired(entry, request, context, subject, { state: s, reason: "authenticating" });
         }
-        return recover(await grants.refreshAfterRejection(key, usedToken, refresherFor(entry)));
+        if (challenge.retried) {
+          // The token just refreshed (or replaced by another request) is refused too: the grant
+          // is of no use any more, whatever the upstream's reason. Never pass its challenge on.
+          // (When another request has replaced the grant meanwhile, it is kept: 502 this time.)
+          return (await grants.dropRejected(key, current, "upstream refused the refreshed token")) ? reconnect() : undefined;
+        }
+        return recover(await grants.refreshAfterRejection(key, current, refresherFor(entry)));
       },
       async onForbidden(challenge) {
         const c = bearerChallenge(challenge.wwwAuthenticate);
-        if (c.error !== "insufficient_scope" || usedToken === undefined) return undefined;
+        if (c.error !== "insufficient_scope" || current === undefined) return undefined;
         entry.oauth.noteChallenge(challenge.wwwAuthenticate);
         const g = await grants.read(key).catch(() => undefined);
         if (!g) return undefined;

@@ -4,8 +4,8 @@ import { createHmac } from "node:crypto";
 import "./index.js";
 import { createOpenIdJwtPolicy } from "./index.js";
 import { auth0JwtOptionsSchema, auth0ToOpenId, openIdJwtOptionsSchema } from "./options.js";
-import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../shared/jwks-fixture.js";
-import { testClock, testGateway, testServices } from "../shared/test-kit.js";
+import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../../test/helpers/jwks-fixture.js";
+import { testClock, testGateway, testServices } from "../../../test/helpers/test-kit.js";
 import { browserLoginConfig } from "../../web/session.js";
 
 const ISSUER = "https://idp.test/";

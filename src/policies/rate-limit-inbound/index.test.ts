@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import "./index.js";
 import "../api-key-inbound/index.js";
 import { rateLimitOptionsSchema } from "./options.js";
-import { testClock, testGateway } from "../shared/test-kit.js";
+import { testClock, testGateway } from "../../../test/helpers/test-kit.js";
 import { MemoryStore } from "../../store/memory.js";
 import { createGateway } from "../../gateway.js";
-import { testProject, testServices } from "../shared/test-kit.js";
+import { testProject, testServices } from "../../../test/helpers/test-kit.js";
 
 const KEY_A = "key-a-0123456789abcdef";
 const KEY_B = "key-b-0123456789abcdef";

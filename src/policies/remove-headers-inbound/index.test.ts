@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import "./index.js";
 import "../set-headers-inbound/index.js";
 import { removeHeadersOptionsSchema } from "./options.js";
-import { testGateway } from "../shared/test-kit.js";
+import { testGateway } from "../../../test/helpers/test-kit.js";
 
 test("remove-headers drops headers from the request and from queued upstream headers", async () => {
   const gw = await testGateway(

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import "./index.js";
 import { setHeadersOptionsSchema } from "./options.js";
-import { testGateway } from "../shared/test-kit.js";
+import { testGateway } from "../../../test/helpers/test-kit.js";
 
 test("sets several headers in order, honouring overwrite per header", async () => {
   const gw = await testGateway(

@@ -1,8 +1,9 @@
 /**
  * The dev login: a page with a username field that signs the browser in as `sub=<username>`.
  * For local development only: it answers 403 unless `settings.devLogin` is on AND the request
- * comes straight from a loopback address (no proxy in between: requests carrying `Forwarded` /
- * `X-Forwarded-For` are refused too, since a local reverse proxy makes every peer look local)
+ * comes straight from a loopback address (no proxy in between: requests carrying `Forwarded`,
+ * `X-Forwarded-*`, `X-Real-IP`, `Via` and the like are refused too, since a local reverse proxy
+ * makes every peer look local)
  * AND its `Host` is a loopback name or the public URL's host. The `Host` check stops DNS
  * rebinding: a foreign page whose name resolves to 127.0.0.1 would otherwise be same-origin
  * with this form, read its nonce, and sign in as anyone.
@@ -36,6 +37,18 @@ export function isLoopbackHostname(hostname: string): boolean {
   return h === "localhost" || h === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
+/** Headers reverse proxies, load balancers and tunnels add: their presence means "not local". */
+const PROXY_HEADERS = [
+  "forwarded",
+  "x-forwarded-for",
+  "x-forwarded-host",
+  "x-forwarded-proto",
+  "x-real-ip",
+  "via",
+  "cf-connecting-ip",
+  "true-client-ip",
+];
+
 function refusal(request: Request, ctx: SystemRequestContext): Response | undefined {
   if (!ctx.services.settings.devLogin) {
     return htmlPage(
@@ -45,7 +58,7 @@ function refusal(request: Request, ctx: SystemRequestContext): Response | undefi
       { status: 403 },
     );
   }
-  const proxied = request.headers.has("forwarded") || request.headers.has("x-forwarded-for");
+  const proxied = PROXY_HEADERS.some((h) => request.headers.has(h));
   const host = new URL(request.url).hostname;
   const ownName = isLoopbackHostname(host) || host === new URL(ctx.services.settings.publicUrl).hostname;
   if (!isLoopbackAddress(ctx.remoteAddress) || proxied || !ownName) {

@@ -1,20 +1,20 @@
 /**
  * Test-only builders for the policy tests: gateway services over a MemoryStore and a
  * hand-assembled {@link Project} whose policies are built-ins with validated options.
- * Production code never imports this file.
+ * Only tests import this file.
  */
 import { randomBytes } from "node:crypto";
 import { Agent } from "undici";
-import { silentLogger } from "../../log.js";
-import type { GatewayServices, GatewaySettings } from "../../pipeline/services.js";
-import type { Handler } from "../../pipeline/types.js";
-import type { Project, ResolvedPolicy, ResolvedRoute } from "../../project/types.js";
-import { SystemRoutes } from "../../routing/system-routes.js";
-import { createSecretBox } from "../../store/crypto.js";
-import { MemoryStore } from "../../store/memory.js";
-import type { Store } from "../../store/types.js";
-import { createGateway, type Gateway } from "../../gateway.js";
-import { findBuiltin, RUNTIME_MODULE, MCP_GATEWAY_MODULE } from "../registry.js";
+import { silentLogger } from "../../src/log.js";
+import type { GatewayServices, GatewaySettings } from "../../src/pipeline/services.js";
+import type { Handler } from "../../src/pipeline/types.js";
+import type { Project, ResolvedPolicy, ResolvedRoute } from "../../src/project/types.js";
+import { SystemRoutes } from "../../src/routing/system-routes.js";
+import { createSecretBox } from "../../src/store/crypto.js";
+import { MemoryStore } from "../../src/store/memory.js";
+import type { Store } from "../../src/store/types.js";
+import { createGateway, type Gateway } from "../../src/gateway.js";
+import { findBuiltin, RUNTIME_MODULE, MCP_GATEWAY_MODULE } from "../../src/policies/registry.js";
 
 /** A mutable clock for expiry tests. */
 export interface TestClock {
