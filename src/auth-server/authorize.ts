@@ -135,7 +135,7 @@ export async function consentPage(as: AuthServer, request: Request, ctx: SystemR
   const client = await findClient(services, as.config, pending.clientId);
   const rc = as.resourceFor(pending.resource);
   if (!client || !rc) return expiredPage();
-  const upstreams = await upstreamStatuses(services, rc, user.sub);
+  const upstreams = await upstreamStatuses(services, rc, user.sub, `${services.settings.basePath}/oauth/consent?req=${id}`);
   return renderConsent({
     services,
     requestId: id,

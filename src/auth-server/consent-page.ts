@@ -5,15 +5,13 @@
  * user can connect upstreams before the client gets its token. One form, CSRF-protected, with
  * Approve and Cancel as `decision` buttons; the page cannot be framed.
  */
+import { GRANTS_NS, grantKey } from "../oauth/grants.js";
+import { connectUrlFor } from "../oauth/registry.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import type { UserInfo } from "../pipeline/types.js";
 import { escapeHtml, htmlPage } from "../web/html.js";
 import { isLoopbackRedirect } from "./clients.js";
 import type { OAuthClient, ResourceConfig, UpstreamInfo } from "./types.js";
-
-/** Store namespace and key of upstream grants (owned by the upstream OAuth code). */
-const GRANTS_NS = "grants";
-const userGrantKey = (upstreamId: string, sub: string) => `${upstreamId}:user:${sub}`;
 
 export interface UpstreamStatus extends UpstreamInfo {
   connected: boolean;
@@ -21,40 +19,21 @@ export interface UpstreamStatus extends UpstreamInfo {
   connectUrl: string | undefined;
 }
 
-type ConnectUrlFor = (services: GatewayServices, upstreamId: string, sub: string, routePath: string) => string | Promise<string>;
-let connectUrlHelper: Promise<ConnectUrlFor | undefined> | undefined;
-
 /**
- * The upstream OAuth code's `connectUrlFor(services, upstreamId, sub, routePath)`, when it
- * provides one (it mints a connect ticket for the user); else undefined.
+ * Connection state of each upstream of the route for `sub`. The Connect links carry a connect
+ * ticket for `sub` and the route; with `returnTo` (this consent page), the browser comes back
+ * here once connected.
  */
-function loadConnectUrlFor(): Promise<ConnectUrlFor | undefined> {
-  connectUrlHelper ??= (async () => {
-    for (const spec of ["../oauth/connect-url.js", "../oauth/registry.js", "../oauth/index.js"]) {
-      try {
-        const mod = (await import(spec)) as { connectUrlFor?: ConnectUrlFor };
-        if (typeof mod.connectUrlFor === "function") return mod.connectUrlFor;
-      } catch {
-        // not provided by this module
-      }
-    }
-    return undefined;
-  })();
-  return connectUrlHelper;
-}
-
-/** Connection state of each upstream of the route for `sub`. */
-export async function upstreamStatuses(services: GatewayServices, rc: ResourceConfig, sub: string): Promise<UpstreamStatus[]> {
-  const helper = await loadConnectUrlFor();
+export async function upstreamStatuses(services: GatewayServices, rc: ResourceConfig, sub: string, returnTo?: string): Promise<UpstreamStatus[]> {
   const fallback = `${services.settings.basePath}/connections`;
   return Promise.all(
     rc.upstreams.map(async (u) => {
       if (u.authMode === "shared-oauth") return { ...u, connected: false, connectUrl: undefined };
-      const connected = (await services.store.get(GRANTS_NS, userGrantKey(u.id, sub))) !== undefined;
+      const connected = (await services.store.get(GRANTS_NS, grantKey(u.id, sub))) !== undefined;
       let connectUrl = fallback;
-      if (helper && !connected) {
+      if (!connected) {
         try {
-          connectUrl = await helper(services, u.id, sub, rc.route.path);
+          connectUrl = await connectUrlFor(services, u.id, sub, rc.route.operationId, returnTo);
         } catch (err) {
           services.log.warn({ err, upstream: u.id }, "could not create a connect link; linking to the connections page");
         }
@@ -108,7 +87,7 @@ export function renderConsent(v: ConsentView): Response {
             ? `<span class="badge">Shared connection</span>`
             : u.connected
               ? `<span class="badge">Connected</span>`
-              : `<a class="button small secondary" href="${escapeHtml(u.connectUrl ?? `${base}/connections`)}" target="_blank" rel="noopener noreferrer">Connect</a>`;
+              : `<a class="button small secondary" href="${escapeHtml(u.connectUrl ?? `${base}/connections`)}" rel="noreferrer">Connect</a>`;
           return `<li><span>${escapeHtml(u.displayName)}</span>${state}</li>`;
         })
         .join("")}</ul><p class="muted">You can connect a service now or later, when the application first uses it.</p>`

@@ -34,6 +34,11 @@ export interface TicketData {
   /** Step-ups already done for the grant this replaces. */
   stepUps: number;
   createdAt: number;
+  /**
+   * Where the browser goes after connecting, when the connection was started from one of the
+   * gateway's own pages (the consent page): a same-origin path, checked when the ticket is issued.
+   */
+  returnTo?: string | undefined;
 }
 
 /** A pending authorization: the upstream parameters plus who started it. */

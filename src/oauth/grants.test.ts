@@ -172,6 +172,19 @@ test("invalid_grant deletes the grant and marks it for reconsent", async () => {
   assert.equal(await gm.wasDropped(key), false);
 });
 
+test("a refreshed token the upstream refuses too drops the grant, unless it was replaced meanwhile", async () => {
+  const { c, gm } = setup();
+  await gm.write(key, meta(c.now()), tokens(2, c.now() + 3_600_000));
+  // Someone else's refresh or a new connection replaced the refused token: the grant stays.
+  assert.equal(await gm.dropRejected(key, tokens(1, 0).accessToken, "refused"), false);
+  assert.ok(await gm.read(key));
+  assert.equal(await gm.dropRejected(key, tokens(2, 0).accessToken, "refused"), true);
+  assert.equal(await gm.read(key), undefined);
+  assert.equal(gm.cachedToken(key), undefined);
+  assert.equal(await gm.wasDropped(key), true, "the next request asks to connect again, not to connect");
+  assert.equal(await gm.dropRejected(key, tokens(2, 0).accessToken, "refused"), true, "nothing left to use");
+});
+
 test("token endpoint outages keep the grant and surface as 502", async () => {
   const { c, gm } = setup();
   await gm.write(key, meta(c.now()), tokens(1, c.now() - 1));

@@ -8,8 +8,10 @@
  *   at a time inside the process (a shared promise) and across processes (`store.withLock`, then
  *   the grant is re-read and written back with compare-and-swap on its version). The rotated
  *   refresh token is saved in the same write as the new access token.
- * - `invalid_grant` deletes the grant (the user must connect again); token endpoint outages keep
- *   it and surface as 502.
+ * - `invalid_grant` (including an authorization server that no longer knows the gateway's
+ *   registered client) deletes the grant: the user must connect again. A freshly refreshed token
+ *   the upstream still refuses does too ({@link GrantManager.dropRejected}). Token endpoint
+ *   outages keep it and surface as 502.
  *
  * @see https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3 refresh token grant
  */

@@ -4,6 +4,7 @@
  * pages read it per request (so a rebuilt gateway's policies replace their entries).
  */
 import type { GatewayServices } from "../pipeline/services.js";
+import { issueTicket, type TicketData } from "./connect-state.js";
 import { GrantManager, grantKey, type GrantMeta } from "./grants.js";
 import type { TokenSet } from "./flow.js";
 import type { UpstreamOAuth } from "./upstream.js";
@@ -59,6 +60,49 @@ export function clientMetadataUrl(services: GatewayServices, id: string): string
 /** The `authUrl` of a connect-required answer. */
 export function connectUrl(services: GatewayServices, id: string, ticket: string): string {
   return `${gatewayBase(services)}/connections/${encodeURIComponent(id)}/connect?ticket=${encodeURIComponent(ticket)}`;
+}
+
+/**
+ * Issues a connect ticket bound to (subject, upstream, route) and returns its connect URL: the
+ * `authUrl` of connect-required answers, and the consent page's Connect buttons.
+ */
+export async function mintConnectUrl(
+  services: GatewayServices,
+  entry: UpstreamEntry,
+  t: Omit<TicketData, "upstreamId" | "createdAt">,
+): Promise<string> {
+  const ticket = await issueTicket(services.store, { ...t, upstreamId: entry.id, createdAt: services.now() });
+  return connectUrl(services, entry.id, ticket);
+}
+
+/** True for a path (with query) on the gateway's own origin: `/…`, never `//host` or `/\host`. */
+export function isSameOriginPath(services: GatewayServices, value: string): boolean {
+  if (!/^\/(?![/\\])/.test(value) || value.length > 2048 || /[\u0000-\u001f\\]/.test(value)) return false;
+  const origin = new URL(services.settings.publicUrl).origin;
+  try {
+    return new URL(value, origin).origin === origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A connect URL for `subject` and one of a route's per-user upstreams, minted like the
+ * connect-required answers do (same ticket, bound to the subject, the upstream and the route
+ * `operationId`). With `returnTo` (a same-origin path, e.g. the consent page), the browser comes
+ * back there once connected. Throws for unknown or shared upstreams and unsafe `returnTo` values.
+ */
+export async function connectUrlFor(
+  services: GatewayServices,
+  upstreamId: string,
+  subject: string,
+  operationId: string,
+  returnTo?: string,
+): Promise<string> {
+  const entry = upstreamOAuthState(services).upstreams.get(upstreamId);
+  if (!entry || entry.authMode !== "user-oauth") throw new Error(`no per-user upstream "${upstreamId}" is configured`);
+  if (returnTo !== undefined && !isSameOriginPath(services, returnTo)) throw new Error("returnTo must be a same-origin path");
+  return mintConnectUrl(services, entry, { subject, operationId, scopes: undefined, reason: "authenticating", stepUps: 0, returnTo });
 }
 
 /** The grant key of an upstream for a subject (user mode) or the shared grant. */

@@ -211,7 +211,11 @@ export class UpstreamOAuth {
     }
   }
 
-  /** Refreshes tokens for a grant made with (issuer, clientId). */
+  /**
+   * Refreshes tokens for a grant made with (issuer, clientId). Errors meaning the grant can never
+   * be refreshed (issuer or client changed, the AS forgot a registered client) come out as
+   * `invalid_grant`, so the grant is dropped and the user asked to connect again.
+   */
   async refresh(grant: { issuer: string; clientId: string; refreshToken: string; resource: string }): Promise<TokenSet> {
     const d = await this.withRediscovery(() => this.discovery());
     if (d.as.issuer !== grant.issuer) {
@@ -225,6 +229,12 @@ export class UpstreamOAuth {
       return await refreshTokens(this.deps.fetch, d.as, client, { refreshToken: grant.refreshToken, resource: grant.resource, now: this.deps.now() });
     } catch (err) {
       await this.onTokenError(err, d.as, client);
+      if (err instanceof TokenEndpointError && err.kind === "invalid_client" && client.kind !== "manual") {
+        // The AS no longer knows the client (e.g. it forgot its registrations): its registration
+        // is dropped above, and a grant made with it is lost too — connect again. A configured
+        // (manual) client is the administrator's to fix; its grants are kept.
+        throw new TokenEndpointError("invalid_grant", err.oauthError ?? "invalid_client", err);
+      }
       throw err;
     }
   }

@@ -79,7 +79,8 @@ describe("consent in a real browser", { skip }, () => {
     const connect = page.locator("a.button", { hasText: "Connect" });
     assert.equal(await connect.count(), 1);
     assert.match(await page.locator("ul.list li").first().innerText(), /Linear/);
-    assert.ok((await connect.getAttribute("href"))?.startsWith("/__tollgate/"));
+    // A connect link with a ticket for alice and this route, as connect-required answers carry.
+    assert.ok((await connect.getAttribute("href"))?.startsWith(`${env.gw.url}/__tollgate/connections/linear/connect?ticket=`));
     fs.mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, "consent.png"), fullPage: true });
     // Approve: the form posts to the gateway, which redirects to the client's loopback URI.

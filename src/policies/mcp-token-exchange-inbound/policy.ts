@@ -12,9 +12,8 @@ import { mcpRequestInfo, type JsonRpcMessage } from "../../mcp/messages.js";
 import { GatewayRequest, type GatewayContext, type InboundPolicy, type UpstreamAuthHooks } from "../../pipeline/types.js";
 import type { GatewayServices } from "../../pipeline/services.js";
 import { bearerChallenge } from "../../oauth/challenge.js";
-import { issueTicket } from "../../oauth/connect-state.js";
 import type { Refresher, TokenResult } from "../../oauth/grants.js";
-import { connectUrl, entryGrantKey, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { entryGrantKey, mintConnectUrl, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
 import { stepUpScopes } from "../../oauth/scopes.js";
 import {
   connectRequiredProblem,
@@ -88,16 +87,13 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
     const shared = entry.authMode === "shared-oauth";
     let authUrl: string | undefined;
     if (!shared && subject !== undefined) {
-      const ticket = await issueTicket(services.store, {
+      authUrl = await mintConnectUrl(services, entry, {
         subject,
-        upstreamId: entry.id,
         operationId: context.route.operationId,
         scopes: why.scopes,
         reason: why.reason,
         stepUps: why.stepUps ?? 0,
-        createdAt: services.now(),
       });
-      authUrl = connectUrl(services, entry.id, ticket);
     }
     const c: ConnectRequired = {
       state: shared ? "admin_connect_required" : why.state,

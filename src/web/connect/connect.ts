@@ -7,7 +7,8 @@
  * 2. `POST` of that form — uses the ticket up, stores the pending authorization (PKCE verifier,
  *    state) bound to this browser by a cookie, redirects to the upstream authorization endpoint.
  * 3. `GET <basePath>/connections/<id>/callback` — single-use state, browser binding, RFC 9207
- *    `iss`, code exchange with `resource`, the grant stored encrypted.
+ *    `iss`, code exchange with `resource`, the grant stored encrypted; then a success page, or
+ *    back to the page the connection was started from (the consent page) when the ticket says so.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/client/elicitation#phishing
  */
@@ -29,6 +30,7 @@ import {
   readCookie,
   readForm,
   requireBrowserUser,
+  safeReturnTo,
   sameOriginPost,
   verifyCsrf,
   verifyFormNonce,
@@ -163,6 +165,7 @@ export async function connectSubmit(request: Request, ctx: SystemRequestContext)
     startedBy: user?.sub ?? ticket.subject,
     scopes: ticket.scopes,
     stepUps: ticket.stepUps,
+    returnTo: ticket.returnTo,
   });
 }
 
@@ -218,6 +221,8 @@ export async function connectCallback(request: Request, ctx: SystemRequestContex
     const detail = err instanceof GatewayError ? err.code : "internal_error";
     return failurePage(entry.displayName, detail, undefined, clear);
   }
+  // Started from one of the gateway's pages (the consent page): back there, re-checked as same-origin.
+  if (flow.returnTo) return redirect(safeReturnTo(flow.returnTo, services), { status: 303, headers: clear });
   const next = flow.subject === undefined ? `${services.settings.basePath}/admin/connections` : `${services.settings.basePath}/connections`;
   return successPage(entry.displayName, next, clear);
 }
