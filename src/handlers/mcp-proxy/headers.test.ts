@@ -42,7 +42,7 @@ test("credentials are removed for another origin", () => {
   assert.deepEqual(withoutCredentials(h, { "X-Api-Key": "k", Authorization: "Bearer u" }), { accept: "a" });
 });
 
-test("response: hop-by-hop fields are dropped, Set-Cookie stays a list", () => {
+test("response: hop-by-hop fields and upstream cookies are dropped, containment headers added", () => {
   const out = downstreamResponseHeaders({
     connection: "keep-alive, x-internal",
     "keep-alive": "timeout=5",
@@ -55,7 +55,7 @@ test("response: hop-by-hop fields are dropped, Set-Cookie stays a list", () => {
   assert.deepEqual(out, [
     ["content-type", "text/event-stream"],
     ["mcp-session-id", "s1"],
-    ["set-cookie", "a=1"],
-    ["set-cookie", "b=2"],
+    ["content-security-policy", "sandbox; default-src 'none'"],
+    ["x-content-type-options", "nosniff"],
   ]);
 });

@@ -109,14 +109,31 @@ export function downstreamResponseHeaders(headers: IncomingHttpHeaders): Array<[
   const conn = headers.connection;
   const listed = connectionTokens(Array.isArray(conn) ? conn.join(",") : conn);
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || name === "proxy-authenticate" || listed?.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || listed?.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const v of value) out.push([name, v]);
     else out.push([name, value]);
   }
+  out.push(...CONTAINMENT);
   return out;
 }
+
+/**
+ * Upstream response fields that never reach the client. The gateway's origin also serves the
+ * login, consent and connect pages, so an upstream must not set cookies on it (it could plant
+ * a session cookie) — and `proxy-authenticate` is meant for the hop it came from.
+ */
+const UPSTREAM_ONLY = new Set(["proxy-authenticate", "set-cookie", "set-cookie2"]);
+
+/**
+ * Added to every proxied answer: whatever an upstream sends is data for an MCP client, never a
+ * page that runs on the gateway's origin (where it could read the consent page's CSRF token).
+ */
+const CONTAINMENT: Array<[string, string]> = [
+  ["content-security-policy", "sandbox; default-src 'none'"],
+  ["x-content-type-options", "nosniff"],
+];
 
 /** First value of an undici response header. */
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
