@@ -131,6 +131,11 @@ export function validateCallback(
 }
 
 function toTokenSet(r: oauth.TokenEndpointResponse, now: number, previousRefresh?: string): TokenSet {
+  // The gateway presents upstream tokens as `Authorization: Bearer`; a sender-constrained (DPoP)
+  // or other token type would be sent in a form its resource server must refuse.
+  if (r.token_type.toLowerCase() !== "bearer") {
+    throw new TokenEndpointError("other", "unsupported_token_type", new Error(`token_type ${r.token_type.slice(0, 40)} is not Bearer`));
+  }
   return {
     accessToken: r.access_token,
     refreshToken: r.refresh_token ?? previousRefresh,
@@ -169,6 +174,9 @@ function classify(err: unknown): never {
     throw new TokenEndpointError(kind, err.error, err);
   }
   if (err instanceof oauth.WWWAuthenticateChallengeError) throw new TokenEndpointError("invalid_client", "invalid_client", err);
+  if (err instanceof oauth.UnsupportedOperationError && /token_type/.test(err.message)) {
+    throw new TokenEndpointError("other", "unsupported_token_type", err);
+  }
   if (err instanceof GatewayError) throw new TokenEndpointError("temporary", undefined, err);
   if (err instanceof oauth.OperationProcessingError) {
     const status = (err.cause as { status?: number } | undefined)?.status;

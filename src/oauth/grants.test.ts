@@ -69,6 +69,13 @@ test("grant keys", () => {
   assert.equal(grantKey("linear", undefined), "linear:shared");
 });
 
+test("grant keys never collide across upstream ids, subjects and modes", () => {
+  // An upstream id derived from a policy name may contain ':'; a subject may too.
+  assert.notEqual(grantKey("a:user:alice", undefined), grantKey("a", "alice:shared"));
+  assert.notEqual(grantKey("a:user:b", "c"), grantKey("a", "b:user:c"));
+  assert.ok(!grantKey("a:b", "x").startsWith("a:"), "no upstream's keys fall under another upstream's prefix");
+});
+
 test("tokens are encrypted at rest and bound to their record", async () => {
   const { c, s, gm } = setup();
   await gm.write(key, meta(c.now()), tokens(1, c.now() + 3_600_000));
@@ -216,6 +223,33 @@ test("short-lived tokens are refreshed near expiry, not on every request", async
   c.advance(1_500);
   await gm.token(key, refresher);
   assert.equal(calls, 1);
+});
+
+test("a grant removed by another instance stops being used within the cache age, whatever the token's lifetime", async () => {
+  const c = clock();
+  const store = new MemoryStore({ now: c.now });
+  const a = new GrantManager({ store, secrets: box, log: silentLogger, now: c.now });
+  const b = new GrantManager({ store, secrets: box, log: silentLogger, now: c.now });
+  await b.write(key, meta(c.now()), tokens(1, c.now() + 24 * 3_600_000));
+  const refresher = async () => assert.fail("no refresh expected");
+  assert.equal((await a.token(key, refresher)).kind, "ok", "instance A caches the day-long token");
+  await b.remove(key); // the user disconnects through instance B
+  c.advance(61_000);
+  assert.deepEqual(await a.token(key, refresher), { kind: "missing" }, "instance A no longer uses it");
+});
+
+test("a refresh refused because a new connection replaced the grant meanwhile keeps the new connection", async () => {
+  const { c, gm } = setup();
+  await gm.write(key, meta(c.now()), tokens(1, c.now() - 1));
+  const refresher = async () => {
+    // The user connects again while the refresh runs; the new connection revokes the old
+    // refresh token, so the authorization server refuses it.
+    await gm.write(key, meta(c.now()), tokens(2, c.now() + 3_600_000));
+    throw new TokenEndpointError("invalid_grant", "invalid_grant", new Error("revoked"));
+  };
+  assert.deepEqual(await gm.token(key, refresher), { kind: "ok", token: tokens(2, 0).accessToken });
+  assert.equal((await gm.read(key))?.secret.refreshToken, "rt-2", "the new grant is kept");
+  assert.equal(await gm.wasDropped(key), false);
 });
 
 test("the cache is bounded", async () => {

@@ -28,9 +28,14 @@ export const GRANTS_NS = "grants";
 /** Store namespace remembering (for a day) that a grant was dropped and must be made again. */
 export const TOMBSTONES_NS = "grant-tombstones";
 
-/** Record key of a grant: `<upstreamId>:user:<sub>` or `<upstreamId>:shared`. */
+/**
+ * Record key of a grant: `<upstreamId>:user:<sub>` or `<upstreamId>:shared`. The upstream id is
+ * percent-encoded (a no-op for ids of letters, digits, `.`, `_`, `-`), so an id derived from a
+ * policy name that contains `:` can never make a user's key equal another upstream's shared key.
+ */
 export function grantKey(upstreamId: string, subject: string | undefined): string {
-  return subject === undefined ? `${upstreamId}:shared` : `${upstreamId}:user:${subject}`;
+  const id = encodeURIComponent(upstreamId);
+  return subject === undefined ? `${id}:shared` : `${id}:user:${subject}`;
 }
 
 /** Plaintext facts about a grant (never secret). */
@@ -97,7 +102,11 @@ export interface GrantManagerOptions {
   skewMs?: number;
   /** Cache entries kept (default 10 000). */
   maxCache?: number;
-  /** How long a token without a known expiry is reused before the store is consulted (default 5 min). */
+  /**
+   * How long a cached token is used before the store is consulted again (default 60 s), whatever
+   * its expiry: a grant disconnected, reset or replaced through another instance stops being
+   * used here within this time.
+   */
   maxCacheAgeMs?: number;
 }
 
@@ -112,7 +121,7 @@ export class GrantManager {
   constructor(private readonly o: GrantManagerOptions) {
     this.skewMs = o.skewMs ?? 60_000;
     this.maxCache = o.maxCache ?? 10_000;
-    this.maxAge = o.maxCacheAgeMs ?? 300_000;
+    this.maxAge = o.maxCacheAgeMs ?? 60_000;
   }
 
   /**
@@ -149,7 +158,8 @@ export class GrantManager {
   /** The cached token when it is fresh; the warm path. */
   cachedToken(key: string): string | undefined {
     const e = this.cache.get(key);
-    return e && this.fresh(e.expiresAt, e.obtainedAt, e.cachedAt) ? e.token : undefined;
+    if (!e || this.o.now() - e.cachedAt >= this.maxAge) return undefined;
+    return this.fresh(e.expiresAt, e.obtainedAt, e.cachedAt) ? e.token : undefined;
   }
 
   /** Reads and decrypts a grant. */
@@ -260,6 +270,13 @@ export class GrantManager {
       tokens = await refresher(g);
     } catch (err) {
       if (err instanceof TokenEndpointError && err.kind === "invalid_grant") {
+        // A new connection made while the refresh ran (it revokes the old refresh token) is
+        // not the grant that was refused: keep it.
+        const current = await this.read(key).catch(() => undefined);
+        if (current && current.version !== g.version) {
+          this.remember(key, current);
+          return { kind: "ok", token: current.secret.accessToken };
+        }
         return this.reconsent(key, g, `refresh rejected (${err.oauthError ?? "invalid_grant"})`);
       }
       this.o.log.warn({ upstream: g.meta.upstreamId, err: errorSummary(err) }, "upstream token refresh failed; grant kept");

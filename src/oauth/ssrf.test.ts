@@ -132,3 +132,36 @@ test("guarded fetch: size and time limits", async () => {
     await f.close();
   }
 });
+
+test("numeric host spellings and IPv6 forms are judged after URL normalization", async () => {
+  for (const host of ["2130706433", "017700000001", "0x7f.1", "127.1", "[::ffff:127.0.0.1]", "[::ffff:a00:1]", "[0:0:0:0:0:ffff:a9fe:a9fe]", "[fc00::1]", "[fe80::1%25eth0]", "100.64.1.1", "0.0.0.0", "[::]"]) {
+    let url: URL;
+    try {
+      url = new URL(`https://${host}/x`);
+    } catch {
+      continue; // the URL parser refuses it: nothing to fetch
+    }
+    await assert.rejects(assertUrlAllowed(url, strict), { code: "upstream_url_blocked" }, host);
+  }
+});
+
+test("the address is checked again when connecting: a DNS answer that changes after the check is refused", async () => {
+  const dns = (await import("node:dns")).default;
+  const realPromiseLookup = dns.promises.lookup;
+  const realLookup = dns.lookup;
+  // First answer (the check): a public address. Second answer (the connection): loopback.
+  dns.promises.lookup = (async () => [{ address: "93.184.216.34", family: 4 }]) as never;
+  dns.lookup = ((_host: string, _opts: unknown, cb: (e: null, a: unknown, f?: number) => void) => {
+    const all = typeof _opts === "object" && _opts !== null && (_opts as { all?: boolean }).all;
+    return all ? cb(null, [{ address: "127.0.0.1", family: 4 }]) : cb(null, "127.0.0.1", 4);
+  }) as never;
+  const port = (server.address() as AddressInfo).port;
+  const f = createGuardedFetch({ ...strict, timeoutMs: 2000 });
+  try {
+    await assert.rejects(f(`https://rebind.tollgate.test:${port}/ok`), { code: "upstream_url_blocked" });
+  } finally {
+    dns.promises.lookup = realPromiseLookup;
+    dns.lookup = realLookup;
+    await f.close();
+  }
+});

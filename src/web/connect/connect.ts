@@ -191,9 +191,16 @@ export async function connectCallback(request: Request, ctx: SystemRequestContex
     return problemPage("Sign-in started elsewhere", "This sign-in was started in another browser. Nothing was connected.", 400);
   }
   if (browserLoginAvailable(services)) {
+    // The cookie alone is not enough: one planted in another browser (sibling-domain cookie
+    // tossing, a plain-http answer on this host) would bind that browser's upstream account to
+    // whoever started the flow. The one who started it must be signed in here too.
     const user = await getBrowserUser(request, services);
-    if (user && user.sub !== pending.startedBy) {
-      return problemPage("This sign-in belongs to another account", "Nothing was connected.", 403);
+    if (!user || user.sub !== pending.startedBy) {
+      services.log.warn({ upstream: entry.id, signedIn: !!user }, "connect callback without the session that started it; refused");
+      const why = user
+        ? "This sign-in was started by another account."
+        : "Whoever started this sign-in is not signed in to the gateway in this browser.";
+      return problemPage("This sign-in belongs to another account", `${why} Nothing was connected.`, 403);
     }
   }
   const flow = await takeFlow(services.store, services.secrets, state);
