@@ -81,7 +81,10 @@ async function startExternalUpstream(url: string): Promise<{ url: string; close(
       s.once("error", () => done(false));
     });
     if (ok) break;
-    if (Date.now() > deadline || child?.exitCode != null) throw new Error(`upstream ${url} is not accepting connections`);
+    if (Date.now() > deadline || child?.exitCode != null) {
+      if (child?.pid && child.exitCode == null) process.kill(-child.pid, "SIGTERM");
+      throw new Error(`upstream ${url} is not accepting connections`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {

@@ -141,6 +141,10 @@ describe("sessionful Streamable HTTP through the gateway", () => {
       });
       assert.equal(res.status, 202);
       assert.equal(res.body, "");
+      // Complete at once, not a chunked body still to end: SDK clients cancel a 202's body
+      // immediately, and cancelling an unfinished one costs them the keep-alive connection.
+      assert.equal(res.headers["content-length"], "0");
+      assert.equal(res.headers["transfer-encoding"], undefined);
     } finally {
       await client.close();
     }

@@ -25,7 +25,7 @@ import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "
 import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
-import { discard, exchange, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
+import { discard, endsEmpty, exchange, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
 
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -141,11 +141,17 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     });
   }
 
-  function toResponse(res: UpstreamResponse, method: string): Response {
+  async function toResponse(res: UpstreamResponse, method: string, signal: AbortSignal): Promise<Response> {
     const headers = downstreamResponseHeaders(res.headers);
     if (method === "HEAD" || NULL_BODY.has(res.statusCode)) {
       discard(res);
       return new Response(null, { status: res.statusCode, headers });
+    }
+    // A 202 (accepted notification or response) has no body. Wait for its end and answer with
+    // a complete, zero-length response in one write: SDK clients cancel a 202's body at once, and
+    // cancelling one still in flight makes them drop the keep-alive connection.
+    if (res.statusCode === 202 && (await endsEmpty(res.body, signal))) {
+      return new Response(null, { status: 202, headers: [...headers.filter(([k]) => k !== "content-length"), ["content-length", "0"]] });
     }
     const sse = options.idleTimeoutMs > 0 && headerValue(res.headers, "content-type")?.startsWith("text/event-stream");
     return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
@@ -191,7 +197,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       if (request.user && isChallenge(res)) throw refusedCredentials(res, context);
     }
     await remember(request, res, initialize, context);
-    return toResponse(res, method);
+    return toResponse(res, method, context.signal);
   }
 
   return Object.assign(mcpProxy, {

@@ -3,6 +3,7 @@
  * request, and bodies stay Node streams), with timeouts and redirect handling, and the mapping of
  * transport failures to `GatewayError`s (502/504 problem+json).
  */
+import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
 import { headerValue, withoutCredentials } from "./headers.js";
@@ -81,6 +82,31 @@ export async function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
 /** Discards a body we will not forward, releasing its connection. */
 export function discard(res: UpstreamResponse): void {
   res.body.dump({ limit: 64 * 1024 }).catch(() => {});
+}
+
+/**
+ * Resolves `true` once a body ends without any data, `false` as soon as data arrives (that data
+ * stays in the stream, so the body can still be forwarded whole). Rejects when the body fails.
+ */
+export function endsEmpty(body: Readable, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const settle = (empty: boolean) => {
+      body.off("readable", onReadable).off("end", onEnd).off("error", onError);
+      resolve(empty);
+    };
+    const onEnd = () => settle(true);
+    const onError = (err: unknown) => {
+      body.off("readable", onReadable).off("end", onEnd);
+      reject(upstreamFailure(err, signal));
+    };
+    const onReadable = () => {
+      const chunk: unknown = body.read();
+      if (chunk === null) return; // end of data: "end" follows
+      body.unshift(chunk);
+      settle(false);
+    };
+    body.on("readable", onReadable).once("end", onEnd).once("error", onError);
+  });
 }
 
 /**
