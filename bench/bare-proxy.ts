@@ -10,7 +10,8 @@ import http from "node:http";
 import { Agent, request } from "undici";
 
 const upstream = process.argv[2] ?? "http://127.0.0.1:1";
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, pipelining: 1 });
+// No connection cap: idle SSE streams hold their upstream connection for as long as they live.
+const agent = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
 const DROP = new Set(["host", "connection", "keep-alive", "transfer-encoding", "authorization", "content-length"]);
 
 const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {

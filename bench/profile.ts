@@ -179,3 +179,37 @@ export function newestProfile(dir: string): string | undefined {
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   return files[0];
 }
+
+/** The profile section of the report (markdown). `count` requests were sent at `rate` per second. */
+export function renderProfile(summary: Summary, count: number, rate: number): string {
+  const { total, spots, inclusive, areas } = summary;
+  const pct = (s: { share: number }) => (s.share * 100).toFixed(1);
+  const per = (s: { selfMs: number }) => ((s.selfMs * 1000) / count).toFixed(1);
+  const lines = [
+    "",
+    `## Profile of the gateway at ${rate} req/s`,
+    "",
+    `${(total / 1000).toFixed(2)} s of busy samples over ${count} requests (${((total * 1000) / count).toFixed(0)} µs each), idle excluded. ` +
+      "Samples are wall time while busy, so they include the profiler's own overhead and time the process spent preempted inside system calls (mostly `writev` on loopback sockets, which wakes the peer process on this 2-core machine); " +
+      "read them as shares, not as CPU time. Line numbers are each function's first line.",
+    "",
+    "Hottest functions by self time:",
+    "",
+    "| self % | µs/req | function | where |",
+    "|---:|---:|---|---|",
+    ...spots.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
+    "",
+    "The gateway's own functions by inclusive time (the function and everything it calls):",
+    "",
+    "| incl. % | µs/req | function | where |",
+    "|---:|---:|---|---|",
+    ...inclusive.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
+    "",
+    "Self time by area:",
+    "",
+    "| self % | µs/req | area |",
+    "|---:|---:|---|",
+    ...areas.map((a) => `| ${pct(a)} | ${per(a)} | ${a.where} |`),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -1,26 +1,28 @@
 /**
  * `npm run bench`: MCP `tools/call` through Tollgate, compared with the same calls straight to
- * the upstream and through nginx, all measured in one run and interleaved (every round visits
- * every target, in a rotating order) so machine noise hits all of them alike.
+ * the upstream, through nginx and through a bare Node proxy, all measured in one run and
+ * interleaved (every round visits every target, in a rotating order) so machine noise hits all
+ * of them alike. Method and results: docs/performance.md; the last run: bench/results.md.
  *
- *   npm run bench                 # full run, about two minutes
- *   npm run bench -- --profile    # also profile the gateway (node --cpu-prof) and list hot spots
- *   npm run bench -- --quick      # one short round, for checking the harness itself
- *   npm run bench -- --profile-only   # only the profile (for working on hot spots)
+ *   npm run bench                     # full run, about two and a half minutes
+ *   npm run bench -- --profile        # always profile the gateway (else only when a target is missed)
+ *   npm run bench -- --no-profile     # never profile
+ *   npm run bench -- --quick          # one short round, to check the harness (results.md untouched)
+ *   npm run bench -- --profile-only   # only the profile, for working on hot spots
+ *   npm run bench -- --profile-only --tx   # the same, on the token-exchange route
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
  * replaces wrk. The benchmark installs nothing itself. Not a test: it asserts nothing.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { generateKey } from "../src/store/crypto.js";
-import { closedLoop, throughputTool, type RequestSpec } from "./closed-loop.js";
+import { closedLoop, openLoop, throughputTool, type RequestSpec } from "./load.js";
 import { cpuMicros, haveProc, processTree, rssKiB } from "./proc.js";
-import { newestProfile, summarise } from "./profile.js";
+import { newestProfile, renderProfile, summarise } from "./profile.js";
 import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
@@ -30,6 +32,7 @@ import { findNginx, repoRoot, startBareProxy, startIdentity, startNginx, startTo
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
 const PROFILE_ONLY = argv.has("--profile-only");
+const PROFILE_TX = argv.has("--tx");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 3;
@@ -57,7 +60,7 @@ interface Target {
   url: string;
   /** The process whose CPU and memory are charged to this target (undefined for direct). */
   child: Child | undefined;
-  acc: { reqMax: number; secMax: number; cpuMax: number; failMax: number; reqRate: number; cpuRate: number; upCpu: number; lat: number[]; failRate: number };
+  acc: { reqMax: number; secMax: number; cpuMax: number; failMax: number; reqRate: number; cpuRate: number; upCpu: number; lat: number[]; p99s: number[]; cpuRounds: number[]; failRate: number };
   sse?: { kib: number; open: number };
 }
 
@@ -79,21 +82,7 @@ function postSpec(url: string, token: string): RequestSpec {
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function rateRun(spec: RequestSpec, count: number, warmup: number) {
-  return new Promise<{ ok: number; errors: number; statusErrors: number; latenciesMs: number[] }>((resolve, reject) => {
-    const input = JSON.stringify({ ...spec, rate: RATE, count, warmup, connections: CONNECTIONS });
-    const p = spawn(process.execPath, ["--import", "tsx", path.join(repoRoot, "bench", "loadgen.ts"), input], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    p.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-    p.on("exit", (code) => {
-      if (code === 0) resolve(JSON.parse(out) as never);
-      else reject(new Error(`load generator exited with ${code}`));
-    });
-  });
-}
+const rateRun = (spec: RequestSpec, count: number, warmup: number) => openLoop(spec, { rate: RATE, count, warmup, connections: CONNECTIONS });
 
 function machineLines(tool: string, nginxBin: string | undefined, loadBefore: number): string[] {
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
@@ -114,7 +103,7 @@ function machineLines(tool: string, nginxBin: string | undefined, loadBefore: nu
     `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}`,
     `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, nginx ${nginxVersion}`,
     `every process (load generator, proxy, upstream) shares this machine's cores; load average ${loadBefore.toFixed(2)} before the run, ${os.loadavg()[0]!.toFixed(2)} after`,
-    `throughput: ${tool}, ${CONNECTIONS} keep-alive connections, ${ROUNDS} × ${MAX_SECONDS} s per target; latency: open-loop constant rate ${RATE}/s, ${ROUNDS} × ${RATE_COUNT} recorded requests per target`,
+    `throughput: ${tool}, ${CONNECTIONS} keep-alive connections, ${ROUNDS} × ${MAX_SECONDS} s per target; latency: open-loop constant rate ${RATE}/s, ${ROUNDS} × ${RATE_COUNT} recorded requests per target (p50 over all of them, p99 the median of the rounds' p99s)`,
   ];
 }
 
@@ -140,8 +129,13 @@ async function main(): Promise<void> {
     notes.push("nginx was not installed; no nginx column.");
   }
   const identity = await startIdentity(AUDIENCE);
+  const interrupted = async () => {
+    for (const c of children) await c.stop();
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   const targets: Target[] = [];
-  const acc = () => ({ reqMax: 0, secMax: 0, cpuMax: 0, failMax: 0, reqRate: 0, cpuRate: 0, upCpu: 0, lat: [] as number[], failRate: 0 });
+  const acc = () => ({ reqMax: 0, secMax: 0, cpuMax: 0, failMax: 0, reqRate: 0, cpuRate: 0, upCpu: 0, lat: [] as number[], p99s: [] as number[], cpuRounds: [] as number[], failRate: 0 });
   try {
     const upstream = await startUpstream();
     children.push(upstream.child);
@@ -158,11 +152,16 @@ async function main(): Promise<void> {
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
     const project = path.join(tmp, "project");
-    const withTx = !PROFILE_ONLY && (await tokenExchangeAvailable());
+    const withTx = (!PROFILE_ONLY || PROFILE_TX) && (await tokenExchangeAvailable());
     writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: withTx });
     const key = generateKey();
     if (PROFILE_ONLY) {
-      log(await profileGateway(project, key, (t) => postSpec(t.url, identity.token), tool, tmp));
+      const storeSpec = `sqlite:${path.join(tmp, "tx.db")}`;
+      if (PROFILE_TX) {
+        if (!withTx) throw new Error("--tx: the token-exchange policy is not available");
+        await seedGrant({ storeSpec, projectDir: project, encryptionKey: key, subject: "bench-user", upstreamId: TX_UPSTREAM_ID, accessToken: "bench-upstream-token", resource: upstreamUrl });
+      }
+      log(await profileGateway(project, key, identity.token, tool, tmp, PROFILE_TX ? { path: "/mcp-tx", store: storeSpec } : undefined));
       return;
     }
     const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
@@ -178,7 +177,11 @@ async function main(): Promise<void> {
         const tx = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: storeSpec });
         children.push(tx.child);
         targets.push({ name: "tollgate-tx", label: "Tollgate: same + token exchange (warm grant)", kind: "tollgate", url: `http://127.0.0.1:${tx.port}/mcp-tx`, child: tx.child, acc: acc() });
-        notes.push("The token-exchange target runs in its own gateway process on a SQLite store seeded before start (a memory store cannot be seeded from outside).");
+        targets.push({ name: "tollgate-txbase", label: "Tollgate: JWT route, in the token-exchange process (control)", kind: "tollgate", url: `http://127.0.0.1:${tx.port}/mcp`, child: tx.child, acc: acc() });
+        notes.push(
+          "The token-exchange route runs in its own gateway process on a SQLite store seeded before start (a memory store cannot be seeded from outside); " +
+            "the control row is the JWT route of that same process, and the token-exchange goal compares the two.",
+        );
       } catch (err) {
         log(`Token-exchange target skipped: ${(err as Error).message}`);
         notes.push(`Token-exchange target skipped: ${(err as Error).message}`);
@@ -187,12 +190,18 @@ async function main(): Promise<void> {
 
     const specFor = (t: Target): RequestSpec => postSpec(t.url, identity.token);
 
-    // Each target must answer the call correctly, and the gateway must refuse a call without a token.
+    // Each target must answer the call correctly; the gateway must refuse a call without a token,
+    // never forward the caller's token, and (token exchange) attach the user's upstream token.
+    const authSeen = async () => ((await (await fetch(`http://127.0.0.1:${upstream.port}/stats`)).json()) as { withAuthorization: number }).withAuthorization;
     for (const t of targets) {
       const spec = specFor(t);
+      const seen = await authSeen();
       const res = await fetch(t.url, { method: "POST", headers: spec.headers, body: BODY });
       const text = await res.text();
       if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${t.name}: unexpected answer ${res.status} ${text.slice(0, 300)}`);
+      const forwarded = (await authSeen()) - seen;
+      const expected = t.kind === "direct" || t.name === "tollgate-tx" ? 1 : 0;
+      if (forwarded !== expected) throw new Error(`${t.name}: upstream saw an Authorization header ${forwarded} time(s), expected ${expected}`);
       if (t.kind === "tollgate") {
         const { authorization: _, ...anon } = spec.headers;
         const denied = await fetch(t.url, { method: "POST", headers: anon, body: BODY });
@@ -229,25 +238,30 @@ async function main(): Promise<void> {
         const c0 = cpuMicros(pids);
         const u0 = cpuMicros(up);
         const r = await rateRun(specFor(t), RATE_COUNT, RATE_WARMUP);
-        t.acc.cpuRate += cpuMicros(pids) - c0;
+        const cpu = cpuMicros(pids) - c0;
+        t.acc.cpuRate += cpu;
+        t.acc.cpuRounds.push(cpu / (RATE_COUNT + RATE_WARMUP));
         t.acc.upCpu += cpuMicros(up) - u0;
         t.acc.reqRate += RATE_COUNT + RATE_WARMUP;
         t.acc.lat.push(...r.latenciesMs);
+        t.acc.p99s.push(quantile(r.latenciesMs, 0.99) ?? NaN);
         t.acc.failRate += r.errors + r.statusErrors;
-        log(`round ${round + 1}/${ROUNDS} ${t.name.padEnd(12)} at ${RATE}/s: p50 ${quantile(r.latenciesMs, 0.5)?.toFixed(2)} ms, p99 ${quantile(r.latenciesMs, 0.99)?.toFixed(2)} ms`);
+        const cpuNote = t.child ? `, proxy CPU ${(cpu / (RATE_COUNT + RATE_WARMUP)).toFixed(0)} µs/req` : "";
+        log(`round ${round + 1}/${ROUNDS} ${t.name.padEnd(12)} at ${RATE}/s: p50 ${quantile(r.latenciesMs, 0.5)?.toFixed(2)} ms, p99 ${quantile(r.latenciesMs, 0.99)?.toFixed(2)} ms${cpuNote}`);
       }
     }
 
-    // Idle SSE streams. The gateway is measured on a fresh process: after the load above its
-    // heap holds garbage that a collection may return mid-measurement.
+    // Idle SSE streams. Node processes are measured fresh: after the load above their heap holds
+    // garbage that a collection may return mid-measurement.
     const sseHeaders = { authorization: `Bearer ${identity.token}`, "mcp-protocol-version": "2025-11-25" };
     for (const t of targets) {
-      if (t.name === "tollgate-tx") continue; // same streaming path as `tollgate`
+      if (t.name.startsWith("tollgate-tx")) continue; // same streaming path as `tollgate`
       let url = t.url;
       let pids = t.child ? processTree(t.child.pid) : upPids();
-      if (t.kind === "tollgate") {
-        for (const x of targets) if (x.kind === "tollgate") await x.child!.stop();
-        const fresh = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+      if (t.kind === "tollgate" || t.kind === "node") {
+        if (t.kind === "tollgate") for (const x of targets) if (x.kind === "tollgate") await x.child!.stop();
+        else await t.child!.stop();
+        const fresh = t.kind === "tollgate" ? await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }) : await startBareProxy(upstream.port);
         children.push(fresh.child);
         url = `http://127.0.0.1:${fresh.port}/mcp`;
         pids = processTree(fresh.child.pid);
@@ -267,21 +281,30 @@ async function main(): Promise<void> {
       rps: t.acc.secMax ? t.acc.reqMax / t.acc.secMax : undefined,
       throughputFailures: t.acc.failMax,
       p50: quantile(t.acc.lat, 0.5),
-      p99: quantile(t.acc.lat, 0.99),
+      // Median of the rounds' p99s: one stall caused by other work on the machine hits one round
+      // of one target; a tail the gateway causes shows up in every round.
+      p99: quantile(t.acc.p99s, 0.5),
       rateFailures: t.acc.failRate,
-      cpuAtRate: t.child ? t.acc.cpuRate / t.acc.reqRate : undefined,
+      // Median of the rounds (robust to one round disturbed by other work), with the range.
+      cpuAtRate: t.child ? quantile(t.acc.cpuRounds, 0.5) : undefined,
+      cpuRange: t.child ? [Math.min(...t.acc.cpuRounds), Math.max(...t.acc.cpuRounds)] : undefined,
       cpuAtMax: t.child && t.acc.reqMax ? t.acc.cpuMax / t.acc.reqMax : undefined,
       upstreamCpu: t.acc.upCpu / t.acc.reqRate,
       sseKiB: t.sse?.kib,
       sseOpen: t.sse?.open,
     }));
+    // Token exchange vs its control: paired by round (same process, same minute), median of the differences.
+    const txT = targets.find((t) => t.name === "tollgate-tx");
+    const baseT = targets.find((t) => t.name === "tollgate-txbase");
+    const txR = results.find((r) => r.name === "tollgate-tx");
+    if (txT && baseT && txR) txR.cpuDeltaVsControl = quantile(txT.acc.cpuRounds.map((v, i) => v - baseT.acc.cpuRounds[i]!), 0.5);
     for (const r of results) {
       if (r.throughputFailures || r.rateFailures) notes.push(`${r.name}: ${r.throughputFailures + r.rateFailures} failed requests (non-200 or socket errors).`);
     }
     const upCpu = results.map((r) => r.upstreamCpu?.toFixed(0)).join(" / ");
     notes.push(`Upstream CPU per request (${results.map((r) => r.name).join(" / ")}): ${upCpu} µs — the same upstream work behind every target.`);
-    notes.push("CPU per request is user + system time of the proxy process (from /proc/<pid>/stat) over a fixed number of requests, divided by that number.");
-    notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; the gateway is a fresh process for this step.`);
+    notes.push(`CPU per request is user + system time of the proxy process (from /proc/<pid>/stat) over a fixed number of requests (${RATE_WARMUP + RATE_COUNT} per round at ${RATE}/s), divided by that number; the table shows the median round, the range is in brackets. Flat-out CPU is over all rounds.`);
+    notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; Node processes (bare proxy, gateway) are fresh for this step.`);
 
     const tgResult = results.find((r) => r.name === "tollgate");
     const missed =
@@ -291,7 +314,7 @@ async function main(): Promise<void> {
         (tgResult.p99 ?? 0) - (results[0]?.p99 ?? 0) > GOALS.p99AddedMs);
     let profileText = "";
     if (PROFILE || (missed && !NO_PROFILE)) {
-      profileText = await profileGateway(project, key, specFor, tool, tmp);
+      profileText = await profileGateway(project, key, identity.token, tool, tmp);
     }
 
     const report = renderReport(results, GOALS, {
@@ -341,15 +364,17 @@ async function waitStreamsClosed(port: number): Promise<void> {
 async function profileGateway(
   project: string,
   key: string,
-  specFor: (t: Target) => RequestSpec,
+  token: string,
   tool: "wrk" | "autocannon",
   tmp: string,
+  tx?: { path: string; store: string },
 ): Promise<string> {
   const dir = path.join(tmp, "profile");
   fs.mkdirSync(dir, { recursive: true });
   log("profiling the gateway (node --cpu-prof)…");
-  const gw = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
-  const spec = specFor({ url: `http://127.0.0.1:${gw.port}/mcp` } as Target);
+  const env: Record<string, string> = { TOLLGATE_ENCRYPTION_KEY: key, ...(tx ? { TOLLGATE_STORE: tx.store } : {}) };
+  const gw = await startTollgate(project, env, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
+  const spec = postSpec(`http://127.0.0.1:${gw.port}${tx?.path ?? "/mcp"}`, token);
   await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
   // Profile the regime the CPU target is about: a steady RATE requests per second.
   const count = PROFILE_SECONDS * RATE;
@@ -364,34 +389,7 @@ async function profileGateway(
   log(`raw profile (open in Chrome DevTools or speedscope): ${kept}`);
   // Only the measured load: start-up, warm-up and shutdown are left out.
   const window = { ms: PROFILE_SECONDS * 1000, skipEndMs: skipEndMs + 50 };
-  const { total, spots, inclusive, areas } = summarise(file, repoRoot, 20, window);
-  const pct = (s: { share: number }) => (s.share * 100).toFixed(1);
-  const per = (s: { selfMs: number }) => ((s.selfMs * 1000) / count).toFixed(1);
-  const lines = [
-    "",
-    `## Profile of the gateway at ${RATE} req/s`,
-    "",
-    `${(total / 1000).toFixed(2)} s of busy samples over ${count} requests (${((total * 1000) / count).toFixed(0)} µs each, profiler overhead included), idle excluded. Line numbers are each function's first line.`,
-    "",
-    "Hottest functions by self time:",
-    "",
-    "| self % | µs/req | function | where |",
-    "|---:|---:|---|---|",
-    ...spots.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
-    "",
-    "The gateway's own functions by inclusive time (the function and everything it calls):",
-    "",
-    "| incl. % | µs/req | function | where |",
-    "|---:|---:|---|---|",
-    ...inclusive.map((s) => `| ${pct(s)} | ${per(s)} | \`${s.fn}\` | ${s.where} |`),
-    "",
-    "Self time by area:",
-    "",
-    "| self % | µs/req | area |",
-    "|---:|---:|---|",
-    ...areas.map((a) => `| ${pct(a)} | ${per(a)} | ${a.where} |`),
-  ];
-  return `${lines.join("\n")}\n`;
+  return renderProfile(summarise(file, repoRoot, 20, window), count, RATE);
 }
 
 await main();

@@ -12,19 +12,35 @@ export interface HeldStreams {
   close(): void;
 }
 
-/** Opens `count` streams, at most `batch` connecting at a time, and resolves once all are open. */
+/**
+ * Opens `count` streams, at most `batch` connecting at a time, and resolves once all are open.
+ * A stream that has not delivered its first bytes within `timeoutMs` counts as failed.
+ */
 export async function openIdleStreams(
   url: string,
   headers: Record<string, string>,
   count: number,
   batch = 100,
+  timeoutMs = 10_000,
 ): Promise<HeldStreams> {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
   const requests: http.ClientRequest[] = [];
   let open = 0;
   let failed = 0;
   const one = (i: number) =>
-    new Promise<void>((resolve) => {
+    new Promise<void>((resolveOnce) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        failed++;
+        req.destroy();
+        resolve();
+      }, timeoutMs);
+      const resolve = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolveOnce();
+      };
       const req = http.get(
         url,
         {
@@ -32,6 +48,7 @@ export async function openIdleStreams(
           headers: { ...headers, accept: "text/event-stream", "mcp-session-id": `bench-session-${i}` },
         },
         (res) => {
+          if (settled) return;
           if (res.statusCode !== 200) {
             failed++;
             res.resume();
@@ -39,6 +56,7 @@ export async function openIdleStreams(
             return;
           }
           res.once("data", () => {
+            if (settled) return;
             open++;
             resolve();
           });
@@ -46,6 +64,7 @@ export async function openIdleStreams(
         },
       );
       req.on("error", () => {
+        if (settled) return;
         failed++;
         resolve();
       });

@@ -13,6 +13,8 @@ import http from "node:http";
 
 const TOOL_RESULT = { content: [{ type: "text", text: "hello" }], isError: false };
 let openStreams = 0;
+/** Requests that arrived with an Authorization header (the benchmark checks who forwards one). */
+let withAuthorization = 0;
 
 function answer(res: http.ServerResponse, status: number, body: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, {
@@ -25,9 +27,10 @@ function answer(res: http.ServerResponse, status: number, body: string, extra: R
 
 const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   if (req.method === "GET" && req.url === "/stats") {
-    answer(res, 200, JSON.stringify({ openStreams }));
+    answer(res, 200, JSON.stringify({ openStreams, withAuthorization }));
     return;
   }
+  if (req.headers.authorization !== undefined) withAuthorization++;
   if (req.method === "GET") {
     openStreams++;
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });

@@ -65,3 +65,9 @@ test("GET and HEAD never carry a body", async () => {
   assert.equal(r.body, null);
   assert.equal((await r.rawBytes()).byteLength, 0);
 });
+
+test("a held request used as init (fetch(url, request)) carries its body", async () => {
+  const copy = new Request("http://upstream.test/mcp", held());
+  assert.equal(copy.method, "POST");
+  assert.equal((await copy.json()).method, "ping");
+});

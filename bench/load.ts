@@ -1,8 +1,9 @@
 /**
- * Closed-loop throughput runs with a fixed number of connections: `wrk` when installed (C, cheap
- * on the shared CPU), else `autocannon` from the dev dependencies.
+ * The two kinds of load: closed-loop throughput runs with a fixed number of connections (`wrk`
+ * when installed — C, cheap on the shared CPU — else `autocannon` from the dev dependencies), and
+ * open-loop constant-rate runs (`bench/loadgen.ts` in its own process) for latency.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -84,4 +85,31 @@ export async function closedLoop(
     rps: r.requests.total / r.duration,
     failures: r.non2xx + r.errors,
   };
+}
+
+export interface OpenLoopResult {
+  ok: number;
+  errors: number;
+  statusErrors: number;
+  latenciesMs: number[];
+}
+
+/** Sends `warmup + count` requests at a constant `rate` from a separate process. */
+export function openLoop(
+  spec: RequestSpec,
+  opts: { rate: number; count: number; warmup: number; connections: number },
+): Promise<OpenLoopResult> {
+  return new Promise((resolve, reject) => {
+    const benchDir = path.dirname(new URL(import.meta.url).pathname);
+    const p = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "loadgen.ts"), JSON.stringify({ ...spec, ...opts })], {
+      cwd: path.dirname(benchDir),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+    p.on("exit", (code) => {
+      if (code === 0) resolve(JSON.parse(out) as OpenLoopResult);
+      else reject(new Error(`load generator exited with ${code}`));
+    });
+  });
 }
