@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { GatewayError } from "../errors.js";
 import { createSecretBox, generateKey, parseKeyRing } from "./crypto.js";
@@ -70,6 +70,23 @@ describe("SecretBox", () => {
     assert.throws(() => old.open(newEnv, "aad"), isDecryptFailed);
     assert.throws(() => createSecretBox([k1, { id: "k1", key: randomBytes(32) }]), /unique/);
     assert.throws(() => createSecretBox([]), /empty/);
+  });
+
+  test("deriveKey: HKDF-SHA256 of the current key, one key per label", () => {
+    const k1 = key("k1");
+    const k2 = key("k2");
+    const box = createSecretBox([k1]);
+    const a = box.deriveKey("mcp-session-binding");
+    // RFC 5869 by hand: empty salt is HashLen zero bytes; one block of expand is 32 bytes.
+    const prk = createHmac("sha256", Buffer.alloc(32)).update(k1.key).digest();
+    const okm = createHmac("sha256", prk).update(Buffer.concat([Buffer.from("mcp-session-binding"), Buffer.from([1])])).digest();
+    assert.deepEqual(a, okm);
+    assert.equal(a.length, 32);
+    assert.deepEqual(createSecretBox([k1]).deriveKey("mcp-session-binding"), a, "same key, same label: same subkey");
+    assert.notDeepEqual(box.deriveKey("other"), a, "labels separate keys");
+    assert.notDeepEqual(a, k1.key);
+    assert.notDeepEqual(createSecretBox([k1, k2]).deriveKey("mcp-session-binding"), a, "derived from the current key");
+    assert.deepEqual(createSecretBox([k2]).deriveKey("x"), createSecretBox([k1, k2]).deriveKey("x"));
   });
 
   test("parseKeyRing accepts one key or an id:key list and rejects bad input", () => {

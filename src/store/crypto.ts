@@ -5,7 +5,7 @@
  *
  * Envelope format: `v1.<keyId>.<base64url iv>.<base64url ciphertext+tag>`.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { GatewayError } from "../errors.js";
 
 export interface KeyRingKey {
@@ -22,6 +22,14 @@ export interface SecretBox {
   readonly currentKeyId: string;
   /** True when `envelope` was sealed with an older key (candidate for re-encryption). */
   isStale(envelope: string): boolean;
+  /**
+   * A 32-byte subkey for another purpose (e.g. MAC keys), derived with HKDF-SHA256 from the
+   * CURRENT key with `label` as info. Different labels give independent keys; rotating the
+   * current key changes every derived key.
+   *
+   * @see https://www.rfc-editor.org/rfc/rfc5869 HKDF
+   */
+  deriveKey(label: string): Buffer;
 }
 
 /**
@@ -75,6 +83,9 @@ export function createSecretBox(ring: KeyRingKey[]): SecretBox {
     },
     isStale(envelope) {
       return envelope.split(".")[1] !== current.id;
+    },
+    deriveKey(label) {
+      return Buffer.from(hkdfSync("sha256", current.key, Buffer.alloc(0), Buffer.from(label, "utf8"), 32));
     },
   };
 }
