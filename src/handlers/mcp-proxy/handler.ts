@@ -9,7 +9,8 @@
  * timeouts, one retry after an upstream 401/403 when a credential policy can refresh, and
  * propagation of client aborts. Where the gateway authenticated the caller, an upstream auth
  * challenge nobody recovered from becomes 502 `upstream_auth_failed`: the client never sees the
- * upstream's `WWW-Authenticate`.
+ * upstream's `WWW-Authenticate`, and session ids are bound to the caller (`session.ts`): a
+ * session id whose tag does not belong to the caller gets 404 without reaching the upstream.
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
@@ -24,6 +25,7 @@ import { mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
+import { createSessionBinder, SESSION_BINDING_LABEL } from "./session.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
 import { discard, endsEmpty, exchange, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
 
@@ -79,6 +81,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       ? undefined
       : new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: KEEP_ALIVE_MS, pipelining: 1 });
   const dispatcher: Dispatcher = own ?? services.dispatcher;
+  const binder = createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
 
   function forwarding(request: GatewayRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
@@ -125,13 +128,15 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     return new GatewayError("upstream_auth_failed", 502, "The upstream rejected the gateway's credentials.");
   }
 
-  function remember(request: GatewayRequest, res: UpstreamResponse, initialize: boolean, context: GatewayContext) {
+  /**
+   * Keeps `sessionCapabilities` in step, keyed by the id the CLIENT uses (`newSid` is the
+   * client-facing id of a session the upstream just created).
+   */
+  function remember(request: GatewayRequest, res: UpstreamResponse, initialize: boolean, newSid: string | undefined, context: GatewayContext) {
     const sid = request.headers.get("mcp-session-id");
     if (request.method === "DELETE" && sid && res.statusCode < 300) sessionCapabilities.delete(sid);
     else if (sid && res.statusCode === 404) sessionCapabilities.delete(sid);
-    if (!initialize || res.statusCode !== 200) return;
-    const newSid = headerValue(res.headers, "mcp-session-id");
-    if (!newSid) return;
+    if (!initialize || res.statusCode !== 200 || !newSid) return;
     return mcpRequestInfo(request, context).then((info) => {
       const msg = info.messages.find((m) => m.method === "initialize");
       if (!msg) return;
@@ -141,8 +146,11 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     });
   }
 
-  async function toResponse(res: UpstreamResponse, method: string, signal: AbortSignal): Promise<Response> {
+  async function toResponse(res: UpstreamResponse, method: string, signal: AbortSignal, boundSid: string | undefined): Promise<Response> {
     const headers = downstreamResponseHeaders(res.headers);
+    if (boundSid !== undefined) {
+      for (const entry of headers) if (entry[0] === "mcp-session-id") entry[1] = boundSid;
+    }
     if (method === "HEAD" || NULL_BODY.has(res.statusCode)) {
       discard(res);
       return new Response(null, { status: res.statusCode, headers });
@@ -163,6 +171,21 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       throw new GatewayError("origin_not_allowed", 403, "Requests from this origin are not allowed.");
     }
     const method = request.method;
+    const user = request.user;
+    const routeId = context.route.operationId;
+    // On authenticated routes the client holds `<upstream id>.<tag>`; only its own tag opens the
+    // session. Anything else is answered like an unknown session, before the upstream is asked.
+    let upstreamSid: string | undefined;
+    let clientSid: string | null = null;
+    if (user) {
+      const sid = (clientSid = request.headers.get("mcp-session-id"));
+      if (sid !== null) {
+        upstreamSid = binder.unbind(sid, routeId, user.sub);
+        if (upstreamSid === undefined) {
+          throw new GatewayError("session_not_found", 404, "Session not found. Start a new session with an initialize request.");
+        }
+      }
+    }
     let url = target.build(request);
     if (forwardSearch) url = appendSearch(url, searchOf(request.url));
     let body: Uint8Array | undefined;
@@ -182,6 +205,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       firstByteTimeoutMs: options.firstByteTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
     };
+    if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
     let res = await exchange(o, policy);
     if (isAuthRefusal(res)) {
@@ -196,8 +220,13 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       }
       if (request.user && isChallenge(res)) throw refusedCredentials(res, context);
     }
-    await remember(request, res, initialize, context);
-    return toResponse(res, method, context.signal);
+    const newSid = headerValue(res.headers, "mcp-session-id");
+    // Upstreams repeat the session id on every answer: the client's own id is reused, so a request
+    // costs one HMAC (the check above), and only a new session id is signed.
+    const boundSid =
+      user && newSid !== undefined ? (newSid === upstreamSid && clientSid !== null ? clientSid : binder.bind(newSid, routeId, user.sub)) : undefined;
+    await remember(request, res, initialize, boundSid ?? newSid, context);
+    return toResponse(res, method, context.signal, boundSid);
   }
 
   return Object.assign(mcpProxy, {

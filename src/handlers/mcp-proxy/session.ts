@@ -28,7 +28,11 @@ export interface SessionBinder {
 /** Creates a binder over `key` (a subkey derived for this purpose, never the encryption key itself). */
 export function createSessionBinder(key: Buffer): SessionBinder {
   const tag = (raw: string, routeId: string, sub: string): string =>
-    createHmac("sha256", key).update(`${routeId}\n${sub}\n${raw}`).digest("base64url").slice(0, SESSION_TAG_LENGTH);
+    // Length-prefixed fields: no choice of route id or subject can imitate another pair.
+    createHmac("sha256", key)
+      .update(`${routeId.length}:${routeId}${sub.length}:${sub}${raw}`)
+      .digest("base64url")
+      .slice(0, SESSION_TAG_LENGTH);
   return {
     bind(raw, routeId, sub) {
       return `${raw}.${tag(raw, routeId, sub)}`;
