@@ -84,6 +84,8 @@ export async function main(argv: string[], env: Env, io: Io = defaultIo): Promis
       case "validate": {
         const { loadProject } = await import("../project/load.js");
         const project = await loadProject(projectDir, { env });
+        const { printWarnings } = await import("./output.js");
+        printWarnings(project.warnings, io.stderr);
         io.stdout(`OK: ${project.routes.length} route(s), ${project.policies.size} policy(ies) in ${projectDir}`);
         return 0;
       }

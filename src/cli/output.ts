@@ -14,6 +14,11 @@ export function printIssues(issues: ConfigIssue[], write: (line: string) => void
   write(`${issues.length} configuration ${issues.length === 1 ? "problem" : "problems"} found`);
 }
 
+/** Writes the project's warnings (problems that do not stop it), one per line. */
+export function printWarnings(warnings: ConfigIssue[], write: (line: string) => void): void {
+  for (const w of warnings) write(`warning: ${formatIssue(w)}`);
+}
+
 /**
  * Prints a start-up failure without a stack trace when it is a known configuration problem.
  * Returns the exit code.

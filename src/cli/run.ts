@@ -14,7 +14,7 @@ import { loadProject } from "../project/load.js";
 import { ProjectConfigError, type Project } from "../project/types.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createNodeServer, type NodeServerOptions } from "../server/node.js";
-import { formatIssue, reportFailure } from "./output.js";
+import { formatIssue, printWarnings, reportFailure } from "./output.js";
 import { buildServices, devKeyPath, loggerFromEnv, registerHealthRoutes, type Env } from "./services.js";
 
 export interface RunOptions {
@@ -78,6 +78,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   } catch (err) {
     return reportFailure(err, opts.stderr);
   }
+  printWarnings(project.warnings, opts.stderr);
   let log: Logger;
   try {
     log = loggerFromEnv(project.env);
@@ -147,6 +148,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
     let next: Project;
     try {
       next = await loadProject(projectDir, { env: opts.env });
+      printWarnings(next.warnings, opts.stderr);
     } catch (err) {
       if (err instanceof ProjectConfigError) {
         log.error({ issues: err.issues.map(formatIssue) }, "configuration change rejected; still serving the previous version");

@@ -235,3 +235,35 @@ test("a policy export used as a handler is reported", async () => {
   });
   assert.deepEqual(lines, ['config/routes.oas.json: paths["/a"].get["x-zuplo-route"].handler.export: TestAuthPolicy is an inbound policy, not a handler']);
 });
+
+test("option keys a built-in ignores load, but each one is a warning with its file and path", async () => {
+  const dir = await writeProject({
+    "config/routes.oas.json": routes({
+      "/mcp": {
+        "get,post": {
+          operationId: "mcp",
+          "x-zuplo-route": {
+            corsPolicy: "none",
+            handler: { module: "$import(@zuplo/runtime)", export: "TestMcpHandler", options: { target: "x", targt: "typo" } },
+            policies: { inbound: [], outbound: ["out"] },
+          },
+        },
+      },
+    }),
+    "config/policies.json": policies([
+      {
+        name: "out",
+        policyType: "test-outbound",
+        handler: { module: "$import(@zuplo/runtime)", export: "TestOutboundPolicy", options: { browserLoginOverrides: { a: 1 } } },
+      },
+    ]),
+  });
+  const project = await loadProject(dir, {});
+  assert.deepEqual(
+    project.warnings.map((w) => `${w.file}: ${w.path}: ${w.message}`),
+    [
+      'config/policies.json: policies[0].handler.options.browserLoginOverrides: TestOutboundPolicy does not use "browserLoginOverrides"; it is ignored',
+      'config/routes.oas.json: paths["/mcp"] (mcp).x-zuplo-route.handler.options.targt: TestMcpHandler does not use "targt"; it is ignored',
+    ],
+  );
+});

@@ -20,6 +20,7 @@ import {
   type RawRef,
 } from "./files.js";
 import { ModuleResolver } from "./imports.js";
+import { unknownOptionWarnings } from "./unknown-options.js";
 import { formatPath, formatZodIssue, zodIssuePath, type PathSegment } from "./issues.js";
 import { parseJsonc } from "./jsonc.js";
 import { checkRules, kindFromPolicyType, type PolicyFacts } from "./rules.js";
@@ -262,7 +263,9 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
 
   const corsPolicies = new Map<string, CorsPolicyConfig>([[ANYTHING_GOES.name, ANYTHING_GOES]]);
   for (const c of policiesCheck.cors) corsPolicies.set(c.name, toCors(c));
-  return { dir: root, compatibilityDate: compatibilityDate!, routes, policies, corsPolicies, env };
+  const project: Project = { dir: root, compatibilityDate: compatibilityDate!, routes, policies, corsPolicies, env, warnings: [] };
+  project.warnings = unknownOptionWarnings(project);
+  return project;
 }
 
 const FILE_ORDER = [".env", ZUPLO_FILE, ROUTES_FILE, POLICIES_FILE];

@@ -55,4 +55,6 @@ export interface Project {
   corsPolicies: Map<string, CorsPolicyConfig>;
   /** process environment merged over the project's `.env` (process wins). */
   env: Record<string, string | undefined>;
+  /** Problems that do not stop the gateway (e.g. option keys a built-in ignores). */
+  warnings: ConfigIssue[];
 }

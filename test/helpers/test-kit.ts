@@ -115,7 +115,7 @@ export function testProject(policies: TestPolicy[], routes: TestRoute[]): Projec
     fn: r.handler ?? echoHandler,
     handlerOptions: {},
   }));
-  return { dir: "/nonexistent", compatibilityDate: "2026-03-01", routes: resolved, policies: map, corsPolicies: new Map(), env: {} };
+  return { dir: "/nonexistent", compatibilityDate: "2026-03-01", routes: resolved, policies: map, corsPolicies: new Map(), env: {}, warnings: [] };
 }
 
 /** createGateway over testProject + testServices; close() closes both. */
