@@ -23,7 +23,6 @@ import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
-import { recordRequest } from "./metrics.js";
 
 export interface FetchInfo {
   remoteAddress?: string | undefined;
@@ -40,26 +39,6 @@ export interface Gateway {
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/**
- * Path and query of an already serialized URL (`Request.url`, which the `Request` constructor
- * parsed and normalized), without parsing it a second time. For a serialized http(s) URL the
- * path is everything from the first `/` after the authority up to `?` or `#`.
- */
-function splitUrl(href: string): { pathname: string; search: string } {
-  const scheme = href.indexOf("://");
-  const start = scheme < 0 ? -1 : href.indexOf("/", scheme + 3);
-  if (start < 0) {
-    const u = new URL(href);
-    return { pathname: u.pathname, search: u.search };
-  }
-  let end = href.length;
-  const hash = href.indexOf("#", start);
-  if (hash >= 0) end = hash;
-  const q = href.indexOf("?", start);
-  if (q >= 0 && q < end) return { pathname: href.slice(start, q), search: href.slice(q, end) };
-  return { pathname: href.slice(start, end), search: "" };
-}
 
 interface BuiltRoute {
   route: ResolvedRoute;
@@ -195,7 +174,7 @@ export async function createGateway(project: Project, services: GatewayServices)
 
   async function fetch(input: Request, info: FetchInfo = {}): Promise<Response> {
     const started = performance.now();
-    const url = splitUrl(input.url);
+    const url = new URL(input.url);
     const method = input.method.toUpperCase();
     const given = input.headers.get("x-request-id");
     const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
@@ -233,7 +212,7 @@ export async function createGateway(project: Project, services: GatewayServices)
           const request =
             input instanceof GatewayRequest ? input : new GatewayRequest(input);
           request.params = m.params;
-          request.query = url.search ? Object.fromEntries(new URLSearchParams(url.search)) : {};
+          request.query = Object.fromEntries(url.searchParams);
           response = await runRoute(m.built, request, requestId, info.signal ?? input.signal, info.remoteAddress);
           if (cors) response = applyCors(input, response, cors);
         }
@@ -250,7 +229,8 @@ export async function createGateway(project: Project, services: GatewayServices)
       }
     }
     const ms = performance.now() - started;
-    if (services.metrics) recordRequest(services.metrics, routeName, method, response.status, ms / 1000);
+    services.metrics?.requests.inc({ route: routeName, method, status: response.status });
+    services.metrics?.duration.observe({ route: routeName }, ms / 1000);
     services.log.info({ requestId, method, path: url.pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
     return response;
   }

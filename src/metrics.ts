@@ -42,28 +42,6 @@ export function createMetrics(): GatewayMetrics {
   };
 }
 
-type RequestSeries = { count: { inc(): void }; duration: { observe(v: number): void } };
-const seriesCache = new WeakMap<GatewayMetrics, Map<string, RequestSeries>>();
-/** Label combinations remembered per registry; beyond this, series are looked up per call. */
-const MAX_CACHED_SERIES = 2_000;
-
-/**
- * Counts one finished request and its duration. The labelled children are cached per
- * route/method/status, so the request path skips prom-client's label validation and hashing.
- */
-export function recordRequest(m: GatewayMetrics, route: string, method: string, status: number, seconds: number): void {
-  let cache = seriesCache.get(m);
-  if (!cache) seriesCache.set(m, (cache = new Map()));
-  const key = `${route}\u0000${method}\u0000${status}`;
-  let s = cache.get(key);
-  if (!s) {
-    s = { count: m.requests.labels({ route, method, status }), duration: m.duration.labels({ route }) };
-    if (cache.size < MAX_CACHED_SERIES) cache.set(key, s);
-  }
-  s.count.inc();
-  s.duration.observe(seconds);
-}
-
 /** Renders the registry in the Prometheus text format. */
 export async function metricsResponse(m: GatewayMetrics): Promise<Response> {
   return new Response(await m.registry.metrics(), {

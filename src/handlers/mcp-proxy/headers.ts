@@ -45,7 +45,8 @@ function isDroppedRequestHeader(name: string): boolean {
 
 /** Names listed in a `Connection` header value (they are hop-by-hop too). */
 function connectionTokens(value: string | null | undefined): Set<string> | undefined {
-  if (!value) return undefined;
+  // The common values name no other field: skip the split.
+  if (!value || value === "keep-alive" || value === "close") return undefined;
   const out = new Set<string>();
   for (const t of value.split(",")) {
     const name = t.trim().toLowerCase();

@@ -62,9 +62,48 @@ export function upstreamFailure(err: unknown, signal: AbortSignal): GatewayError
   }
 }
 
+/** Origin and path of upstream URLs seen before (configured URLs, and redirect targets). */
+const targets = new Map<string, { origin: string; path: string }>();
+const MAX_TARGETS = 256;
+
+/**
+ * Origin and path of an http(s) URL, parsed once per distinct URL; `undefined` for anything
+ * else, which then takes undici's own (validating, throwing) URL handling.
+ */
+function targetOf(url: string): { origin: string; path: string } | undefined {
+  let t = targets.get(url);
+  if (t) return t;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") return undefined;
+  t = { origin: u.origin, path: u.search ? `${u.pathname}${u.search}` : u.pathname };
+  if (targets.size >= MAX_TARGETS) targets.clear();
+  targets.set(url, t);
+  return t;
+}
+
 /** Sends one request; rejects with a `GatewayError` on transport failure. */
 export async function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
   try {
+    // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
+    // parse the URL and copy the options on every call.
+    const t = targetOf(o.url);
+    if (t) {
+      return await o.dispatcher.request({
+        origin: t.origin,
+        path: t.path,
+        method: o.method as Dispatcher.HttpMethod,
+        headers: o.headers,
+        body: o.body,
+        signal: o.signal,
+        headersTimeout: o.firstByteTimeoutMs,
+        bodyTimeout: o.idleTimeoutMs,
+      });
+    }
     return await request(o.url, {
       dispatcher: o.dispatcher,
       method: o.method as Dispatcher.HttpMethod,

@@ -9,6 +9,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc8725 JSON Web Token Best Current Practices
  * @see https://www.rfc-editor.org/rfc/rfc9068 JWT Profile for OAuth 2.0 Access Tokens
  */
+import { hash } from "node:crypto";
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
 import type { UserInfo } from "../../pipeline/types.js";
 import { TtlLru } from "./lru.js";
@@ -20,9 +21,6 @@ export const ASYMMETRIC_ALGORITHMS = [
   "ES256", "ES384", "ES512",
   "EdDSA", "Ed25519",
 ];
-
-/** Longest token kept as a cache key (characters); longer ones are verified on every request. */
-const MAX_CACHED_TOKEN_LENGTH = 16 * 1024;
 
 export interface JwtVerifierOptions {
   issuer: string;
@@ -70,17 +68,14 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   const cacheMaxMs = opts.cacheMaxMs ?? 300_000;
   const subClaim = opts.subPropertyName ?? "sub";
   const clockTolerance = opts.clockToleranceSeconds ?? 30;
-  // The token itself is the cache key: hashing it costs more than the lookup it keys, and the
-  // cache (bounded in entries) already holds what the token carries. Oversized tokens are never
-  // cached (they are verified each time), so the key memory stays bounded too.
+  const keyOf = (token: string) => hash("sha256", token, "base64url");
   // Each request gets its own user object (and a shallow copy of the claims), so code that
   // edits `request.user` cannot change what the next request with the same token sees.
   const toUser = (e: { sub: string; claims: JWTPayload }): UserInfo => ({ sub: e.sub, data: { ...e.claims } });
 
   return {
     cached(token) {
-      if (token.length > MAX_CACHED_TOKEN_LENGTH) return undefined;
-      const e = cache.get(token, opts.now());
+      const e = cache.get(keyOf(token), opts.now());
       return e ? toUser(e) : undefined;
     },
     async verify(token) {
@@ -104,7 +99,7 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
       const entry = { sub: String(rawSub), claims: payload };
       const now = opts.now();
       const until = Math.min(now + cacheMaxMs, (payload.exp ?? 0) * 1000);
-      if (until > now && token.length <= MAX_CACHED_TOKEN_LENGTH) cache.set(token, entry, until);
+      if (until > now) cache.set(keyOf(token), entry, until);
       return { ok: true, user: toUser(entry) };
     },
     get cacheSize() {
