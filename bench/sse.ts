@@ -1,9 +1,38 @@
 /**
  * Holds many idle SSE streams open through a proxy, to measure what each costs it in memory.
- * Streams are `GET` requests with `Accept: text/event-stream` (the Streamable HTTP server→client
- * stream); the upstream answers each with headers and one comment, then stays silent.
+ * Each stream is a real session: an `initialize` POST through the proxy, then a `GET` with
+ * `Accept: text/event-stream` and the session id the proxy handed back (the gateway binds
+ * session ids to the caller, so made-up ids would be refused); the upstream answers the GET
+ * with headers and one comment, then stays silent.
  */
 import http from "node:http";
+
+/** Opens a session through the proxy and returns the `Mcp-Session-Id` it answered with. */
+function initialize(url: string, headers: Record<string, string>, agent: http.Agent): Promise<string | undefined> {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "bench", version: "1" } },
+  });
+  return new Promise((resolve) => {
+    const req = http.request(
+      url,
+      {
+        method: "POST",
+        agent,
+        headers: { ...headers, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      },
+      (res) => {
+        res.resume();
+        const sid = res.headers["mcp-session-id"];
+        res.on("end", () => resolve(res.statusCode === 200 && typeof sid === "string" ? sid : undefined));
+      },
+    );
+    req.on("error", () => resolve(undefined));
+    req.end(body);
+  });
+}
 
 export interface HeldStreams {
   /** Streams whose first SSE bytes arrived through the proxy. */
@@ -27,8 +56,13 @@ export async function openIdleStreams(
   const requests: http.ClientRequest[] = [];
   let open = 0;
   let failed = 0;
-  const one = (i: number) =>
-    new Promise<void>((resolveOnce) => {
+  const one = async (): Promise<void> => {
+    const sessionId = await initialize(url, headers, agent);
+    if (!sessionId) {
+      failed++;
+      return;
+    }
+    return new Promise<void>((resolveOnce) => {
       let settled = false;
       const timer = setTimeout(() => {
         failed++;
@@ -45,7 +79,7 @@ export async function openIdleStreams(
         url,
         {
           agent,
-          headers: { ...headers, accept: "text/event-stream", "mcp-session-id": `bench-session-${i}` },
+          headers: { ...headers, accept: "text/event-stream", "mcp-session-id": sessionId },
         },
         (res) => {
           if (settled) return;
@@ -70,8 +104,9 @@ export async function openIdleStreams(
       });
       requests.push(req);
     });
+  };
   for (let i = 0; i < count; i += batch) {
-    await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => one(i + j)));
+    await Promise.all(Array.from({ length: Math.min(batch, count - i) }, () => one()));
   }
   return {
     open,
