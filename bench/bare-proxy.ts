@@ -8,6 +8,7 @@
  */
 import http from "node:http";
 import { Agent, request } from "undici";
+import { serveAsChild } from "./child-server.js";
 
 const upstream = process.argv[2] ?? "http://127.0.0.1:1";
 // No connection cap: idle SSE streams hold their upstream connection for as long as they live.
@@ -42,11 +43,4 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   });
 });
 
-server.listen(0, "127.0.0.1", () => {
-  const addr = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof addr === "object" && addr ? addr.port : 0 })}\n`);
-});
-process.on("SIGTERM", () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+serveAsChild(server);

@@ -10,6 +10,7 @@
  * Prints `{"port": N}` on stdout once listening.
  */
 import http from "node:http";
+import { serveAsChild } from "./child-server.js";
 
 const TOOL_RESULT = { content: [{ type: "text", text: "hello" }], isError: false };
 let openStreams = 0;
@@ -71,11 +72,4 @@ const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   });
 });
 
-server.listen(0, "127.0.0.1", () => {
-  const addr = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof addr === "object" && addr ? addr.port : 0 })}\n`);
-});
-process.on("SIGTERM", () => {
-  server.closeAllConnections();
-  server.close(() => process.exit(0));
-});
+serveAsChild(server);

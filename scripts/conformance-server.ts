@@ -22,7 +22,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startConformanceServer } from "../test/fixtures/conformance-server.js";
-import { startGateway, writeProject } from "../test/helpers/harness.js";
+import { proxyProject } from "../test/e2e/mcp-proxy-helpers.js";
+import { startGateway } from "../test/helpers/harness.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const cli = path.join(root, "node_modules/@modelcontextprotocol/conformance/dist/index.js");
@@ -97,29 +98,7 @@ async function startExternalUpstream(url: string): Promise<{ url: string; close(
 
 const external = process.env.CONFORMANCE_UPSTREAM_URL;
 const upstream = external ? await startExternalUpstream(external) : await startConformanceServer();
-const projectDir = await writeProject({
-  "config/policies.json": `{ "policies": [] }`,
-  "config/routes.oas.json": JSON.stringify({
-    openapi: "3.1.0",
-    info: { title: "conformance", version: "1" },
-    paths: {
-      "/mcp": {
-        "get,post,delete": {
-          operationId: "conformance-upstream",
-          "x-zuplo-route": {
-            corsPolicy: "none",
-            handler: {
-              module: "$import(@zuplo/runtime/mcp-gateway)",
-              export: "McpProxyHandler",
-              options: { rewritePattern: upstream.url },
-            },
-            policies: { inbound: [] },
-          },
-        },
-      },
-    },
-  }),
-});
+const projectDir = await proxyProject([{ path: "/mcp", options: { rewritePattern: upstream.url } }]);
 const gateway = await startGateway({ projectDir, env: { TOLLGATE_LOG_LEVEL: "warn" } });
 let code = 0;
 try {

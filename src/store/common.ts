@@ -1,7 +1,8 @@
 /**
- * Small pieces shared by the store backends: defaults, option types and the errors they throw.
+ * Small pieces shared by the store backends: defaults, option types, row mapping and the errors they throw.
  */
 import { GatewayError } from "../errors.js";
+import type { StoredRecord } from "./types.js";
 
 /** Options every backend accepts. */
 export interface StoreClockOptions {
@@ -33,6 +34,27 @@ export function expiryFrom(now: number, ttlSeconds: number | undefined): number 
   if (ttlSeconds === undefined) return undefined;
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError("ttlSeconds must be a positive number");
   return now + Math.round(ttlSeconds * 1000);
+}
+
+/**
+ * A `records` row as the SQL backends read it: SQLite returns the integer columns as numbers,
+ * PostgreSQL returns its `bigint` columns as strings.
+ */
+export interface RecordRow {
+  value: string;
+  version: number | string;
+  expires_at: number | string | null;
+  updated_at: number | string;
+}
+
+/** Maps a `records` row to the {@link StoredRecord} callers see (value parsed, integers as numbers). */
+export function toRecord<T>(row: RecordRow): StoredRecord<T> {
+  return {
+    value: JSON.parse(row.value) as T,
+    version: Number(row.version),
+    expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
+    updatedAt: Number(row.updated_at),
+  };
 }
 
 /** Validates a counter window. */

@@ -19,7 +19,9 @@ import {
   expiryFrom,
   lockTimeoutError,
   toJsonText,
+  toRecord,
   windowMs,
+  type RecordRow,
   type StoreClockOptions,
 } from "./common.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
@@ -59,13 +61,6 @@ export interface PostgresStoreOptions extends StoreClockOptions {
   log?: Logger;
   /** Pool size for queries (locks use a second pool of the same size). Default 10. */
   max?: number;
-}
-
-interface RecordRow {
-  value: string;
-  version: string;
-  expires_at: string | null;
-  updated_at: string;
 }
 
 const LIVE = "(expires_at IS NULL OR expires_at > $3)";
@@ -340,13 +335,4 @@ export function lockKey(name: string): string {
 
 function quoteIdent(id: string): string {
   return `"${id.replace(/"/g, '""')}"`;
-}
-
-function toRecord<T>(row: RecordRow): StoredRecord<T> {
-  return {
-    value: JSON.parse(row.value) as T,
-    version: Number(row.version),
-    expiresAt: row.expires_at === null ? undefined : Number(row.expires_at),
-    updatedAt: Number(row.updated_at),
-  };
 }

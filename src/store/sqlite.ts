@@ -22,7 +22,9 @@ import {
   expiryFrom,
   lockTimeoutError,
   toJsonText,
+  toRecord,
   windowMs,
+  type RecordRow,
   type StoreClockOptions,
 } from "./common.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
@@ -64,13 +66,6 @@ const MIGRATIONS: ReadonlyArray<{ version: number; name: string; sql: string }> 
 export interface SqliteStoreOptions extends StoreClockOptions {
   /** How long a statement waits for another process's write lock (ms). Default 5000. */
   busyTimeoutMs?: number;
-}
-
-interface RecordRow {
-  value: string;
-  version: number;
-  expires_at: number | null;
-  updated_at: number;
 }
 
 const LIVE = "(expires_at IS NULL OR expires_at > @now)";
@@ -299,15 +294,6 @@ function migrate(db: Database.Database): void {
     }
   });
   apply.immediate();
-}
-
-function toRecord<T>(row: RecordRow): StoredRecord<T> {
-  return {
-    value: JSON.parse(row.value) as T,
-    version: row.version,
-    expiresAt: row.expires_at ?? undefined,
-    updatedAt: row.updated_at,
-  };
 }
 
 /** Makes `s` match literally in a GLOB pattern (GLOB is case-sensitive, unlike LIKE). */

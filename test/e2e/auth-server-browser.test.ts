@@ -13,12 +13,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { authorizeUrl, pkce, registerClient, startAuthEnv, tokenRequest, type AuthEnv } from "./auth-server-helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const present = fs.existsSync(CHROMIUM);
-const skip = !present && process.env.CI !== "true" ? `chromium not found at ${CHROMIUM} (apt-get install -y chromium)` : false;
+const skip = chromiumSkip;
 const SHOTS = path.resolve(process.env.TOLLGATE_SCREENSHOT_DIR ?? os.tmpdir());
 
 describe("consent in a real browser", { skip }, () => {
@@ -39,19 +38,7 @@ describe("consent in a real browser", { skip }, () => {
       ],
       routeAExtraInbound: ["mcp-token-exchange-linear"],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

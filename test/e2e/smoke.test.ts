@@ -15,7 +15,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
-import { startGateway, writeProject } from "../helpers/harness.js";
+import { startGateway } from "../helpers/harness.js";
+import { proxyProject } from "./mcp-proxy-helpers.js";
 
 /** An official-SDK MCP server with one `add` tool, one session per `initialize`. */
 async function startUpstream(): Promise<{ url: string; sessions: number; open: number; close(): Promise<void> }> {
@@ -75,29 +76,7 @@ async function startUpstream(): Promise<{ url: string; sessions: number; open: n
 
 test("initialize, tools/list and tools/call through an anonymous MCP route", async () => {
   const upstream = await startUpstream();
-  const projectDir = await writeProject({
-    "config/policies.json": `{ "policies": [] }`,
-    "config/routes.oas.json": JSON.stringify({
-      openapi: "3.1.0",
-      info: { title: "smoke", version: "1" },
-      paths: {
-        "/mcp/smoke": {
-          "get,post,delete": {
-            operationId: "smoke-mcp",
-            "x-zuplo-route": {
-              corsPolicy: "none",
-              handler: {
-                module: "$import(@zuplo/runtime/mcp-gateway)",
-                export: "McpProxyHandler",
-                options: { rewritePattern: upstream.url },
-              },
-              policies: { inbound: [] },
-            },
-          },
-        },
-      },
-    }),
-  });
+  const projectDir = await proxyProject([{ path: "/mcp/smoke", options: { rewritePattern: upstream.url } }]);
   const gw = await startGateway({ projectDir }).catch(async (err: unknown) => {
     await upstream.close();
     throw err;

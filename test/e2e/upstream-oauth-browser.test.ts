@@ -4,17 +4,15 @@
  * login → the callback's success page. A real browser also enforces the pages' CSP (including
  * `form-action` on the redirect to the upstream) and cookie rules the test browser does not.
  *
- * Skipped when /usr/bin/chromium is missing, unless CI=true (then it fails).
+ * Skipped when chromium (`$CHROMIUM_PATH`, default /usr/bin/chromium) is missing, unless CI=true (then it fails).
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { after, before, test } from "node:test";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const available = fs.existsSync(CHROMIUM);
-const skip = !available && process.env.CI !== "true" ? `${CHROMIUM} is not installed (apt-get install -y chromium)` : false;
+const skip = chromiumSkip;
 
 let identity: Identity;
 let s: Scenario;
@@ -24,19 +22,7 @@ before(async () => {
   if (skip) return;
   identity = await startIdentity();
   s = await startScenario(identity, {});
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
