@@ -188,7 +188,7 @@ export async function startIdentity(audience: string): Promise<{
 }
 
 /**
- * Starts `node bin/tollgate.js start` on a project directory. The store is `memory:` unless
+ * Starts `node bin/tollgate.js start` (of this checkout, or of `root`) on a project directory. The store is `memory:` unless
  * `env.TOLLGATE_STORE` says otherwise; the log level is `warn` so request logging (one JSON line
  * per request at `info`) is not part of the measurement.
  */
@@ -196,13 +196,14 @@ export async function startTollgate(
   projectDir: string,
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  root = repoRoot,
 ): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...nodeArgs, path.join(repoRoot, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1"],
+    [...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1"],
     {
-      cwd: repoRoot,
+      cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, TOLLGATE_STORE: "memory:", TOLLGATE_LOG_LEVEL: "warn", ...env },
     },

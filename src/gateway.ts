@@ -13,12 +13,20 @@ import type { GatewayServices } from "./pipeline/services.js";
 import {
   asGatewayRequest,
   GatewayRequest,
+  IncomingRequest,
+  UPSTREAM_SIGNAL,
+  webRequestOf,
   type GatewayContext,
   type Handler,
   type InboundPolicy,
   type OutboundPolicy,
+  type PipelineRequest,
   type ResponseSendingHook,
+  type UpstreamAuthHooks,
+  type UpstreamSignal,
 } from "./pipeline/types.js";
+import type { Logger } from "./log.js";
+import type { RouteConfig } from "./pipeline/types.js";
 import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
@@ -30,7 +38,8 @@ export interface FetchInfo {
 }
 
 export interface Gateway {
-  fetch(request: Request, info?: FetchInfo): Promise<Response>;
+  /** Runs one request: a web `Request`, or the Node adapter's cheaper {@link IncomingRequest}. */
+  fetch(request: Request | IncomingRequest, info?: FetchInfo): Promise<Response>;
   readonly project: Project;
   readonly services: GatewayServices;
   /** Stops background work of policies (caches, timers). Does not close the store. */
@@ -46,6 +55,45 @@ interface BuiltRoute {
   inbound: Array<{ name: string; fn: InboundPolicy; options: unknown }>;
   outbound: Array<{ name: string; fn: OutboundPolicy; options: unknown }>;
   handler: Handler;
+  /**
+   * True when project code runs on the route (a custom policy or handler): it gets a real web
+   * Request, so the pipeline builds one before the first policy. Routes made only of built-ins
+   * never build one.
+   */
+  web: boolean;
+}
+
+/** The per-request context. Methods live on the prototype: nothing is allocated per request but the object. */
+class RequestContext implements GatewayContext {
+  readonly custom: Record<string, unknown> = {};
+  readonly upstreamHeaders: Record<string, string> = {};
+  upstreamAuth: UpstreamAuthHooks | undefined = undefined;
+  readonly hooks: ResponseSendingHook[] = [];
+  readonly log: Logger;
+  readonly [UPSTREAM_SIGNAL]: UpstreamSignal;
+  constructor(
+    readonly requestId: string,
+    readonly route: RouteConfig,
+    readonly services: GatewayServices,
+    readonly remoteAddress: string | undefined,
+    upstreamSignal: UpstreamSignal,
+    private readonly signalSource: { readonly signal: AbortSignal },
+  ) {
+    this.log = services.log;
+    this[UPSTREAM_SIGNAL] = upstreamSignal;
+  }
+
+  get signal(): AbortSignal {
+    return this.signalSource.signal;
+  }
+
+  addResponseSendingHook(hook: ResponseSendingHook): void {
+    this.hooks.push(hook);
+  }
+
+  waitUntil(promise: Promise<unknown>): void {
+    promise.catch((err: unknown) => this.log.warn({ err, requestId: this.requestId }, "background task failed"));
+  }
 }
 
 /** Builds a gateway from a validated project. Policies are constructed here, once. */
@@ -89,12 +137,14 @@ export async function createGateway(project: Project, services: GatewayServices)
         const b = built.get(name)!;
         return { name, fn: b.fn as never, options: b.options };
       });
+    const custom = (name: string) => project.policies.get(name)?.impl !== "builtin";
     table.push({
       route,
       matcher: compilePath(route.path),
       inbound: pick(route.policies.inbound),
       outbound: pick(route.policies.outbound),
       handler,
+      web: route.handlerImpl !== "builtin" || route.policies.inbound.some(custom) || route.policies.outbound.some(custom),
     });
   }
   const staticRoutes = new Map<string, BuiltRoute[]>();
@@ -130,61 +180,53 @@ export async function createGateway(project: Project, services: GatewayServices)
 
   async function runRoute(
     b: BuiltRoute,
-    request: GatewayRequest,
-    requestId: string,
-    signal: AbortSignal,
-    remoteAddress?: string,
+    request: PipelineRequest,
+    context: RequestContext,
   ): Promise<Response> {
-    const hooks: ResponseSendingHook[] = [];
-    const background: Array<Promise<unknown>> = [];
-    const context: GatewayContext = {
-      requestId,
-      log: services.log,
-      route: b.route,
-      custom: {},
-      signal,
-      services,
-      remoteAddress,
-      upstreamHeaders: {},
-      upstreamAuth: undefined,
-      addResponseSendingHook: (h) => void hooks.push(h),
-      waitUntil: (p) => void background.push(p.catch((err) => services.log.warn({ err, requestId }, "background task failed"))),
-    };
     let response: Response | undefined;
     try {
+      if (b.web) request = webRequestOf(request);
       for (const p of b.inbound) {
         const out = await p.fn(request, context, p.options, p.name);
         if (out instanceof Response) {
           response = out;
           break;
         }
-        request = asGatewayRequest(out, request);
+        request = b.web ? asGatewayRequest(out as unknown as Request, request as GatewayRequest) : out;
       }
       response ??= await b.handler(request, context);
       for (const p of b.outbound) response = await p.fn(response, request, context, p.options, p.name);
-      for (const h of hooks) response = await h(response, request, context);
+      for (const h of context.hooks) response = await h(response, request, context);
     } catch (err) {
       const status = err instanceof GatewayError ? err.status : 500;
-      const logFn = status >= 500 ? services.log.error.bind(services.log) : services.log.info.bind(services.log);
-      logFn({ err, requestId, route: b.route.operationId }, "request failed");
-      response = errorToResponse(err, { mcp: b.route.mcp, requestId, rpcId: context.custom.rpcId as never });
+      const fields = { err, requestId: context.requestId, route: b.route.operationId };
+      if (status >= 500) services.log.error(fields, "request failed");
+      else services.log.info(fields, "request failed");
+      response = errorToResponse(err, { mcp: b.route.mcp, requestId: context.requestId, rpcId: context.custom.rpcId as never });
     }
     return response;
   }
 
-  async function fetch(input: Request, info: FetchInfo = {}): Promise<Response> {
+  async function fetch(input: Request | IncomingRequest, info: FetchInfo = {}): Promise<Response> {
     const started = performance.now();
-    const url = new URL(input.url);
     const method = input.method.toUpperCase();
     const given = input.headers.get("x-request-id");
     const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
     let response: Response;
     let routeName = "-";
+    let pathname = "-";
     try {
+      let url: URL;
+      try {
+        url = new URL(input.url);
+      } catch {
+        throw new GatewayError("bad_request", 400, "The request URL is not valid.");
+      }
+      pathname = url.pathname;
       const sys = services.systemRoutes.match(method, url.pathname);
       if (sys && "handler" in sys) {
         routeName = "system";
-        response = await sys.handler(input, {
+        response = await sys.handler(webRequestOf(input), {
           params: sys.params,
           requestId,
           services,
@@ -209,11 +251,13 @@ export async function createGateway(project: Project, services: GatewayServices)
           });
         } else {
           routeName = m.built.route.operationId;
-          const request =
-            input instanceof GatewayRequest ? input : new GatewayRequest(input);
+          const request = input instanceof GatewayRequest || input instanceof IncomingRequest ? input : new GatewayRequest(input);
           request.params = m.params;
-          request.query = Object.fromEntries(url.searchParams);
-          response = await runRoute(m.built, request, requestId, info.signal ?? input.signal, info.remoteAddress);
+          request.query = url.search ? Object.fromEntries(url.searchParams) : {};
+          const signals: { readonly signal: AbortSignal } = info.signal ? (info as { signal: AbortSignal }) : request;
+          const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
+          const context = new RequestContext(requestId, m.built.route, services, info.remoteAddress, upstreamSignal, signals);
+          response = await runRoute(m.built, request, context);
           if (cors) response = applyCors(input, response, cors);
         }
       }
@@ -231,7 +275,7 @@ export async function createGateway(project: Project, services: GatewayServices)
     const ms = performance.now() - started;
     services.metrics?.requests.inc({ route: routeName, method, status: response.status });
     services.metrics?.duration.observe({ route: routeName }, ms / 1000);
-    services.log.info({ requestId, method, path: url.pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
+    services.log.info({ requestId, method, path: pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
     return response;
   }
 

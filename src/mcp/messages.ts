@@ -6,7 +6,7 @@
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/index (`_meta` keys
  *   `io.modelcontextprotocol/protocolVersion` and `io.modelcontextprotocol/clientCapabilities`)
  */
-import type { GatewayContext, GatewayRequest } from "../pipeline/types.js";
+import type { GatewayContext, PipelineRequest } from "../pipeline/types.js";
 
 export type JsonRpcId = string | number | null;
 
@@ -64,7 +64,7 @@ export const sessionCapabilities = new SessionCapabilities();
  * Parses (once) the MCP messages of a request. Never throws: an unparseable body yields
  * `parsed: false` and is left for the upstream to reject.
  */
-export async function mcpRequestInfo(request: GatewayRequest, context?: GatewayContext): Promise<McpRequestInfo> {
+export async function mcpRequestInfo(request: PipelineRequest, context?: GatewayContext): Promise<McpRequestInfo> {
   const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
   if (cached) return cached;
   let messages: JsonRpcMessage[] = [];

@@ -22,7 +22,7 @@ function allowedOrigin(origin: string | null, cors: CorsPolicyConfig): string | 
 }
 
 /** Answers a CORS preflight. */
-export function preflight(request: Request, cors: CorsPolicyConfig): Response {
+export function preflight(request: { readonly headers: Headers }, cors: CorsPolicyConfig): Response {
   const origin = allowedOrigin(request.headers.get("origin"), cors);
   const headers = new Headers({ vary: "Origin" });
   if (origin) {
@@ -40,7 +40,7 @@ export function preflight(request: Request, cors: CorsPolicyConfig): Response {
 }
 
 /** Adds CORS headers to an actual response (copying it when its headers are immutable). */
-export function applyCors(request: Request, response: Response, cors: CorsPolicyConfig): Response {
+export function applyCors(request: { readonly headers: Headers }, response: Response, cors: CorsPolicyConfig): Response {
   const origin = allowedOrigin(request.headers.get("origin"), cors);
   if (!origin) return response;
   const set = (h: Headers) => {

@@ -8,6 +8,7 @@
  * of web-stream allocations.
  */
 import type { Readable } from "node:stream";
+import { HeaderMap } from "./header-map.js";
 
 const NODE_BODY = Symbol.for("tollgate.nodeBody");
 
@@ -61,13 +62,22 @@ function nodeView(state: State): ReadableStream<Uint8Array<ArrayBuffer>> {
   });
 }
 
-/** A Response whose body is a Node stream until someone reads it the web way. */
+/**
+ * A Response whose body is a Node stream until someone reads it the web way, and whose headers
+ * are a {@link HeaderMap} over fields the upstream's HTTP parser already validated.
+ */
 class NodeBodyResponse extends Response {
   readonly [NODE_BODY]: State;
+  readonly #headers: HeaderMap;
 
-  constructor(stream: Readable, init: ResponseInit) {
-    super(null, init);
+  constructor(stream: Readable, status: number, headers: HeaderMap) {
+    super(null, { status });
     this[NODE_BODY] = { stream, web: undefined, used: false };
+    this.#headers = headers;
+  }
+
+  override get headers(): Headers {
+    return this.#headers;
   }
 
   override get body(): Response["body"] {
@@ -116,8 +126,9 @@ class NodeBodyResponse extends Response {
 }
 
 /** Wraps a Node readable as a Response body (no web stream is created until one is needed). */
-export function nodeStreamResponse(stream: Readable, init: ResponseInit): Response {
-  return new NodeBodyResponse(stream, init);
+export function nodeStreamResponse(stream: Readable, init: { status: number; headers?: HeadersInit }): Response {
+  const headers = init.headers instanceof HeaderMap ? init.headers : new HeaderMap(init.headers);
+  return new NodeBodyResponse(stream, init.status, headers);
 }
 
 /** The untouched Node stream behind a response, if the fast path is still available. */

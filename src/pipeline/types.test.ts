@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asGatewayRequest, GatewayRequest } from "./types.js";
+import { asGatewayRequest, ClientDisconnect, deriveRequest, GatewayRequest, IncomingRequest, webRequestOf } from "./types.js";
+import { HeaderMap } from "./header-map.js";
 
 const bytes = () => new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"ping"}');
 const held = (init: ConstructorParameters<typeof GatewayRequest>[1] = {}) =>
@@ -70,4 +71,68 @@ test("a held request used as init (fetch(url, request)) carries its body", async
   const copy = new Request("http://upstream.test/mcp", held());
   assert.equal(copy.method, "POST");
   assert.equal((await copy.json()).method, "ping");
+});
+
+const incoming = (disconnect = new ClientDisconnect()) =>
+  new IncomingRequest("POST", "http://gw.test/mcp?x=1", HeaderMap.fromRawHeaders(["Content-Type", "application/json", "Mcp-Session-Id", "s1"]), bytes(), disconnect);
+
+test("an incoming request serves its bytes without consuming them, and becomes a web Request once", async () => {
+  const r = incoming();
+  r.user = { sub: "alice", data: {} };
+  r.params = { id: "7" };
+  assert.equal((await r.json()).method, "ping");
+  assert.equal(await r.text(), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+  const web = webRequestOf(r);
+  assert.ok(web instanceof Request && web instanceof GatewayRequest);
+  assert.equal(webRequestOf(r), web, "built once");
+  assert.equal(web.method, "POST");
+  assert.equal(web.url, "http://gw.test/mcp?x=1");
+  assert.equal(web.headers.get("mcp-session-id"), "s1");
+  assert.equal(web.user?.sub, "alice");
+  assert.equal(web.params.id, "7");
+  assert.equal((await web.json()).id, 1);
+  assert.equal(webRequestOf(web), web);
+});
+
+test("GET incoming requests have no body", async () => {
+  const r = new IncomingRequest("GET", "http://gw.test/mcp", new HeaderMap(), bytes(), new ClientDisconnect());
+  assert.equal((await r.rawBytes()).byteLength, 0);
+  assert.equal(webRequestOf(r).body, null);
+});
+
+test("a derived request keeps its kind, user and disconnect, with the new headers and body", async () => {
+  const d = new ClientDisconnect();
+  const r = incoming(d);
+  r.user = { sub: "bob", data: {} };
+  const next = deriveRequest(r, { headers: new Headers({ "x-new": "1" }), rawBody: new TextEncoder().encode("[]") });
+  assert.ok(next instanceof IncomingRequest);
+  assert.equal(next.user?.sub, "bob");
+  assert.equal(next.headers.get("x-new"), "1");
+  assert.equal(await next.text(), "[]");
+  assert.equal(next.disconnect, d);
+  const web = deriveRequest(webRequestOf(r), { rawBody: new TextEncoder().encode("{}") });
+  assert.ok(web instanceof GatewayRequest);
+  assert.equal(await web.text(), "{}");
+  assert.equal(web.headers.get("mcp-session-id"), "s1");
+});
+
+test("a client disconnect reaches emitter listeners and a web signal made before or after", () => {
+  const d = new ClientDisconnect();
+  const calls: string[] = [];
+  const early = d.signal;
+  const gone = () => calls.push("removed");
+  d.on("abort", () => calls.push("on")).once("abort", gone).removeListener("abort", gone);
+  assert.equal(early.aborted, false);
+  const reason = new Error("client disconnected");
+  d.abort(reason);
+  d.abort(new Error("twice"));
+  assert.deepEqual(calls, ["on"]);
+  assert.equal(d.aborted, true);
+  assert.equal(d.reason, reason);
+  assert.equal(early.aborted, true);
+  assert.equal(early.reason, reason);
+  const late = new ClientDisconnect();
+  late.abort(reason);
+  assert.equal(late.signal.aborted, true);
+  assert.equal(late.signal.reason, reason);
 });

@@ -4,6 +4,7 @@
  * returns either the (possibly new) request or a Response that ends the pipeline.
  */
 import type { Logger } from "../log.js";
+import { HeaderMap } from "./header-map.js";
 import type { GatewayServices } from "./services.js";
 
 /** The authenticated caller, set by inbound auth policies. */
@@ -140,6 +141,170 @@ export class GatewayRequest extends Request {
 }
 
 /**
+ * What the gateway's own policies and handlers read from a request. Both request kinds satisfy
+ * it: {@link IncomingRequest} (built by the Node adapter, cheap) and {@link GatewayRequest} (a real
+ * web `Request`, what project code gets). Built-in code must not need more than this, so a route
+ * made only of built-ins never pays for a web `Request`.
+ */
+export interface PipelineRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+  user: UserInfo | undefined;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** The body as bytes; reading them does not consume the body. */
+  rawBytes(): Promise<Uint8Array>;
+  text(): Promise<string>;
+  json(): Promise<any>;
+}
+
+/**
+ * The client going away, as the upstream hop's HTTP client listens for it (an event emitter with
+ * `aborted`/`reason`), with a web `AbortSignal` made only when someone asks for one. A web signal
+ * per request was the largest single cost on the proxy's path.
+ */
+export class ClientDisconnect {
+  aborted = false;
+  reason: unknown = undefined;
+  #listeners: Array<() => void> | undefined;
+  #controller: AbortController | undefined;
+
+  on(_event: "abort", listener: () => void): this {
+    (this.#listeners ??= []).push(listener);
+    return this;
+  }
+
+  /** Same as `on`: "abort" happens once. */
+  once(event: "abort", listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  removeListener(_event: "abort", listener: () => void): this {
+    const list = this.#listeners;
+    const i = list ? list.indexOf(listener) : -1;
+    if (i >= 0) list!.splice(i, 1);
+    return this;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const list = this.#listeners;
+    this.#listeners = undefined;
+    if (list) for (const l of list) l();
+    this.#controller?.abort(reason);
+  }
+
+  /** A web AbortSignal that follows this disconnect (created on first use). */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+}
+
+/** A signal the upstream hop can listen on: a web AbortSignal or a {@link ClientDisconnect}. */
+export type UpstreamSignal = AbortSignal | ClientDisconnect;
+
+const decoder = new TextDecoder();
+
+/**
+ * The request as the Node adapter hands it to the pipeline: method, URL, the parsed header
+ * fields (a {@link HeaderMap}, not re-validated) and the body bytes, with no web `Request`, web
+ * stream or `AbortSignal` behind it. When project code is about to see the request, the pipeline
+ * turns it into a {@link GatewayRequest} once ({@link webRequestOf}).
+ */
+export class IncomingRequest implements PipelineRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: HeaderMap;
+  user: UserInfo | undefined = undefined;
+  params: Record<string, string> = {};
+  query: Record<string, string> = {};
+  readonly disconnect: ClientDisconnect;
+  #body: Uint8Array | undefined;
+  #web: GatewayRequest | undefined;
+
+  constructor(method: string, url: string, headers: HeaderMap, body: Uint8Array | undefined, disconnect: ClientDisconnect) {
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+    this.#body = method === "GET" || method === "HEAD" ? undefined : body;
+    this.disconnect = disconnect;
+  }
+
+  get signal(): AbortSignal {
+    return this.disconnect.signal;
+  }
+
+  async rawBytes(): Promise<Uint8Array> {
+    return this.#body ?? new Uint8Array(0);
+  }
+
+  async text(): Promise<string> {
+    return this.#body ? decoder.decode(this.#body) : "";
+  }
+
+  async json(): Promise<any> {
+    return JSON.parse(await this.text());
+  }
+
+  /** The same request with other headers and/or body (and the same user, params, query, signal). */
+  with(changes: { headers?: Headers; rawBody?: Uint8Array }): IncomingRequest {
+    const headers = changes.headers === undefined ? this.headers : changes.headers instanceof HeaderMap ? changes.headers : new HeaderMap(changes.headers);
+    const next = new IncomingRequest(this.method, this.url, headers, changes.rawBody ?? this.#body, this.disconnect);
+    next.user = this.user;
+    next.params = this.params;
+    next.query = this.query;
+    return next;
+  }
+
+  /** The web Request project code sees, built once. */
+  toWebRequest(): GatewayRequest {
+    return (this.#web ??= new GatewayRequest(this.url, {
+      method: this.method,
+      headers: this.headers,
+      rawBody: this.#body,
+      user: this.user,
+      params: this.params,
+      query: this.query,
+      signal: this.signal,
+    }));
+  }
+}
+
+/** A real web `Request` for code that expects one (project modules, pages, CORS). */
+export function webRequestOf(request: PipelineRequest | Request): GatewayRequest {
+  if (request instanceof GatewayRequest) return request;
+  if (request instanceof IncomingRequest) return request.toWebRequest();
+  return new GatewayRequest(request as Request);
+}
+
+/**
+ * The same request with other headers and/or body, of the same kind (built-in policies that
+ * rewrite a request use this, so the cheap kind stays cheap).
+ */
+export function deriveRequest(request: PipelineRequest, changes: { headers?: Headers; rawBody: Uint8Array }): PipelineRequest {
+  if (request instanceof IncomingRequest) return request.with(changes);
+  const web = request as GatewayRequest;
+  return new GatewayRequest(web.url, {
+    method: web.method,
+    headers: changes.headers ?? web.headers,
+    rawBody: changes.rawBody,
+    user: web.user,
+    params: web.params,
+    query: web.query,
+    signal: web.signal,
+  });
+}
+
+/**
  * Re-wraps whatever a custom policy returned into a GatewayRequest, keeping user/params/query.
  * A plain `new Request(request, init)` built from a request whose body the gateway held has no
  * body of its own; the held bytes are carried over.
@@ -153,7 +318,7 @@ export function asGatewayRequest(req: Request, previous: GatewayRequest): Gatewa
 /** A hook that sees (and may replace) the final response just before it is sent. */
 export type ResponseSendingHook = (
   response: Response,
-  request: GatewayRequest,
+  request: PipelineRequest,
   context: GatewayContext,
 ) => Response | Promise<Response>;
 
@@ -188,8 +353,15 @@ export interface UpstreamAuthHooks {
   onForbidden?(challenge: UpstreamChallenge): Promise<string | Response | undefined>;
 }
 
+/**
+ * Where the gateway's own upstream hop finds the cheap form of the client-abort signal
+ * ({@link ClientDisconnect}); code that wants a web AbortSignal uses `context.signal`.
+ */
+export const UPSTREAM_SIGNAL = Symbol("tollgate.upstreamSignal");
+
 /** Per-request context (`ZuploContext`-compatible subset). */
 export interface GatewayContext {
+  readonly [UPSTREAM_SIGNAL]?: UpstreamSignal;
   readonly requestId: string;
   readonly log: Logger;
   readonly route: RouteConfig;
@@ -208,14 +380,36 @@ export interface GatewayContext {
   waitUntil(promise: Promise<unknown>): void;
 }
 
+/**
+ * A built-in inbound policy. It sees a {@link PipelineRequest} and returns the (possibly new)
+ * request or a Response that ends the pipeline.
+ */
 export type InboundPolicy = (
+  request: PipelineRequest,
+  context: GatewayContext,
+  options: unknown,
+  policyName: string,
+) => Promise<PipelineRequest | Response> | PipelineRequest | Response;
+
+export type OutboundPolicy = (
+  response: Response,
+  request: PipelineRequest,
+  context: GatewayContext,
+  options: unknown,
+  policyName: string,
+) => Promise<Response> | Response;
+
+export type Handler = (request: PipelineRequest, context: GatewayContext) => Promise<Response> | Response;
+
+/** A project module's inbound policy: it gets a real web Request ({@link GatewayRequest}). */
+export type CustomInboundPolicy = (
   request: GatewayRequest,
   context: GatewayContext,
   options: unknown,
   policyName: string,
 ) => Promise<Request | Response> | Request | Response;
 
-export type OutboundPolicy = (
+export type CustomOutboundPolicy = (
   response: Response,
   request: GatewayRequest,
   context: GatewayContext,
@@ -223,7 +417,7 @@ export type OutboundPolicy = (
   policyName: string,
 ) => Promise<Response> | Response;
 
-export type Handler = (request: GatewayRequest, context: GatewayContext) => Promise<Response> | Response;
+export type CustomHandler = (request: GatewayRequest, context: GatewayContext) => Promise<Response> | Response;
 
 /** `{ module, export, options }` as written in the project files, after `$import`/`$env` handling. */
 export interface HandlerRef {

@@ -6,7 +6,8 @@
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { GatewayRequest } from "../pipeline/types.js";
+import { ClientDisconnect, IncomingRequest } from "../pipeline/types.js";
+import { HeaderMap } from "../pipeline/header-map.js";
 import { untouchedNodeBody } from "../pipeline/node-body.js";
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
@@ -41,13 +42,6 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-function toHeaders(req: http.IncomingMessage): Headers {
-  const h = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
-  return h;
-}
-
 /**
  * Pipes a body into the response and settles once the response is closed. An error on either
  * side destroys the other: a failing upstream body aborts the client's response (never a silently
@@ -67,12 +61,17 @@ function pipeBody(body: Readable, res: http.ServerResponse): Promise<void> {
 
 /** Writes a web Response to a Node ServerResponse, streaming the body. */
 export async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((v, k) => {
-    if (k !== "set-cookie") headers[k] = v;
-  });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length) headers["set-cookie"] = cookies;
+  let headers: Record<string, string | string[]>;
+  const source = response.headers;
+  if (source instanceof HeaderMap) headers = source.toNodeHeaders();
+  else {
+    headers = {};
+    source.forEach((v, k) => {
+      if (k !== "set-cookie") headers[k] = v;
+    });
+    const cookies = source.getSetCookie();
+    if (cookies.length) headers["set-cookie"] = cookies;
+  }
   res.writeHead(response.status, headers);
   const nodeBody = untouchedNodeBody(response);
   if (!nodeBody && !response.body) {
@@ -96,30 +95,39 @@ export function createNodeServer(opts: NodeServerOptions): http.Server {
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions): Promise<void> {
   const gateway = opts.gateway();
-  const abort = new AbortController();
-  res.on("close", () => {
-    if (!res.writableFinished) abort.abort(new Error("client disconnected"));
+  const disconnect = new ClientDisconnect();
+  res.once("close", () => {
+    if (!res.writableFinished) disconnect.abort(new Error("client disconnected"));
   });
   const method = req.method ?? "GET";
   const host = req.headers.host ?? "localhost";
   let response: Response;
   try {
     const rawBody = method === "GET" || method === "HEAD" ? undefined : await readBody(req, opts.maxBodyBytes);
-    const request = new GatewayRequest(`http://${host}${req.url ?? "/"}`, {
-      method,
-      headers: toHeaders(req),
-      rawBody,
-      signal: abort.signal,
-    });
-    response = await gateway.fetch(request, { remoteAddress: req.socket.remoteAddress, signal: abort.signal });
+    const request = new IncomingRequest(method, `http://${host}${req.url ?? "/"}`, HeaderMap.fromRawHeaders(req.rawHeaders), rawBody, disconnect);
+    response = await gateway.fetch(request, { remoteAddress: req.socket.remoteAddress });
   } catch (err) {
     response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
   }
   if (res.destroyed) {
-    const nodeBody = untouchedNodeBody(response);
-    if (nodeBody) nodeBody.destroy();
-    else await response.body?.cancel().catch(() => {});
+    discardBody(response);
     return;
   }
-  await writeResponse(res, response);
+  try {
+    await writeResponse(res, response);
+  } catch (err) {
+    // Headers Node refuses to write (an upstream's control characters, say): never a crash.
+    discardBody(response);
+    if (res.headersSent) res.destroy(err as Error);
+    else {
+      const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
+      await writeResponse(res, fallback).catch(() => res.destroy());
+    }
+  }
+}
+
+function discardBody(response: Response): void {
+  const nodeBody = untouchedNodeBody(response);
+  if (nodeBody) nodeBody.destroy();
+  else void response.body?.cancel().catch(() => {});
 }

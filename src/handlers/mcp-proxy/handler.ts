@@ -19,7 +19,8 @@ import { PassThrough, type Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
 import { nodeStreamResponse } from "../../pipeline/node-body.js";
-import type { GatewayContext, GatewayRequest, Handler } from "../../pipeline/types.js";
+import { HeaderMap } from "../../pipeline/header-map.js";
+import { UPSTREAM_SIGNAL, type GatewayContext, type Handler, type PipelineRequest, type UpstreamSignal } from "../../pipeline/types.js";
 import type { BuildInit } from "../../policies/registry.js";
 import { mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
@@ -83,7 +84,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   const dispatcher: Dispatcher = own ?? services.dispatcher;
   const binder = createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
 
-  function forwarding(request: GatewayRequest, context: GatewayContext) {
+  function forwarding(request: PipelineRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
     const proto = host.toLowerCase() === publicHost ? publicProto : request.url.startsWith("https:") ? "https" : "http";
     return { remoteAddress: context.remoteAddress, proto, host };
@@ -132,7 +133,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
    * Keeps `sessionCapabilities` in step, keyed by the id the CLIENT uses (`newSid` is the
    * client-facing id of a session the upstream just created).
    */
-  function remember(request: GatewayRequest, res: UpstreamResponse, initialize: boolean, newSid: string | undefined, context: GatewayContext) {
+  function remember(request: PipelineRequest, res: UpstreamResponse, initialize: boolean, newSid: string | undefined, context: GatewayContext) {
     const sid = request.headers.get("mcp-session-id");
     if (request.method === "DELETE" && sid && res.statusCode < 300) sessionCapabilities.delete(sid);
     else if (sid && res.statusCode === 404) sessionCapabilities.delete(sid);
@@ -146,10 +147,17 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     });
   }
 
-  async function toResponse(res: UpstreamResponse, method: string, signal: AbortSignal, boundSid: string | undefined): Promise<Response> {
-    const headers = downstreamResponseHeaders(res.headers);
+  async function toResponse(res: UpstreamResponse, method: string, signal: UpstreamSignal, boundSid: string | undefined): Promise<Response> {
+    const entries = downstreamResponseHeaders(res.headers);
     if (boundSid !== undefined) {
-      for (const entry of headers) if (entry[0] === "mcp-session-id") entry[1] = boundSid;
+      for (const entry of entries) if (entry[0] === "mcp-session-id") entry[1] = boundSid;
+    }
+    let headers: HeaderMap;
+    try {
+      headers = HeaderMap.fromParsed(entries);
+    } catch {
+      discard(res);
+      throw new GatewayError("upstream_error", 502, "The upstream MCP server sent a header field the gateway cannot forward.");
     }
     if (method === "HEAD" || NULL_BODY.has(res.statusCode)) {
       discard(res);
@@ -159,13 +167,14 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     // a complete, zero-length response in one write: SDK clients cancel a 202's body at once, and
     // cancelling one still in flight makes them drop the keep-alive connection.
     if (res.statusCode === 202 && (await endsEmpty(res.body, signal))) {
-      return new Response(null, { status: 202, headers: [...headers.filter(([k]) => k !== "content-length"), ["content-length", "0"]] });
+      headers.set("content-length", "0");
+      return new Response(null, { status: 202, headers });
     }
     const sse = options.idleTimeoutMs > 0 && headerValue(res.headers, "content-type")?.startsWith("text/event-stream");
     return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
   }
 
-  async function mcpProxy(request: GatewayRequest, context: GatewayContext): Promise<Response> {
+  async function mcpProxy(request: PipelineRequest, context: GatewayContext): Promise<Response> {
     const origin = request.headers.get("origin");
     if (origin !== null && !originAllowed(origin, request.headers.get("host") ?? "")) {
       throw new GatewayError("origin_not_allowed", 403, "Requests from this origin are not allowed.");
@@ -195,13 +204,14 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     }
     const initialize =
       method === "POST" && body !== undefined && !request.headers.has("mcp-session-id") && Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE);
+    const signal = context[UPSTREAM_SIGNAL] ?? context.signal;
     const o: ExchangeOptions = {
       dispatcher,
       method,
       url,
       headers: upstreamRequestHeaders(request.headers, context.upstreamHeaders, forwarding(request, context), context.requestId),
       body,
-      signal: context.signal,
+      signal,
       firstByteTimeoutMs: options.firstByteTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
     };
@@ -226,7 +236,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     const boundSid =
       user && newSid !== undefined ? (newSid === upstreamSid && clientSid !== null ? clientSid : binder.bind(newSid, routeId, user.sub)) : undefined;
     await remember(request, res, initialize, boundSid ?? newSid, context);
-    return toResponse(res, method, context.signal, boundSid);
+    return toResponse(res, method, signal, boundSid);
   }
 
   return Object.assign(mcpProxy, {

@@ -6,6 +6,7 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices#token-passthrough
  */
 import type { IncomingHttpHeaders } from "node:http";
+import { HeaderMap } from "../../pipeline/header-map.js";
 
 /** Hop-by-hop fields (RFC 9110 §7.6.1) plus what the hop recomputes itself. Lower-case. */
 const HOP_BY_HOP = new Set([
@@ -79,7 +80,7 @@ export function upstreamRequestHeaders(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   const listed = connectionTokens(inbound.get("connection"));
-  for (const [name, value] of inbound) {
+  for (const [name, value] of inbound instanceof HeaderMap ? inbound.fields() : inbound) {
     if (isDroppedRequestHeader(name) || listed?.has(name)) continue;
     out[name] = value;
   }

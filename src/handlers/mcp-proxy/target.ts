@@ -3,7 +3,7 @@
  * start-up, so a pattern without per-request placeholders costs one string concatenation (the
  * query string) per request.
  */
-import type { GatewayRequest } from "../../pipeline/types.js";
+import type { PipelineRequest } from "../../pipeline/types.js";
 
 const PLACEHOLDER = /\$\{([A-Za-z]+)\.([A-Za-z0-9_.-]+)\}/g;
 const URL_PARTS = new Set(["search", "pathname", "host", "hostname", "port", "protocol", "origin"]);
@@ -22,7 +22,7 @@ export interface CompiledTarget {
   /** True when the pattern places the query string itself (`${url.search}`). */
   readonly placesSearch: boolean;
   /** Builds the upstream URL (without the forwarded query string). */
-  build(request: GatewayRequest): string;
+  build(request: PipelineRequest): string;
 }
 
 /** Returns a problem with the pattern's placeholders, or undefined when the syntax is fine. */

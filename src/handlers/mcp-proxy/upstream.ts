@@ -6,6 +6,7 @@
 import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
+import type { UpstreamSignal } from "../../pipeline/types.js";
 import { headerValue, withoutCredentials } from "./headers.js";
 
 export type UpstreamResponse = Dispatcher.ResponseData;
@@ -16,7 +17,8 @@ export interface ExchangeOptions {
   url: string;
   headers: Record<string, string>;
   body: Uint8Array | undefined;
-  signal: AbortSignal;
+  /** The client going away (a web AbortSignal, or the adapter's cheaper ClientDisconnect). */
+  signal: UpstreamSignal;
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;
 }
@@ -33,7 +35,7 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** Maps an undici failure to the client-facing error. Never includes the upstream URL. */
-export function upstreamFailure(err: unknown, signal: AbortSignal): GatewayError {
+export function upstreamFailure(err: unknown, signal: { readonly aborted: boolean }): GatewayError {
   if (signal.aborted) {
     return new GatewayError("client_closed_request", 499, "The client closed the request.", { cause: err });
   }
@@ -127,7 +129,7 @@ export function discard(res: UpstreamResponse): void {
  * Resolves `true` once a body ends without any data, `false` as soon as data arrives (that data
  * stays in the stream, so the body can still be forwarded whole). Rejects when the body fails.
  */
-export function endsEmpty(body: Readable, signal: AbortSignal): Promise<boolean> {
+export function endsEmpty(body: Readable, signal: { readonly aborted: boolean }): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const settle = (empty: boolean) => {
       body.off("readable", onReadable).off("end", onEnd).off("error", onError);

@@ -10,7 +10,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../../errors.js";
-import type { GatewayContext, GatewayRequest, InboundPolicy, UserInfo } from "../../pipeline/types.js";
+import type { GatewayContext, PipelineRequest, InboundPolicy, UserInfo } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import { readCredential } from "../shared/credentials.js";
 import { TtlLru } from "../shared/lru.js";
@@ -66,7 +66,7 @@ export function createApiKeyPolicy(options: ApiKeyOptions, init: BuildInit): Inb
     return found;
   }
 
-  return async (request: GatewayRequest, context: GatewayContext) => {
+  return async (request: PipelineRequest, context: GatewayContext) => {
     const key = readCredential(request.headers, options.authHeader, scheme);
     if (key === undefined) {
       if (options.allowUnauthenticatedRequests) return request;

@@ -11,7 +11,7 @@
  */
 import { RpcCode } from "../../errors.js";
 import { mcpRequestInfo, type JsonRpcId, type JsonRpcMessage } from "../../mcp/messages.js";
-import { GatewayRequest, type InboundPolicy } from "../../pipeline/types.js";
+import { deriveRequest, type InboundPolicy, type PipelineRequest } from "../../pipeline/types.js";
 import { MCP_GATEWAY_MODULE, registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import { setUpstreamHeader } from "../shared/headers.js";
 import { compileFilter, LIST_METHODS, type ListKind } from "./filter.js";
@@ -60,7 +60,7 @@ export function createCapabilityFilterPolicy(options: CapabilityFilterOptions, i
       // Forward the rest of the batch; the refused members are answered in the response hook.
       const headers = new Headers(request.headers);
       headers.delete("content-length");
-      out = new GatewayRequest(request, { headers, rawBody: encoder.encode(JSON.stringify(kept)) });
+      out = deriveRequest(request, { headers, rawBody: encoder.encode(JSON.stringify(kept)) });
     }
     if (lists.size || refused.length) {
       // The answer must be readable to be filtered.

@@ -12,7 +12,7 @@
  */
 import * as oauth from "oauth4webapi";
 import { GatewayError } from "../../errors.js";
-import type { GatewayContext, GatewayRequest, InboundPolicy, RouteConfig } from "../../pipeline/types.js";
+import type { GatewayContext, PipelineRequest, InboundPolicy, RouteConfig } from "../../pipeline/types.js";
 import { addResource, ensureAuthServer } from "../../auth-server/server.js";
 import { closeCimd } from "../../auth-server/cimd.js";
 import { lookupAccessToken } from "../../auth-server/tokens.js";
@@ -149,7 +149,7 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
     }
   };
 
-  const policy = async (request: GatewayRequest, context: GatewayContext) => {
+  const policy = async (request: PipelineRequest, context: GatewayContext) => {
     const path = new URL(request.url).pathname;
     const token = readCredential(request.headers, "Authorization", "Bearer");
     if (token === undefined) throw challenge(path, undefined);

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { GatewayError } from "../../errors.js";
 import { mcpRequestInfo, type JsonRpcMessage } from "../../mcp/messages.js";
-import { GatewayRequest, type GatewayContext, type InboundPolicy, type UpstreamAuthHooks } from "../../pipeline/types.js";
+import { deriveRequest, type GatewayContext, type PipelineRequest, type InboundPolicy, type UpstreamAuthHooks } from "../../pipeline/types.js";
 import type { GatewayServices } from "../../pipeline/services.js";
 import { bearerChallenge } from "../../oauth/challenge.js";
 import type { Refresher, TokenResult } from "../../oauth/grants.js";
@@ -29,14 +29,14 @@ const OWN_STATE_BYTES = Buffer.from(`"${REQUEST_STATE_PREFIX}`);
 /** Requests that may reach the upstream without a credential (the session can start; the upstream decides). */
 const LIFECYCLE = new Set(["initialize", "ping", "server/discover"]);
 
-function passesWithoutGrant(request: GatewayRequest, messages: JsonRpcMessage[], parsed: boolean): boolean {
+function passesWithoutGrant(request: PipelineRequest, messages: JsonRpcMessage[], parsed: boolean): boolean {
   if (request.method !== "POST") return true;
   if (!parsed) return true;
   return messages.every((m) => m.method === undefined || m.id === undefined || m.id === null || LIFECYCLE.has(m.method));
 }
 
 /** Removes the gateway's own MRTR `requestState`/`inputResponses` from a retried request. */
-async function stripOwnRetryState(request: GatewayRequest, context: GatewayContext, upstreamId: string): Promise<GatewayRequest> {
+async function stripOwnRetryState(request: PipelineRequest, context: GatewayContext, upstreamId: string): Promise<PipelineRequest> {
   if (request.method !== "POST") return request;
   // Hot path: only parse when the body can contain one of our request states.
   const raw = await request.rawBytes();
@@ -53,15 +53,7 @@ async function stripOwnRetryState(request: GatewayRequest, context: GatewayConte
     return { ...m, params: Object.keys(rest).length ? { ...params, inputResponses: rest } : params };
   });
   const bytes = new TextEncoder().encode(JSON.stringify(info.batch ? cleaned : cleaned[0]));
-  return new GatewayRequest(request.url, {
-    method: request.method,
-    headers: request.headers,
-    rawBody: bytes,
-    user: request.user,
-    params: request.params,
-    query: request.query,
-    signal: request.signal,
-  });
+  return deriveRequest(request, { rawBody: bytes });
 }
 
 /** Builds the per-request logic for one upstream. */
@@ -79,7 +71,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
 
   async function connectRequired(
     entry: UpstreamEntry,
-    request: GatewayRequest,
+    request: PipelineRequest,
     context: GatewayContext,
     subject: string | undefined,
     why: { state: ConnectState; reason: "authenticating" | "reconsent_required" | "step_up"; scopes?: string[]; stepUps?: number },
@@ -118,7 +110,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
 
   function hooks(
     entry: UpstreamEntry,
-    request: GatewayRequest,
+    request: PipelineRequest,
     context: GatewayContext,
     subject: string | undefined,
     key: string,

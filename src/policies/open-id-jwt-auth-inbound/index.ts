@@ -12,7 +12,7 @@
  */
 import { GatewayError } from "../../errors.js";
 import { registerBrowserLogin } from "../../web/session.js";
-import type { GatewayContext, GatewayRequest, InboundPolicy } from "../../pipeline/types.js";
+import type { GatewayContext, PipelineRequest, InboundPolicy } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import type { BrowserLoginConfig } from "../shared/browser-login.js";
 import { readCredential } from "../shared/credentials.js";
@@ -73,7 +73,7 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
   const authHeader = options.authHeader;
   const scope = options.scopesSupported?.join(" ");
 
-  const challenge = (request: GatewayRequest, context: GatewayContext, error: "invalid_token" | undefined) => {
+  const challenge = (request: PipelineRequest, context: GatewayContext, error: "invalid_token" | undefined) => {
     const resourceMetadata = context.route.mcp
       ? resourceMetadataUrl(services.settings.publicUrl, new URL(request.url).pathname)
       : undefined;
@@ -85,7 +85,7 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
     );
   };
 
-  const policy = async (request: GatewayRequest, context: GatewayContext) => {
+  const policy = async (request: PipelineRequest, context: GatewayContext) => {
     const token = readCredential(request.headers, authHeader, "Bearer");
     if (token === undefined) {
       if (allowAnonymous) return request;

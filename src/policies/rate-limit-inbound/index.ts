@@ -6,7 +6,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
  */
 import { GatewayError } from "../../errors.js";
-import type { GatewayContext, GatewayRequest, InboundPolicy } from "../../pipeline/types.js";
+import type { GatewayContext, PipelineRequest, InboundPolicy } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import { rateLimitOptionsSchema, type RateLimitOptions } from "./options.js";
 
@@ -25,7 +25,7 @@ export function createRateLimitPolicy(options: RateLimitOptions, init: BuildInit
   const windowSeconds = options.timeWindowMinutes * 60;
   const limit = options.requestsAllowed;
 
-  const bucketOf = (request: GatewayRequest, context: GatewayContext): string => {
+  const bucketOf = (request: PipelineRequest, context: GatewayContext): string => {
     switch (options.rateLimitBy) {
       case "all":
         return `${init.name}|all`;

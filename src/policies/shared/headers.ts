@@ -6,7 +6,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-5 HTTP fields
  */
 import { z } from "zod";
-import type { GatewayContext, GatewayRequest } from "../../pipeline/types.js";
+import type { GatewayContext, PipelineRequest } from "../../pipeline/types.js";
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -45,7 +45,7 @@ export const headerValueSchema = z.string().refine((v) => !/[\r\n\0]/.test(v), {
  * not count).
  */
 export function setUpstreamHeader(
-  request: GatewayRequest,
+  request: PipelineRequest,
   context: GatewayContext,
   name: string,
   value: string,
@@ -63,7 +63,7 @@ export function setUpstreamHeader(
 }
 
 /** Removes a header from the request and from the headers queued for the upstream. */
-export function removeUpstreamHeader(request: GatewayRequest, context: GatewayContext, name: string): void {
+export function removeUpstreamHeader(request: PipelineRequest, context: GatewayContext, name: string): void {
   const key = name.toLowerCase();
   for (const k of Object.keys(context.upstreamHeaders)) {
     if (k.toLowerCase() === key) delete context.upstreamHeaders[k];

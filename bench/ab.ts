@@ -1,0 +1,122 @@
+/**
+ * `npm run bench:ab -- [ref] [--rounds N]`: the gateway of this working tree against the gateway
+ * of another commit (default `HEAD`), side by side behind one upstream, with the bare Node proxy
+ * as the yardstick. Every round visits the three in a rotating order: 1,000 requests at 500/s
+ * (after 100 warm-up requests) and 2 s flat out, recording the CPU time each process spent.
+ *
+ * This is how changes to the hot path are judged: single runs on a small machine vary by more
+ * than most changes are worth, but the same noise hits both gateways when they alternate, so
+ * the per-round differences (reported as their median) are what to read.
+ *
+ * The other commit is checked out into a temporary git worktree that borrows this checkout's
+ * node_modules, so both sides run the same dependencies.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { generateKey } from "../src/store/crypto.js";
+import { closedLoop, openLoop, throughputTool, type RequestSpec } from "./load.js";
+import { cpuMicros, processTree } from "./proc.js";
+import { writeBenchProject } from "./project.js";
+import { quantile } from "./report.js";
+import { repoRoot, startBareProxy, startIdentity, startTollgate, startUpstream, type Child } from "./targets.js";
+
+const args = process.argv.slice(2);
+const roundsAt = args.indexOf("--rounds");
+const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
+const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds") ?? "HEAD";
+const RATE = 500;
+const COUNT = 1000;
+const WARMUP = 100;
+const FLAT_SECONDS = 2;
+const AUDIENCE = "https://tollgate-bench.example";
+const BODY = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "hello" } } });
+
+const log = (msg: string) => process.stdout.write(`${msg}\n`);
+
+interface Side {
+  name: string;
+  child: Child;
+  url: string;
+  rate: number[];
+  flat: number[];
+}
+
+async function main(): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-ab-"));
+  const other = path.join(tmp, "other");
+  execFileSync("git", ["worktree", "add", "--detach", other, ref], { cwd: repoRoot, stdio: "ignore" });
+  fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(other, "node_modules"));
+  const children: Child[] = [];
+  try {
+    const tool = await throughputTool();
+    const identity = await startIdentity(AUDIENCE);
+    const upstream = await startUpstream();
+    children.push(upstream.child);
+    const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
+    const project = path.join(tmp, "project");
+    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
+    const key = generateKey();
+    const bare = await startBareProxy(upstream.port);
+    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+    const theirs = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other);
+    children.push(bare.child, mine.child, theirs.child);
+    const side = (name: string, t: { child: Child; port: number }): Side => ({ name, child: t.child, url: `http://127.0.0.1:${t.port}/mcp`, rate: [], flat: [] });
+    const sides = [side("bare node", bare), side(`gateway @ ${ref}`, theirs), side("gateway (working tree)", mine)];
+    const spec = (s: Side): RequestSpec => ({
+      url: s.url,
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+        authorization: `Bearer ${identity.token}`,
+      },
+      body: BODY,
+    });
+    for (const s of sides) {
+      const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: BODY });
+      const text = await res.text();
+      if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
+      await closedLoop(tool, spec(s), { connections: 32, seconds: 1, tmpDir: tmp });
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
+      const line: string[] = [];
+      for (const s of order) {
+        const pids = processTree(s.child.pid);
+        let c0 = cpuMicros(pids);
+        const r = await openLoop(spec(s), { rate: RATE, count: COUNT, warmup: WARMUP, connections: 32 });
+        if (r.errors + r.statusErrors > 0) throw new Error(`${s.name}: ${r.errors + r.statusErrors} failed requests`);
+        s.rate.push((cpuMicros(pids) - c0) / (COUNT + WARMUP));
+        c0 = cpuMicros(pids);
+        const f = await closedLoop(tool, spec(s), { connections: 32, seconds: FLAT_SECONDS, tmpDir: tmp });
+        s.flat.push((cpuMicros(pids) - c0) / f.requests);
+        line.push(`${s.name} ${s.rate.at(-1)!.toFixed(0)}/${s.flat.at(-1)!.toFixed(0)}`);
+      }
+      log(`round ${round + 1}/${ROUNDS} (µs/req at ${RATE}/s / flat out): ${line.join(", ")}`);
+    }
+    const med = (xs: number[]) => quantile(xs, 0.5)!;
+    log(`\nCPU µs per request, median of ${ROUNDS} rounds (range):`);
+    for (const s of sides) {
+      log(`  ${s.name.padEnd(26)} at ${RATE}/s ${med(s.rate).toFixed(0)} (${Math.min(...s.rate).toFixed(0)}–${Math.max(...s.rate).toFixed(0)})   flat out ${med(s.flat).toFixed(1)}`);
+    }
+    const [, old, cur] = sides as [Side, Side, Side];
+    const dRate = cur.rate.map((v, i) => v - old.rate[i]!);
+    const dFlat = cur.flat.map((v, i) => v - old.flat[i]!);
+    log(`  working tree minus ${ref}, median of the per-round differences: at ${RATE}/s ${med(dRate).toFixed(0)} µs, flat out ${med(dFlat).toFixed(1)} µs`);
+  } finally {
+    for (const c of children) await c.stop();
+    execFileSync("git", ["worktree", "remove", "--force", other], { cwd: repoRoot, stdio: "ignore" });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

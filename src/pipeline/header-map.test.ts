@@ -1,0 +1,78 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { HeaderMap } from "./header-map.js";
+
+/** The same operations on a web Headers and on a HeaderMap must read back the same. */
+function bothWays(ops: (h: Headers) => void): { web: Headers; ours: HeaderMap } {
+  const web = new Headers();
+  const ours = new HeaderMap();
+  ops(web);
+  ops(ours);
+  return { web, ours };
+}
+
+test("reads, iteration order, repeated fields and Set-Cookie behave like web Headers", () => {
+  const { web, ours } = bothWays((h) => {
+    h.append("X-B", "2");
+    h.append("x-a", "1");
+    h.append("X-A", "one more");
+    h.append("Set-Cookie", "a=1");
+    h.append("set-cookie", "b=2");
+    h.append("Accept", "  text/plain\t");
+    h.set("x-c", "3");
+    h.delete("X-B");
+  });
+  assert.deepEqual([...ours], [...web]);
+  assert.deepEqual([...ours.keys()], [...web.keys()]);
+  assert.deepEqual([...ours.values()], [...web.values()]);
+  for (const name of ["x-a", "X-A", "set-cookie", "accept", "x-b", "missing"]) {
+    assert.equal(ours.get(name), web.get(name), name);
+    assert.equal(ours.has(name), web.has(name), name);
+  }
+  assert.deepEqual(ours.getSetCookie(), web.getSetCookie());
+  const seen: string[] = [];
+  ours.forEach((v, k, parent) => {
+    assert.equal(parent, ours);
+    seen.push(`${k}=${v}`);
+  });
+  const expected: string[] = [];
+  web.forEach((v, k) => expected.push(`${k}=${v}`));
+  assert.deepEqual(seen, expected);
+});
+
+test("is a Headers wherever one is accepted", () => {
+  const h = HeaderMap.fromRawHeaders(["Content-Type", "application/json", "X-Trace", "1", "x-trace", "2"]);
+  assert.ok(h instanceof Headers);
+  assert.equal(new Headers(h).get("x-trace"), "1, 2");
+  assert.equal(new Request("http://example.test/", { headers: h }).headers.get("content-type"), "application/json");
+  assert.equal(new Response(null, { headers: h }).headers.get("x-trace"), "1, 2");
+  assert.deepEqual(Object.fromEntries(h), { "content-type": "application/json", "x-trace": "1, 2" });
+  assert.deepEqual(new HeaderMap({ A: "1" }).get("a"), "1");
+  assert.deepEqual(new HeaderMap([["A", "1"]]).get("a"), "1");
+});
+
+test("what callers add is validated like web Headers", () => {
+  const h = new HeaderMap();
+  assert.throws(() => h.set("bad name", "x"), TypeError);
+  assert.throws(() => h.append("x-a", "line\r\nbreak"), TypeError);
+  assert.throws(() => h.set("x-a", "nul\0"), TypeError);
+  assert.throws(() => h.set("x-a", "wide \u0100"), TypeError);
+  assert.throws(() => h.get("bad name"), TypeError);
+  assert.throws(() => new HeaderMap([["only-name"]] as never), TypeError);
+  assert.equal([...h].length, 0, "nothing was added by the failed calls");
+});
+
+test("fields from another parser: control characters Node could not write are refused", () => {
+  assert.throws(() => HeaderMap.fromParsed([["x-a", "bell\u0007"]]), TypeError);
+  const h = HeaderMap.fromParsed([["x-a", "tab\tand latin-1 \u00e9"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);
+  assert.deepEqual(h.toNodeHeaders(), { "x-a": "tab\tand latin-1 \u00e9", "set-cookie": ["a=1", "b=2"] });
+  assert.deepEqual([...h.fields()], [["x-a", "tab\tand latin-1 \u00e9"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);
+});
+
+test("changes after a read are seen by the next iteration", () => {
+  const h = HeaderMap.fromRawHeaders(["B", "2", "A", "1"]);
+  assert.deepEqual([...h.keys()], ["a", "b"]);
+  h.set("c", "3");
+  h.delete("a");
+  assert.deepEqual([...h], [["b", "2"], ["c", "3"]]);
+});

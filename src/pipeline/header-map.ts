@@ -1,0 +1,183 @@
+/**
+ * `HeaderMap`: a web `Headers` (it is one: `instanceof Headers`, usable as any `HeadersInit`)
+ * kept in a plain `Map`, so the gateway can hand over header fields that an HTTP parser already
+ * validated — the client's request, the upstream's response — without copying and re-validating
+ * every byte as the `Headers` constructor does. Everything a caller adds or changes is validated
+ * like `Headers` would (field-name token, no NUL/CR/LF, ByteString), and reads follow the Fetch
+ * standard: lower-cased names, repeated fields combined with ", ", `Set-Cookie` kept as a list,
+ * iteration sorted by name.
+ *
+ * @see https://fetch.spec.whatwg.org/#headers-class
+ */
+import { inspect } from "node:util";
+
+/** RFC 9110 field-name (token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Not allowed in a field value (Fetch: NUL, CR, LF; ByteString: nothing above U+00FF). */
+const BAD_VALUE = /[\0\r\n]|[^\0-\xff]/;
+/** What Node's HTTP layer also refuses to write: control characters other than HTAB. */
+const UNWRITABLE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+const TRUSTED = Symbol("tollgate.trustedHeaders");
+
+function checkName(name: string): string {
+  if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
+  return name.toLowerCase();
+}
+
+function checkValue(name: string, value: string): string {
+  const v = String(value).replace(EDGE_WHITESPACE, "");
+  if (BAD_VALUE.test(v)) throw new TypeError(`Invalid value for header "${name}"`);
+  return v;
+}
+
+export class HeaderMap extends Headers {
+  #map = new Map<string, string>();
+  #cookies: string[] | undefined;
+  #sorted: Array<[string, string]> | undefined;
+
+  constructor(init?: HeadersInit) {
+    super();
+    if (init === undefined || (init as unknown) === TRUSTED) return;
+    if (init instanceof Headers || Array.isArray(init) || typeof (init as unknown as Iterable<unknown>)[Symbol.iterator] === "function") {
+      for (const pair of init as Iterable<[string, string]>) {
+        if (pair.length !== 2) throw new TypeError("Header pairs must have exactly two items");
+        this.append(pair[0], pair[1]);
+      }
+    } else {
+      for (const name of Object.keys(init)) this.append(name, (init as Record<string, string>)[name]!);
+    }
+  }
+
+  /**
+   * From Node's `rawHeaders` (name, value, name, value, …) of a request the HTTP server parsed:
+   * names and values were validated by the parser, so they are only lower-cased and combined.
+   */
+  static fromRawHeaders(raw: readonly string[]): HeaderMap {
+    const h = new HeaderMap(TRUSTED as never);
+    for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
+    return h;
+  }
+
+  /**
+   * From fields another HTTP parser produced (lower-case names). Values Node could not write back
+   * (control characters) are refused here, where the caller can still answer with an error.
+   */
+  static fromParsed(entries: Iterable<readonly [string, string]>): HeaderMap {
+    const h = new HeaderMap(TRUSTED as never);
+    for (const [name, value] of entries) {
+      if (UNWRITABLE_VALUE.test(value)) throw new TypeError(`Invalid value for header "${name}"`);
+      h.#add(name, value);
+    }
+    return h;
+  }
+
+  #add(name: string, value: string): void {
+    this.#sorted = undefined;
+    if (name === "set-cookie") {
+      (this.#cookies ??= []).push(value);
+      return;
+    }
+    const prev = this.#map.get(name);
+    this.#map.set(name, prev === undefined ? value : `${prev}, ${value}`);
+  }
+
+  override append(name: string, value: string): void {
+    this.#add(checkName(String(name)), checkValue(name, value));
+  }
+
+  override set(name: string, value: string): void {
+    const key = checkName(String(name));
+    const v = checkValue(name, value);
+    this.#sorted = undefined;
+    if (key === "set-cookie") this.#cookies = [v];
+    else this.#map.set(key, v);
+  }
+
+  override delete(name: string): void {
+    const key = checkName(String(name));
+    this.#sorted = undefined;
+    if (key === "set-cookie") this.#cookies = undefined;
+    else this.#map.delete(key);
+  }
+
+  override get(name: string): string | null {
+    const key = String(name).toLowerCase();
+    const v = this.#map.get(key);
+    if (v !== undefined) return v;
+    if (key === "set-cookie" && this.#cookies?.length) return this.#cookies.join(", ");
+    checkName(String(name));
+    return null;
+  }
+
+  override has(name: string): boolean {
+    const key = String(name).toLowerCase();
+    if (this.#map.has(key) || (key === "set-cookie" && !!this.#cookies?.length)) return true;
+    checkName(String(name));
+    return false;
+  }
+
+  override getSetCookie(): string[] {
+    return this.#cookies ? [...this.#cookies] : [];
+  }
+
+  /** Name/value pairs in the standard's order: sorted by name, each `Set-Cookie` on its own. */
+  #entries(): Array<[string, string]> {
+    if (this.#sorted) return this.#sorted;
+    const names = [...this.#map.keys()];
+    if (this.#cookies?.length) names.push("set-cookie");
+    names.sort();
+    const out: Array<[string, string]> = [];
+    for (const name of names) {
+      if (name === "set-cookie") for (const c of this.#cookies!) out.push([name, c]);
+      else out.push([name, this.#map.get(name)!]);
+    }
+    return (this.#sorted = out);
+  }
+
+  override forEach(callback: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.#entries()) callback.call(thisArg, v, k, this);
+  }
+
+  override *entries(): HeadersIterator<[string, string]> {
+    for (const [k, v] of this.#entries()) yield [k, v];
+  }
+
+  override *keys(): HeadersIterator<string> {
+    for (const [k] of this.#entries()) yield k;
+  }
+
+  override *values(): HeadersIterator<string> {
+    for (const [, v] of this.#entries()) yield v;
+  }
+
+  override [Symbol.iterator](): HeadersIterator<[string, string]> {
+    return this.entries();
+  }
+
+  /**
+   * Every field in insertion order, unsorted (cheaper than the standard iteration; for copying
+   * onto another hop). `Set-Cookie` values come last, one pair each.
+   */
+  fields(): IterableIterator<[string, string]> {
+    if (!this.#cookies?.length) return this.#map.entries();
+    return this.#fieldsWithCookies();
+  }
+
+  *#fieldsWithCookies(): IterableIterator<[string, string]> {
+    yield* this.#map;
+    for (const c of this.#cookies!) yield ["set-cookie", c];
+  }
+
+  /** The fields as Node's `writeHead` takes them (`Set-Cookie` as a list). */
+  toNodeHeaders(): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    for (const [k, v] of this.#map) out[k] = v;
+    if (this.#cookies?.length) out["set-cookie"] = [...this.#cookies];
+    return out;
+  }
+
+  [inspect.custom](): string {
+    return `HeaderMap ${inspect(Object.fromEntries(this.#entries()))}`;
+  }
+}
