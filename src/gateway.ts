@@ -273,7 +273,8 @@ export async function createGateway(project: Project, services: GatewayServices)
       }
     }
     const ms = performance.now() - started;
-    services.metrics?.requests.inc({ route: routeName, method, status: response.status });
+    // Only known methods become label values: any other word would add a time series per word.
+    services.metrics?.requests.inc({ route: routeName, method: KNOWN_METHODS.has(method) ? method : "other", status: response.status });
     services.metrics?.duration.observe({ route: routeName }, ms / 1000);
     services.log.info({ requestId, method, path: pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
     return response;
