@@ -46,6 +46,8 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === "function";
+
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -187,7 +189,9 @@ export async function createGateway(project: Project, services: GatewayServices)
     try {
       if (b.web) request = webRequestOf(request);
       for (const p of b.inbound) {
-        const out = await p.fn(request, context, p.options, p.name);
+        // A policy that answers synchronously is not awaited: no microtask per policy.
+        let out = p.fn(request, context, p.options, p.name);
+        if (isPromise(out)) out = await out;
         if (out instanceof Response) {
           response = out;
           break;
@@ -274,8 +278,7 @@ export async function createGateway(project: Project, services: GatewayServices)
     }
     const ms = performance.now() - started;
     // Only known methods become label values: any other word would add a time series per word.
-    services.metrics?.requests.inc({ route: routeName, method: KNOWN_METHODS.has(method) ? method : "other", status: response.status });
-    services.metrics?.duration.observe({ route: routeName }, ms / 1000);
+    services.metrics?.record(routeName, KNOWN_METHODS.has(method) ? method : "other", response.status, ms / 1000);
     services.log.info({ requestId, method, path: pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
     return response;
   }

@@ -8,23 +8,86 @@ export interface GatewayMetrics {
   registry: Registry;
   requests: Counter<"route" | "method" | "status">;
   duration: Histogram<"route">;
+  /**
+   * Counts one request and its duration. Cheap on purpose: it adds to plain counters and a
+   * buffer, which `requests` and `duration` take over when they are read (a scrape).
+   */
+  record(route: string, method: string, status: number, seconds: number): void;
   /** Upstream OAuth events: connected, refreshed, refresh_failed, reconsent, revoked. */
   oauthEvents: Counter<"upstream" | "event">;
+}
+
+/** Durations buffered per route before they are handed to the histogram. */
+const DURATION_BUFFER = 4096;
+
+/**
+ * Request counts and durations between two scrapes. prom-client hashes the label set on every
+ * `inc`/`observe`; done per request, in a process that mostly waits for sockets, that was about
+ * 10 µs of CPU per request (measured with the metrics switched off). Here a request adds to a
+ * number in nested maps and to a typed array; the same prom-client calls happen at scrape time
+ * (or when a route's buffer is full), in one batch.
+ */
+class PendingRequests {
+  /** route → method → status → count since the last flush. */
+  readonly #counts = new Map<string, Map<string, Map<number, number>>>();
+  readonly #durations = new Map<string, { labels: { route: string }; values: Float64Array; n: number }>();
+  #histogram: Histogram<"route"> | undefined;
+
+  /** The histogram a full buffer is drained into. */
+  useHistogram(histogram: Histogram<"route">): void {
+    this.#histogram = histogram;
+  }
+
+  record(route: string, method: string, status: number, seconds: number): void {
+    let byMethod = this.#counts.get(route);
+    if (!byMethod) this.#counts.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+    let buf = this.#durations.get(route);
+    if (!buf) this.#durations.set(route, (buf = { labels: { route }, values: new Float64Array(DURATION_BUFFER), n: 0 }));
+    buf.values[buf.n++] = seconds;
+    if (buf.n === DURATION_BUFFER) this.#drain(this.#histogram!, buf);
+  }
+
+  flushCounts(counter: Counter<"route" | "method" | "status">): void {
+    for (const [route, byMethod] of this.#counts) {
+      for (const [method, byStatus] of byMethod) {
+        for (const [status, n] of byStatus) {
+          if (n > 0) counter.inc({ route, method, status }, n);
+        }
+        byStatus.clear();
+      }
+    }
+  }
+
+  flushDurations(histogram: Histogram<"route">): void {
+    for (const buf of this.#durations.values()) this.#drain(histogram, buf);
+  }
+
+  #drain(histogram: Histogram<"route">, buf: { labels: { route: string }; values: Float64Array; n: number }): void {
+    for (let i = 0; i < buf.n; i++) histogram.observe(buf.labels, buf.values[i]!);
+    buf.n = 0;
+  }
 }
 
 /** Creates the metrics registry with Node's default process metrics. */
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
+  const pending = new PendingRequests();
   // Event-loop lag sampled every 100 ms rather than the default 10 ms: the 10 ms sampler alone
   // costs ~6 ms of CPU per second on an idle gateway (measured), i.e. ~12 µs per request at 500/s.
   collectDefaultMetrics({ register: registry, prefix: "tollgate_", eventLoopMonitoringPrecision: 100 });
-  return {
+  const metrics: GatewayMetrics = {
     registry,
     requests: new Counter({
       name: "tollgate_requests_total",
       help: "Requests handled, by route operationId, method and status code",
       labelNames: ["route", "method", "status"],
       registers: [registry],
+      collect() {
+        pending.flushCounts(this);
+      },
     }),
     duration: new Histogram({
       name: "tollgate_request_duration_seconds",
@@ -32,6 +95,9 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ["route"],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry],
+      collect() {
+        pending.flushDurations(this);
+      },
     }),
     oauthEvents: new Counter({
       name: "tollgate_upstream_oauth_events_total",
@@ -39,7 +105,10 @@ export function createMetrics(): GatewayMetrics {
       labelNames: ["upstream", "event"],
       registers: [registry],
     }),
+    record: (route, method, status, seconds) => pending.record(route, method, status, seconds),
   };
+  pending.useHistogram(metrics.duration);
+  return metrics;
 }
 
 /** Renders the registry in the Prometheus text format. */

@@ -85,16 +85,21 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
     );
   };
 
-  const policy = async (request: PipelineRequest, context: GatewayContext) => {
+  // A token verified before answers synchronously (no promise, no microtask); everything else
+  // — no token, a new token, a bad one — takes the asynchronous path.
+  const policy = (request: PipelineRequest, context: GatewayContext): PipelineRequest | Promise<PipelineRequest> => {
     const token = readCredential(request.headers, authHeader, "Bearer");
-    if (token === undefined) {
-      if (allowAnonymous) return request;
-      throw challenge(request, context, undefined);
-    }
-    const hit = verifier.cached(token);
+    const hit = token === undefined ? undefined : verifier.cached(token);
     if (hit) {
       request.user = hit;
       return request;
+    }
+    return authenticate(request, context, token);
+  };
+  const authenticate = async (request: PipelineRequest, context: GatewayContext, token: string | undefined) => {
+    if (token === undefined) {
+      if (allowAnonymous) return request;
+      throw challenge(request, context, undefined);
     }
     const result = await verifier.verify(token);
     if (result.ok) {
