@@ -42,41 +42,25 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** The one `close` listener of a response: it tells the client-abort signal and the body forwarder. */
-interface ResponseClose {
-  onClose: (() => void) | undefined;
-}
-
 /**
- * Forwards a body into the response and settles once the response is closed. An error on either
+ * Pipes a body into the response and settles once the response is closed. An error on either
  * side destroys the other: a failing upstream body aborts the client's response (never a silently
- * truncated one), a client that goes away aborts the upstream body. Backpressure pauses the body
- * until the client's socket drains. Hand-rolled rather than `stream.pipeline` (an AbortController
- * and a DOMException per call) or `pipe` (about eight listeners added and removed per response).
+ * truncated one), a client that goes away aborts the upstream body. Hand-rolled rather than
+ * `stream.pipeline`, which allocates an AbortController (and a DOMException) per call.
  */
-function forwardBody(body: Readable, res: http.ServerResponse, close: ResponseClose): Promise<void> {
+function pipeBody(body: Readable, res: http.ServerResponse): Promise<void> {
   return new Promise((resolve) => {
-    close.onClose = () => {
+    body.once("error", (err) => res.destroy(err));
+    res.once("close", () => {
       if (!body.readableEnded && !body.destroyed) body.destroy();
       resolve();
-    };
-    if (res.destroyed) {
-      close.onClose();
-      return;
-    }
-    body.on("data", (chunk: Uint8Array) => {
-      if (!res.write(chunk)) {
-        body.pause();
-        res.once("drain", () => body.resume());
-      }
     });
-    body.once("end", () => res.end());
-    body.once("error", (err) => res.destroy(err));
+    body.pipe(res);
   });
 }
 
 /** Writes a web Response to a Node ServerResponse, streaming the body. */
-async function writeResponse(res: http.ServerResponse, response: Response, close: ResponseClose): Promise<void> {
+export async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   let headers: Record<string, string | string[]>;
   const source = response.headers;
   if (source instanceof HeaderMap) headers = source.toNodeHeaders();
@@ -97,7 +81,7 @@ async function writeResponse(res: http.ServerResponse, response: Response, close
   // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
   // known length is on its way; its first chunk carries the headers in the same write.
   if (headers["content-length"] === undefined) res.flushHeaders();
-  await forwardBody(nodeBody ?? Readable.fromWeb(response.body as never), res, close);
+  await pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
 }
 
 /** Creates the Node HTTP server in front of a gateway. */
@@ -112,10 +96,8 @@ export function createNodeServer(opts: NodeServerOptions): http.Server {
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions): Promise<void> {
   const gateway = opts.gateway();
   const disconnect = new ClientDisconnect();
-  const close: ResponseClose = { onClose: undefined };
   res.once("close", () => {
     if (!res.writableFinished) disconnect.abort(new Error("client disconnected"));
-    close.onClose?.();
   });
   const method = req.method ?? "GET";
   const host = req.headers.host ?? "localhost";
@@ -132,14 +114,14 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     return;
   }
   try {
-    await writeResponse(res, response, close);
+    await writeResponse(res, response);
   } catch (err) {
     // Headers Node refuses to write (an upstream's control characters, say): never a crash.
     discardBody(response);
     if (res.headersSent) res.destroy(err as Error);
     else {
       const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
-      await writeResponse(res, fallback, close).catch(() => res.destroy());
+      await writeResponse(res, fallback).catch(() => res.destroy());
     }
   }
 }
