@@ -255,6 +255,15 @@ describe("open-id-jwt-auth-inbound", () => {
       assert.notEqual(hit1, hit2);
       hit1.data.sub = "tampered";
       assert.equal(policy.verifier.cached(token)!.data.sub, "a");
+      // Only the very same token hits: one that ends alike (same signature tail) but differs
+      // anywhere else — another payload with a reused signature, say — is not served from cache.
+      const [h, p, sig] = token.split(".") as [string, string, string];
+      const forged = `${h}.${b64url({ iss: ISSUER, aud: AUD, sub: "admin", exp: 9_999_999_999 })}.${sig}`;
+      assert.equal(forged.slice(-32), token.slice(-32));
+      assert.equal(policy.verifier.cached(forged), undefined);
+      assert.equal(policy.verifier.cached(`${h}.${p}x.${sig}`), undefined);
+      assert.equal((await policy.verifier.verify(forged)).ok, false);
+      assert.ok(policy.verifier.cached(token), "the real token still hits");
       clock.advance(61_000);
       assert.equal(policy.verifier.cached(token), undefined, "entry ends at exp");
       assert.ok((await policy.verifier.verify(token)).ok, "still inside the clock tolerance");
