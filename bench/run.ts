@@ -27,7 +27,7 @@ import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
 import { openIdleStreams } from "./sse.js";
-import { findNginx, repoRoot, startBareProxy, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
+import { findNginx, INSPECT, repoRoot, startBareProxy, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
 
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
@@ -258,16 +258,21 @@ async function main(): Promise<void> {
       if (t.name.startsWith("tollgate-tx")) continue; // same streaming path as `tollgate`
       let url = t.url;
       let pids = t.child ? processTree(t.child.pid) : upPids();
+      let gcChild: Child | undefined;
       if (t.kind === "tollgate" || t.kind === "node") {
         if (t.kind === "tollgate") for (const x of targets) if (x.kind === "tollgate") await x.child!.stop();
         else await t.child!.stop();
-        const fresh = t.kind === "tollgate" ? await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }) : await startBareProxy(upstream.port);
+        const fresh =
+          t.kind === "tollgate"
+            ? await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [INSPECT])
+            : await startBareProxy(upstream.port, [INSPECT]);
         children.push(fresh.child);
         url = `http://127.0.0.1:${fresh.port}/mcp`;
         pids = processTree(fresh.child.pid);
+        gcChild = fresh.child;
         await rateRun(postSpec(url, identity.token), 500, 0);
       }
-      const r = await measureSse(url, sseHeaders, pids);
+      const r = await measureSse(url, sseHeaders, pids, gcChild);
       t.sse = { kib: r.kib, open: r.open };
       log(`${t.name.padEnd(12)} ${r.open}/${SSE_STREAMS} idle SSE streams: ${r.kib.toFixed(1)} KiB RSS each${r.failed ? `, ${r.failed} failed` : ""}`);
       if (r.open < SSE_STREAMS) notes.push(`${t.name}: only ${r.open} of ${SSE_STREAMS} SSE streams opened.`);
@@ -304,7 +309,7 @@ async function main(): Promise<void> {
     const upCpu = results.map((r) => r.upstreamCpu?.toFixed(0)).join(" / ");
     notes.push(`Upstream CPU per request (${results.map((r) => r.name).join(" / ")}): ${upCpu} µs — the same upstream work behind every target.`);
     notes.push(`CPU per request is user + system time of the proxy process (from /proc/<pid>/stat) over a fixed number of requests (${RATE_WARMUP + RATE_COUNT} per round at ${RATE}/s), divided by that number; the table shows the median round, the range is in brackets. Flat-out CPU is over all rounds.`);
-    notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; Node processes (bare proxy, gateway) are fresh for this step.`);
+    notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; Node processes (bare proxy, gateway) are fresh for this step, and a full garbage collection (through the inspector) runs before each reading.`);
 
     const tgResult = results.find((r) => r.name === "tollgate");
     const missed =
@@ -339,12 +344,23 @@ async function main(): Promise<void> {
  * RSS growth per idle stream: a first batch of streams warms every code path and allocation
  * pool, then the growth from holding SSE_STREAMS more is divided by their number.
  */
-async function measureSse(url: string, headers: Record<string, string>, pids: number[]) {
+/**
+ * RSS growth per idle stream. In Node processes a full garbage collection (through the inspector)
+ * runs before each reading, so the figure is what the streams keep alive — not the garbage their
+ * `initialize` requests left, which would otherwise land in one reading or the other depending
+ * on when V8 last collected (it moved single runs by ±15 KiB per stream).
+ */
+async function measureSse(url: string, headers: Record<string, string>, pids: number[], node?: Child) {
+  const settle = async () => {
+    await sleep(500);
+    if (node && !(await node.collectGarbage())) throw new Error(`${node.name}: garbage collection through the inspector failed`);
+    await sleep(500);
+  };
   const warm = await openIdleStreams(url, headers, 100);
-  await sleep(1000);
+  await settle();
   const before = rssKiB(pids);
   const held = await openIdleStreams(url, headers, SSE_STREAMS);
-  await sleep(1000);
+  await settle();
   const after = rssKiB(pids);
   warm.close();
   held.close();

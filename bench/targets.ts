@@ -11,6 +11,7 @@ import net from "node:net";
 import path from "node:path";
 import { once } from "node:events";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { WebSocket } from "undici";
 
 export interface Child {
   name: string;
@@ -18,12 +19,40 @@ export interface Child {
   pid: number;
   /** Tail of the process's output, for error reports. */
   stderr: string[];
+  /**
+   * Runs a full garbage collection in the (Node) process through its inspector — only for
+   * processes started with `--inspect=127.0.0.1:0` ({@link INSPECT}); resolves false otherwise.
+   */
+  collectGarbage(): Promise<boolean>;
   stop(): Promise<void>;
+}
+
+/** Node option that lets {@link Child.collectGarbage} reach the process (any free port). */
+export const INSPECT = "--inspect=127.0.0.1:0";
+
+/** One inspector command over the DevTools protocol; resolves when the process answered it. */
+function inspectorCall(wsUrl: string, method: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(wsUrl);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      ws.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 10_000);
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ id: 1, method })));
+    ws.addEventListener("message", (e) => {
+      if ((JSON.parse(String(e.data)) as { id?: number }).id === 1) done(true);
+    });
+    ws.addEventListener("error", () => done(false));
+  });
 }
 
 function track(name: string, proc: ChildProcess): Child {
   const stderr: string[] = [];
+  let inspector: string | undefined;
   const keep = (d: string) => {
+    inspector ??= /Debugger listening on (ws:\/\/\S+)/.exec(d)?.[1];
     stderr.push(d);
     if (stderr.length > 200) stderr.shift();
   };
@@ -33,6 +62,9 @@ function track(name: string, proc: ChildProcess): Child {
     proc,
     pid: proc.pid!,
     stderr,
+    async collectGarbage() {
+      return inspector ? inspectorCall(inspector, "HeapProfiler.collectGarbage") : false;
+    },
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       const exited = once(proc, "exit");
@@ -92,8 +124,8 @@ export async function startUpstream(): Promise<{ child: Child; port: number }> {
 }
 
 /** Starts the bare Node proxy (`bench/bare-proxy.ts`) in front of the upstream. */
-export async function startBareProxy(upstreamPort: number): Promise<{ child: Child; port: number }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
+export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = []): Promise<{ child: Child; port: number }> {
+  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
   });
