@@ -100,7 +100,7 @@ export function renderReport(
     row(`RSS per idle SSE stream ≤ ${goals.sseKiB} KiB`, tg.sseKiB, goals.sseKiB, "KiB", 1);
     const d =
       tx?.cpuDeltaVsControl ?? (tx?.cpuAtRate !== undefined && txBase?.cpuAtRate !== undefined ? tx.cpuAtRate - txBase.cpuAtRate : undefined);
-    row(`token exchange warm path ≤ +${goals.txDeltaUs} µs CPU/request (vs. the control route, paired by round)`, d, goals.txDeltaUs, "µs");
+    row(`token exchange warm path ≤ +${goals.txDeltaUs} µs CPU/request (vs. the control route in the same process, median of the paired differences)`, d, goals.txDeltaUs, "µs");
   }
   if (meta.notes.length) out.push("", "### Notes", "", ...meta.notes.map((n) => `- ${n}`));
   return `${out.join("\n")}\n`;
