@@ -4,7 +4,7 @@
  * interleaved (every round visits every target, in a rotating order) so machine noise hits all
  * of them alike. Method and results: docs/performance.md; the last run: bench/results.md.
  *
- *   npm run bench                     # full run, about two and a half minutes
+ *   npm run bench                     # full run, about five minutes
  *   npm run bench -- --profile        # always profile the gateway (else only when a target is missed)
  *   npm run bench -- --no-profile     # never profile
  *   npm run bench -- --quick          # one short round, to check the harness (results.md untouched)
@@ -35,7 +35,7 @@ const PROFILE_ONLY = argv.has("--profile-only");
 const PROFILE_TX = argv.has("--tx");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = QUICK ? 1 : 5;
 const CONNECTIONS = 32;
 const MAX_SECONDS = QUICK ? 2 : 3;
 const RATE = 500;
