@@ -22,11 +22,11 @@ import {
   type OutboundPolicy,
   type PipelineRequest,
   type ResponseSendingHook,
+  type RouteConfig,
   type UpstreamAuthHooks,
   type UpstreamSignal,
 } from "./pipeline/types.js";
 import type { Logger } from "./log.js";
-import type { RouteConfig } from "./pipeline/types.js";
 import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";

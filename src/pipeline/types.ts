@@ -267,15 +267,7 @@ export class IncomingRequest implements PipelineRequest {
 
   /** The web Request project code sees, built once. */
   toWebRequest(): GatewayRequest {
-    return (this.#web ??= new GatewayRequest(this.url, {
-      method: this.method,
-      headers: this.headers,
-      rawBody: this.#body,
-      user: this.user,
-      params: this.params,
-      query: this.query,
-      signal: this.signal,
-    }));
+    return (this.#web ??= gatewayRequestFrom(this, this.headers, this.#body));
   }
 }
 
@@ -292,15 +284,19 @@ export function webRequestOf(request: PipelineRequest | Request): GatewayRequest
  */
 export function deriveRequest(request: PipelineRequest, changes: { headers?: Headers; rawBody: Uint8Array }): PipelineRequest {
   if (request instanceof IncomingRequest) return request.with(changes);
-  const web = request as GatewayRequest;
-  return new GatewayRequest(web.url, {
-    method: web.method,
-    headers: changes.headers ?? web.headers,
-    rawBody: changes.rawBody,
-    user: web.user,
-    params: web.params,
-    query: web.query,
-    signal: web.signal,
+  return gatewayRequestFrom(request, changes.headers ?? request.headers, changes.rawBody);
+}
+
+/** A GatewayRequest with the method, URL, user, params, query and signal of `source`. */
+function gatewayRequestFrom(source: PipelineRequest, headers: Headers, rawBody: Uint8Array | undefined): GatewayRequest {
+  return new GatewayRequest(source.url, {
+    method: source.method,
+    headers,
+    rawBody,
+    user: source.user,
+    params: source.params,
+    query: source.query,
+    signal: source.signal,
   });
 }
 
@@ -400,24 +396,6 @@ export type OutboundPolicy = (
 ) => Promise<Response> | Response;
 
 export type Handler = (request: PipelineRequest, context: GatewayContext) => Promise<Response> | Response;
-
-/** A project module's inbound policy: it gets a real web Request ({@link GatewayRequest}). */
-export type CustomInboundPolicy = (
-  request: GatewayRequest,
-  context: GatewayContext,
-  options: unknown,
-  policyName: string,
-) => Promise<Request | Response> | Request | Response;
-
-export type CustomOutboundPolicy = (
-  response: Response,
-  request: GatewayRequest,
-  context: GatewayContext,
-  options: unknown,
-  policyName: string,
-) => Promise<Response> | Response;
-
-export type CustomHandler = (request: GatewayRequest, context: GatewayContext) => Promise<Response> | Response;
 
 /** `{ module, export, options }` as written in the project files, after `$import`/`$env` handling. */
 export interface HandlerRef {
