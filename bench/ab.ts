@@ -16,7 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { generateKey } from "../src/store/crypto.js";
-import { closedLoop, openLoop, throughputTool, type RequestSpec } from "./load.js";
+import { BENCH_AUDIENCE, closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
 import { cpuMicros, processTree } from "./proc.js";
 import { writeBenchProject } from "./project.js";
 import { quantile } from "./report.js";
@@ -30,8 +30,6 @@ const RATE = 500;
 const COUNT = 1000;
 const WARMUP = 100;
 const FLAT_SECONDS = 2;
-const AUDIENCE = "https://tollgate-bench.example";
-const BODY = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { text: "hello" } } });
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 
@@ -51,12 +49,12 @@ async function main(): Promise<void> {
   const children: Child[] = [];
   try {
     const tool = await throughputTool();
-    const identity = await startIdentity(AUDIENCE);
+    const identity = await startIdentity(BENCH_AUDIENCE);
     const upstream = await startUpstream();
     children.push(upstream.child);
     const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
     const project = path.join(tmp, "project");
-    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
+    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
     const key = generateKey();
     const bare = await startBareProxy(upstream.port);
     const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
@@ -64,19 +62,9 @@ async function main(): Promise<void> {
     children.push(bare.child, mine.child, theirs.child);
     const side = (name: string, t: { child: Child; port: number }): Side => ({ name, child: t.child, url: `http://127.0.0.1:${t.port}/mcp`, rate: [], flat: [] });
     const sides = [side("bare node", bare), side(`gateway @ ${ref}`, theirs), side("gateway (working tree)", mine)];
-    const spec = (s: Side): RequestSpec => ({
-      url: s.url,
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": "2025-11-25",
-        authorization: `Bearer ${identity.token}`,
-      },
-      body: BODY,
-    });
+    const spec = (s: Side): RequestSpec => toolsCallSpec(s.url, identity.token);
     for (const s of sides) {
-      const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: BODY });
+      const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: TOOLS_CALL_BODY });
       const text = await res.text();
       if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
       await closedLoop(tool, spec(s), { connections: 32, seconds: 1, tmpDir: tmp });

@@ -18,6 +18,32 @@ export interface RequestSpec {
   body?: string;
 }
 
+/** The JWT audience of the benchmark's gateway project. */
+export const BENCH_AUDIENCE = "https://tollgate-bench.example";
+
+/** The measured call: an MCP `tools/call` the upstream answers with a fixed result. */
+export const TOOLS_CALL_BODY = JSON.stringify({
+  jsonrpc: "2.0",
+  id: 1,
+  method: "tools/call",
+  params: { name: "echo", arguments: { text: "hello" } },
+});
+
+/** The measured request: the `tools/call` POST with the user's bearer token. */
+export function toolsCallSpec(url: string, token: string): RequestSpec {
+  return {
+    url,
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-11-25",
+      authorization: `Bearer ${token}`,
+    },
+    body: TOOLS_CALL_BODY,
+  };
+}
+
 export interface ThroughputResult {
   requests: number;
   seconds: number;

@@ -20,7 +20,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { generateKey } from "../src/store/crypto.js";
-import { closedLoop, openLoop, throughputTool, type RequestSpec } from "./load.js";
+import { BENCH_AUDIENCE, closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
 import { cpuMicros, haveProc, processTree, rssKiB } from "./proc.js";
 import { newestProfile, renderProfile, summarise } from "./profile.js";
 import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
@@ -45,15 +45,7 @@ const TX_PAIRS = QUICK ? 1 : 8;
 const TX_PAIR_COUNT = 800;
 const SSE_STREAMS = 1000;
 const PROFILE_SECONDS = 6;
-const AUDIENCE = "https://tollgate-bench.example";
 const GOALS: Goals = { cpuUs: 300, referenceBareNodeUs: 210, p50AddedMs: 0.6, p99AddedMs: 5, sseKiB: 30, txDeltaUs: 50 };
-
-const BODY = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "tools/call",
-  params: { name: "echo", arguments: { text: "hello" } },
-});
 
 interface Target {
   name: string;
@@ -64,21 +56,6 @@ interface Target {
   child: Child | undefined;
   acc: { reqMax: number; secMax: number; cpuMax: number; failMax: number; reqRate: number; cpuRate: number; upCpu: number; lat: number[]; p99s: number[]; cpuRounds: number[]; failRate: number };
   sse?: { kib: number; open: number };
-}
-
-/** The measured request: an MCP `tools/call` with the user's bearer token. */
-function postSpec(url: string, token: string): RequestSpec {
-  return {
-    url,
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-11-25",
-      authorization: `Bearer ${token}`,
-    },
-    body: BODY,
-  };
 }
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
@@ -130,7 +107,7 @@ async function main(): Promise<void> {
     log("nginx is not installed (Debian: apt-get update && apt-get install -y nginx); skipping the nginx column.");
     notes.push("nginx was not installed; no nginx column.");
   }
-  const identity = await startIdentity(AUDIENCE);
+  const identity = await startIdentity(BENCH_AUDIENCE);
   const interrupted = async () => {
     for (const c of children) await c.stop();
     process.exit(130);
@@ -155,7 +132,7 @@ async function main(): Promise<void> {
     }
     const project = path.join(tmp, "project");
     const withTx = (!PROFILE_ONLY || PROFILE_TX) && (await tokenExchangeAvailable());
-    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: withTx });
+    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: withTx });
     const key = generateKey();
     if (PROFILE_ONLY) {
       const storeSpec = `sqlite:${path.join(tmp, "tx.db")}`;
@@ -190,7 +167,7 @@ async function main(): Promise<void> {
       }
     }
 
-    const specFor = (t: Target): RequestSpec => postSpec(t.url, identity.token);
+    const specFor = (t: Target): RequestSpec => toolsCallSpec(t.url, identity.token);
 
     // Each target must answer the call correctly; the gateway must refuse a call without a token,
     // never forward the caller's token, and (token exchange) attach the user's upstream token.
@@ -198,7 +175,7 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const spec = specFor(t);
       const seen = await authSeen();
-      const res = await fetch(t.url, { method: "POST", headers: spec.headers, body: BODY });
+      const res = await fetch(t.url, { method: "POST", headers: spec.headers, body: TOOLS_CALL_BODY });
       const text = await res.text();
       if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${t.name}: unexpected answer ${res.status} ${text.slice(0, 300)}`);
       const forwarded = (await authSeen()) - seen;
@@ -206,7 +183,7 @@ async function main(): Promise<void> {
       if (forwarded !== expected) throw new Error(`${t.name}: upstream saw an Authorization header ${forwarded} time(s), expected ${expected}`);
       if (t.kind === "tollgate") {
         const { authorization: _, ...anon } = spec.headers;
-        const denied = await fetch(t.url, { method: "POST", headers: anon, body: BODY });
+        const denied = await fetch(t.url, { method: "POST", headers: anon, body: TOOLS_CALL_BODY });
         await denied.arrayBuffer();
         if (denied.status !== 401) throw new Error(`${t.name}: expected 401 without a token, got ${denied.status}`);
       }
@@ -291,7 +268,7 @@ async function main(): Promise<void> {
         url = `http://127.0.0.1:${fresh.port}/mcp`;
         pids = processTree(fresh.child.pid);
         gcChild = fresh.child;
-        await rateRun(postSpec(url, identity.token), 500, 0);
+        await rateRun(toolsCallSpec(url, identity.token), 500, 0);
       }
       const r = await measureSse(url, sseHeaders, pids, gcChild);
       t.sse = { kib: r.kib, open: r.open };
@@ -414,7 +391,7 @@ async function profileGateway(
   log("profiling the gateway (node --cpu-prof)…");
   const env: Record<string, string> = { TOLLGATE_ENCRYPTION_KEY: key, ...(tx ? { TOLLGATE_STORE: tx.store } : {}) };
   const gw = await startTollgate(project, env, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
-  const spec = postSpec(`http://127.0.0.1:${gw.port}${tx?.path ?? "/mcp"}`, token);
+  const spec = toolsCallSpec(`http://127.0.0.1:${gw.port}${tx?.path ?? "/mcp"}`, token);
   await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
   // Profile the regime the CPU target is about: a steady RATE requests per second.
   const count = PROFILE_SECONDS * RATE;
