@@ -48,6 +48,10 @@ export interface Gateway {
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === "function";
 
+const NO_HEADERS: ReadonlySet<string> = new Set();
+/** Inbound headers the MCP proxy never forwards anyway: no need to record them per request. */
+const NEVER_FORWARDED = new Set(["authorization", "cookie"]);
+
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -73,6 +77,7 @@ class RequestContext implements GatewayContext {
   readonly hooks: ResponseSendingHook[] = [];
   readonly log: Logger;
   readonly [UPSTREAM_SIGNAL]: UpstreamSignal;
+  #credentialHeaders: Set<string> | undefined = undefined;
   constructor(
     readonly requestId: string,
     readonly route: RouteConfig,
@@ -87,6 +92,15 @@ class RequestContext implements GatewayContext {
 
   get signal(): AbortSignal {
     return this.signalSource.signal;
+  }
+
+  get credentialHeaders(): ReadonlySet<string> {
+    return this.#credentialHeaders ?? NO_HEADERS;
+  }
+
+  consumeCredentialHeader(name: string): void {
+    const key = name.toLowerCase();
+    if (!NEVER_FORWARDED.has(key)) (this.#credentialHeaders ??= new Set()).add(key);
   }
 
   addResponseSendingHook(hook: ResponseSendingHook): void {

@@ -372,6 +372,19 @@ export interface GatewayContext {
   readonly upstreamHeaders: Record<string, string>;
   /** Set by the upstream-credential policy; read by the MCP proxy. */
   upstreamAuth: UpstreamAuthHooks | undefined;
+  /**
+   * Inbound header fields (lower-case) that a policy consumed as the caller's credential. The
+   * MCP proxy never forwards them (nor `Authorization` and `Cookie`, which it never forwards at all).
+   *
+   * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/security_best_practices#token-passthrough
+   */
+  readonly credentialHeaders: ReadonlySet<string>;
+  /**
+   * Marks an inbound header as the caller's credential, so it never reaches the upstream. Auth
+   * policies call it for the header they read, before checking the value; custom policies that
+   * authenticate from a header of their own should too.
+   */
+  consumeCredentialHeader(name: string): void;
   addResponseSendingHook(hook: ResponseSendingHook): void;
   waitUntil(promise: Promise<unknown>): void;
 }

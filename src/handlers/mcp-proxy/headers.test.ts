@@ -37,6 +37,16 @@ test("request: credentials, hop-by-hop and Connection-listed fields are dropped;
   });
 });
 
+test("request: headers a policy consumed as credentials are dropped; a policy's own value for that name wins", () => {
+  const inbound = new Headers({ "x-api-key": "caller-key", "x-auth-token": "Bearer jwt", "x-trace": "t" });
+  const consumed = new Set(["x-api-key", "x-auth-token"]);
+  const out = upstreamRequestHeaders(inbound, {}, fwd, "req-1", consumed);
+  assert.equal(out["x-api-key"], undefined);
+  assert.equal(out["x-auth-token"], undefined);
+  assert.equal(out["x-trace"], "t");
+  assert.equal(upstreamRequestHeaders(inbound, { "X-Api-Key": "upstream-key" }, fwd, "req-1", consumed)["x-api-key"], "upstream-key");
+});
+
 test("credentials are removed for another origin", () => {
   const h = { authorization: "Bearer u", "x-api-key": "k", accept: "a" };
   assert.deepEqual(withoutCredentials(h, { "X-Api-Key": "k", Authorization: "Bearer u" }), { accept: "a" });

@@ -69,19 +69,22 @@ export interface ForwardingInfo {
 /**
  * Builds the upstream request headers: end-to-end inbound headers (including `Mcp-Session-Id`,
  * `MCP-Protocol-Version`, `Last-Event-ID`, `Mcp-Method`, `Mcp-Name`, `Accept`, `Content-Type`),
- * without hop-by-hop fields, `Authorization`, `Cookie` or `Origin`; then `X-Forwarded-*`, the request id,
- * and finally `upstream` (credentials set by policies), which wins over everything.
+ * without hop-by-hop fields, `Authorization`, `Cookie`, `Origin` or the `credentials` policies
+ * consumed (`context.credentialHeaders`, lower-case); then `X-Forwarded-*`, the request id, and
+ * finally `upstream` (credentials set by policies), which wins over everything.
  */
 export function upstreamRequestHeaders(
   inbound: Headers,
   upstream: Record<string, string>,
   fwd: ForwardingInfo,
   requestId: string,
+  credentials?: ReadonlySet<string>,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   const listed = connectionTokens(inbound.get("connection"));
+  const consumed = credentials?.size ? credentials : undefined;
   for (const [name, value] of inbound instanceof HeaderMap ? inbound.fields() : inbound) {
-    if (isDroppedRequestHeader(name) || listed?.has(name)) continue;
+    if (isDroppedRequestHeader(name) || listed?.has(name) || consumed?.has(name)) continue;
     out[name] = value;
   }
   const xff = inbound.get("x-forwarded-for");

@@ -4,7 +4,8 @@
  * The key is read from `Authorization: Bearer <key>` by default (`authHeader`/`authScheme`
  * change that, e.g. `x-api-key` with an empty scheme). Consumers come from the policy options
  * and from the store (see `consumers.ts`); both are matched by SHA-256 hash, config keys in
- * constant time. On success `request.user = { sub: consumer name, data: metadata }`.
+ * constant time. On success `request.user = { sub: consumer name, data: metadata }`. The key's
+ * header never reaches the upstream (`context.consumeCredentialHeader`), valid or not.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1 Authorization request header field
  */
@@ -67,6 +68,7 @@ export function createApiKeyPolicy(options: ApiKeyOptions, init: BuildInit): Inb
   }
 
   return async (request: PipelineRequest, context: GatewayContext) => {
+    context.consumeCredentialHeader(options.authHeader);
     const key = readCredential(request.headers, options.authHeader, scheme);
     if (key === undefined) {
       if (options.allowUnauthenticatedRequests) return request;

@@ -58,6 +58,8 @@ function ctx(): GatewayContext {
     remoteAddress: "127.0.0.1",
     upstreamHeaders: {},
     upstreamAuth: undefined,
+    credentialHeaders: new Set(),
+    consumeCredentialHeader() {},
     addResponseSendingHook() {},
     waitUntil() {},
   };

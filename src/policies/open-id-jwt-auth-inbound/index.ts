@@ -2,7 +2,8 @@
  * `open-id-jwt-auth-inbound` (and the `auth0-jwt-auth-inbound` preset): the gateway as an OAuth
  * resource server for bearer JWTs minted by any OpenID Connect provider.
  *
- * On success `request.user = { sub, data: claims }`. A missing or bad token answers 401 with a
+ * On success `request.user = { sub, data: claims }`. The token's header (`authHeader`) never
+ * reaches the upstream (`context.consumeCredentialHeader`). A missing or bad token answers 401 with a
  * Bearer challenge; on MCP routes the challenge carries `resource_metadata`, pointing at the
  * RFC 9728 document this policy serves for each route that uses it.
  *
@@ -88,6 +89,7 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
   // A token verified before answers synchronously (no promise, no microtask); everything else
   // — no token, a new token, a bad one — takes the asynchronous path.
   const policy = (request: PipelineRequest, context: GatewayContext): PipelineRequest | Promise<PipelineRequest> => {
+    context.consumeCredentialHeader(authHeader);
     const token = readCredential(request.headers, authHeader, "Bearer");
     const hit = token === undefined ? undefined : verifier.cached(token);
     if (hit) {

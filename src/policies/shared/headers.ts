@@ -41,8 +41,8 @@ export const headerValueSchema = z.string().refine((v) => !/[\r\n\0]/.test(v), {
 /**
  * Sets a header on the upstream request. With `overwrite` false, an existing value wins:
  * for the upstream that is a value another policy already set, or an inbound header the proxy
- * forwards (the inbound `Authorization`, `Cookie` and `Origin` are never forwarded, so they do
- * not count).
+ * forwards (the inbound `Authorization`, `Cookie`, `Origin` and headers a policy consumed as a
+ * credential are never forwarded, so they do not count).
  */
 export function setUpstreamHeader(
   request: PipelineRequest,
@@ -54,7 +54,8 @@ export function setUpstreamHeader(
   const key = name.toLowerCase();
   const upstream = context.upstreamHeaders;
   const existing = Object.keys(upstream).find((k) => k.toLowerCase() === key);
-  const upstreamHas = existing !== undefined || (!NOT_FORWARDED.has(key) && request.headers.has(key));
+  const forwarded = !NOT_FORWARDED.has(key) && !context.credentialHeaders.has(key) && request.headers.has(key);
+  const upstreamHas = existing !== undefined || forwarded;
   if (overwrite || !upstreamHas) {
     if (existing !== undefined && existing !== key) delete upstream[existing];
     upstream[key] = value;
