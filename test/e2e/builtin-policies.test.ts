@@ -159,4 +159,23 @@ describe("built-in policies through the MCP proxy", () => {
       await client.close();
     }
   });
+
+  test("JWT route: a token issued 5 minutes in the future (or not valid before then) is refused before the upstream", async () => {
+    const future = Date.now() + 300_000;
+    const tokens = [
+      await sign(key, { iss: ISSUER, aud: AUDIENCE, sub: "alice" }, { nowMs: future }),
+      await sign(key, { iss: ISSUER, aud: AUDIENCE, sub: "alice", nbf: Math.floor(future / 1000) }),
+    ];
+    const before = json.requests.length;
+    for (const token of tokens) {
+      const res = await fetch(`${gw.url}/mcp/jwt`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+      });
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer error="invalid_token", resource_metadata="/);
+    }
+    assert.equal(json.requests.length, before);
+  });
 });

@@ -93,6 +93,35 @@ describe("open-id-jwt-auth-inbound", () => {
     }
   });
 
+  test("iat or nbf in the future beyond the 30 s tolerance: 401 invalid_token; within it: accepted", async () => {
+    const clock = testClock();
+    const gw = await gatewayWith({}, clock);
+    try {
+      const now = clock.now();
+      const claims = { iss: ISSUER, aud: AUD, sub: "a" };
+      const refused = [
+        // issued 5 minutes from now (exp 5 minutes after that)
+        await sign(key1, claims, { nowMs: now + 300_000 }),
+        await sign(key1, claims, { nowMs: now + 31_000 }),
+        await sign(key1, { ...claims, nbf: Math.floor(now / 1000) + 300 }, { nowMs: now }),
+      ];
+      for (const token of refused) {
+        const res = await call(gw, "/api", token);
+        assert.equal(res.status, 401);
+        assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+        assert.equal((await res.json()).code, "invalid_token");
+      }
+      assert.equal((await call(gw, "/api", await sign(key1, claims, { nowMs: now + 20_000 }))).status, 200);
+      const nbfSoon = await sign(key1, { ...claims, nbf: Math.floor(now / 1000) + 20 }, { nowMs: now });
+      assert.equal((await call(gw, "/api", nbfSoon)).status, 200);
+      // Once the clock has reached it, the same token is accepted.
+      clock.advance(300_000);
+      assert.equal((await call(gw, "/api", refused[0]!)).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("alg none and HS256 tokens are rejected", async () => {
     const gw = await gatewayWith();
     try {

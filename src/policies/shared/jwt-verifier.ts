@@ -28,7 +28,7 @@ export interface JwtVerifierOptions {
   jwkUrl: string;
   /** Claim used as `user.sub` (default `sub`). */
   subPropertyName?: string | undefined;
-  /** Allowed clock skew for `exp`/`nbf`/`iat`, seconds (default 30). */
+  /** Allowed clock skew for `exp`/`nbf`/`iat`, seconds (default 30): `iat` and `nbf` beyond now + skew are refused. */
   clockToleranceSeconds?: number;
   /** Minimum time between JWKS refetches triggered by unknown key ids, ms (default 30 000). */
   jwksCooldownMs?: number;
@@ -98,6 +98,11 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
         }));
       } catch (err) {
         return classify(err);
+      }
+      // jose checks `iat` only against a maximum token age; a token issued in the future means a
+      // wrong clock at the issuer or a forged timeline, and RFC 7519 §4.1.6 makes it "issued at".
+      if (typeof payload.iat === "number" && payload.iat > opts.now() / 1000 + clockTolerance) {
+        return { ok: false, reason: "invalid", code: "ERR_JWT_IAT_IN_FUTURE" };
       }
       const rawSub = payload[subClaim];
       if (typeof rawSub !== "string" && typeof rawSub !== "number") {
