@@ -26,7 +26,7 @@ import {
   type UpstreamAuthHooks,
   type UpstreamSignal,
 } from "./pipeline/types.js";
-import type { Logger } from "./log.js";
+import { logAccess, type Logger } from "./log.js";
 import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
@@ -293,7 +293,7 @@ export async function createGateway(project: Project, services: GatewayServices)
     const ms = performance.now() - started;
     // Only known methods become label values: any other word would add a time series per word.
     services.metrics?.record(routeName, KNOWN_METHODS.has(method) ? method : "other", response.status, ms / 1000);
-    services.log.info({ requestId, method, path: pathname, route: routeName, status: response.status, ms: +ms.toFixed(2) }, "request");
+    logAccess(services.log, { requestId, method, path: pathname, route: routeName, status: response.status, ms });
     return response;
   }
 

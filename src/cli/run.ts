@@ -8,7 +8,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createGateway, type Gateway } from "../gateway.js";
-import type { Logger } from "../log.js";
+import { flushLog, type Logger } from "../log.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import { loadProject } from "../project/load.js";
 import { ProjectConfigError, type Project } from "../project/types.js";
@@ -199,6 +199,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       await services.dispatcher.close().catch(() => {});
       await services.store.close().catch((err) => log.warn({ err }, "closing the store failed"));
       log.info("stopped");
+      await flushLog(log);
       exit!(0);
       return 0;
     })();
