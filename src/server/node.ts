@@ -11,6 +11,7 @@ import { HeaderMap } from "../pipeline/header-map.js";
 import { untouchedNodeBody } from "../pipeline/node-body.js";
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
+import { requestTarget } from "./target.js";
 
 export interface NodeServerOptions {
   /** Largest request body accepted, in bytes (413 beyond). */
@@ -100,11 +101,13 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     if (!res.writableFinished) disconnect.abort(new Error("client disconnected"));
   });
   const method = req.method ?? "GET";
-  const host = req.headers.host ?? "localhost";
   let response: Response;
   try {
+    const target = requestTarget(req.headers.host, req.url ?? "/");
+    const headers = HeaderMap.fromRawHeaders(req.rawHeaders);
+    if (target.authority !== undefined) headers.set("host", target.authority);
     const rawBody = method === "GET" || method === "HEAD" ? undefined : await readBody(req, opts.maxBodyBytes);
-    const request = new IncomingRequest(method, `http://${host}${req.url ?? "/"}`, HeaderMap.fromRawHeaders(req.rawHeaders), rawBody, disconnect);
+    const request = new IncomingRequest(method, target.url, headers, rawBody, disconnect);
     response = await gateway.fetch(request, { remoteAddress: req.socket.remoteAddress });
   } catch (err) {
     response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
