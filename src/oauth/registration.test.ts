@@ -122,3 +122,45 @@ test("manual clients and helpers", async () => {
   assert.equal(doc.token_endpoint_auth_method, "none");
   assert.deepEqual(doc.redirect_uris, ["https://x/cb"]);
 });
+
+test("two public URLs on one store: a registration each, no re-registration ping-pong, grants usable from either", async () => {
+  registrations.length = 0;
+  const store = new MemoryStore();
+  const secrets = createSecretBox([{ id: "k1", key: randomBytes(32) }]);
+  const a = registry(store, secrets, { redirectUri: "https://a.example.com/__tollgate/connections/notes/callback" });
+  const b = registry(store, secrets, { redirectUri: "https://b.example.com/__tollgate/connections/notes/callback" });
+  const ca = await a.resolve(as());
+  const cb = await b.resolve(as());
+  assert.notEqual(ca.clientId, cb.clientId);
+  for (let i = 0; i < 3; i++) {
+    // Fresh registries (restarted instances) on the same store, taking turns.
+    assert.equal((await registry(store, secrets, { redirectUri: "https://a.example.com/__tollgate/connections/notes/callback" }).resolve(as())).clientId, ca.clientId);
+    assert.equal((await registry(store, secrets, { redirectUri: "https://b.example.com/__tollgate/connections/notes/callback" }).resolve(as())).clientId, cb.clientId);
+  }
+  assert.equal(registrations.length, 2, "one registration per public URL, never redone");
+  assert.deepEqual(registrations.map((r) => r.redirect_uris), [[ "https://a.example.com/__tollgate/connections/notes/callback"], ["https://b.example.com/__tollgate/connections/notes/callback"]]);
+  // A grant made through A is refreshed by B with A's client (and its secret), and vice versa.
+  assert.deepEqual(await b.clientFor(as(), ca.clientId), ca);
+  assert.deepEqual(await a.clientFor(as(), cb.clientId), cb);
+  assert.equal(await a.clientFor(as(), "client-unknown"), undefined, "a client this store never registered is not used");
+  assert.equal(registrations.length, 2, "looking a client up never registers");
+  // The AS refusing A's client drops that registration only; B keeps its own.
+  await b.invalidate(as(), ca);
+  assert.equal(await b.clientFor(as(), ca.clientId), undefined);
+  assert.deepEqual(await a.clientFor(as(), cb.clientId), cb);
+});
+
+test("a registration stored under the older per-issuer key is still used for its callback URL", async () => {
+  registrations.length = 0;
+  const store = new MemoryStore();
+  const secrets = createSecretBox([{ id: "k1", key: randomBytes(32) }]);
+  const redirectUri = "https://gw.example.com/__tollgate/connections/notes/callback";
+  const key = `notes|${origin}`;
+  const meta = { clientId: "legacy-1", tokenEndpointAuthMethod: "client_secret_basic", issuer: origin, redirectUri, registeredAt: 1 };
+  const { sealRecord } = await import("../store/sealed.js");
+  await store.put(CLIENTS_NS, key, sealRecord(secrets, CLIENTS_NS, key, { clientSecret: "legacy-secret" }, meta));
+  const r = registry(store, secrets, { redirectUri });
+  assert.deepEqual(await r.resolve(as()), { kind: "dcr", clientId: "legacy-1", clientSecret: "legacy-secret", tokenEndpointAuthMethod: "client_secret_basic" });
+  assert.equal((await registry(store, secrets, { redirectUri: "https://other.example.com/cb" }).clientFor(as(), "legacy-1"))?.clientSecret, "legacy-secret");
+  assert.equal(registrations.length, 0);
+});

@@ -3,8 +3,14 @@
  *
  * - `auto`: a Client ID Metadata Document when the AS advertises support and the gateway's
  *   public origin is https (client_id = the document's URL); else Dynamic Client Registration,
- *   persisted per authorization server issuer and redone on `invalid_client`;
+ *   persisted per authorization server issuer and callback URL, and redone on `invalid_client`;
  * - `manual`: a pre-registered client id/secret with the configured auth method.
+ *
+ * A registration is only valid for the redirect URI it names, and that URI contains the public
+ * URL. Instances with different public URLs on one store therefore each keep their own
+ * registration side by side, and a grant is always refreshed (or revoked) with the client it was
+ * issued to ({@link ClientRegistry.clientFor}), whichever instance made it — never by
+ * re-registering over another instance's client, which would strand that instance's grants.
  *
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-client-id-metadata-document/
  * @see https://www.rfc-editor.org/rfc/rfc7591 Dynamic Client Registration
@@ -87,7 +93,7 @@ export class ClientRegistry {
   constructor(private readonly o: ClientRegistryOptions) {}
 
   private key(issuer: string): string {
-    return `${this.o.upstreamId}|${issuer}`;
+    return registrationKey(this.o.upstreamId, issuer, this.o.redirectUri);
   }
 
   /** The client to use at `as`; registers on first use when needed. */
@@ -129,27 +135,58 @@ export class ClientRegistry {
   async invalidate(as: oauth.AuthorizationServer, client: ResolvedClient): Promise<void> {
     if (client.kind !== "dcr") return;
     const key = this.key(as.issuer);
-    this.memo.delete(key);
-    const rec = await this.o.store.get<StoredClientMeta>(CLIENTS_NS, key);
-    if (rec && rec.value.clientId === client.clientId) await this.o.store.delete(CLIENTS_NS, key);
+    const own = this.memo.get(key);
+    if (own && (await own.catch(() => undefined))?.clientId === client.clientId) this.memo.delete(key);
+    // The registration may be another public URL's: the AS refused that client for everyone.
+    for (const rec of await this.stored(as.issuer)) {
+      if (rec.value.clientId === client.clientId) await this.o.store.delete(CLIENTS_NS, rec.key);
+    }
     this.o.log.warn({ upstream: this.o.upstreamId, issuer: as.issuer }, "upstream rejected the registered client; it will register again");
+  }
+
+  /**
+   * The client a grant or pending authorization was issued to, so that it is refreshed, revoked
+   * or completed with that client: this instance's own, or the registration another instance
+   * (another public URL) made on the same store. Undefined when that client no longer exists
+   * here (a replaced registration, a changed manual client): the grant cannot be used.
+   * Never registers.
+   * @see https://www.rfc-editor.org/rfc/rfc6749#section-6 refresh requests authenticate the client the token was issued to
+   */
+  async clientFor(as: oauth.AuthorizationServer, clientId: string): Promise<ResolvedClient | undefined> {
+    const c = this.o.config;
+    if (c.mode === "manual") return c.clientId === clientId ? await this.resolve(as) : undefined;
+    const own = this.memo.get(this.key(as.issuer));
+    const mine = own && (await own.catch(() => undefined));
+    if (mine?.clientId === clientId) return mine;
+    const rec = (await this.stored(as.issuer)).find((r) => r.value.clientId === clientId);
+    if (rec) return this.open(rec.key, rec.value);
+    if (as.client_id_metadata_document_supported === true && isHttpsUrl(clientId)) {
+      // A metadata document URL (ours, or another public URL's): a public client with no secret.
+      return { kind: "cimd", clientId, tokenEndpointAuthMethod: "none" };
+    }
+    return undefined;
+  }
+
+  /** Every stored registration at `issuer` for this upstream, whatever its callback URL. */
+  private async stored(issuer: string): Promise<Array<{ key: string; value: StoredClientMeta & { sealed: string } }>> {
+    const rows = await this.o.store.list<StoredClientMeta & { sealed: string }>(CLIENTS_NS, `${this.o.upstreamId}|${issuer}`);
+    return rows.filter((r) => r.value.issuer === issuer);
+  }
+
+  private open(key: string, value: StoredClientMeta & { sealed: string }): ResolvedClient {
+    const secret = openRecord<{ clientSecret?: string }>(this.o.secrets, CLIENTS_NS, key, value);
+    return { kind: "dcr", clientId: value.clientId, clientSecret: secret.clientSecret, tokenEndpointAuthMethod: value.tokenEndpointAuthMethod };
   }
 
   private async read(key: string, issuer: string): Promise<ResolvedClient | undefined> {
     const rec = await this.o.store.get<StoredClientMeta & { sealed: string }>(CLIENTS_NS, key);
     if (!rec || rec.value.issuer !== issuer || rec.value.redirectUri !== this.o.redirectUri) return undefined;
-    const secret = openRecord<{ clientSecret?: string }>(this.o.secrets, CLIENTS_NS, key, rec.value);
-    return {
-      kind: "dcr",
-      clientId: rec.value.clientId,
-      clientSecret: secret.clientSecret,
-      tokenEndpointAuthMethod: rec.value.tokenEndpointAuthMethod,
-    };
+    return this.open(key, rec.value);
   }
 
   private async loadOrRegister(as: oauth.AuthorizationServer): Promise<ResolvedClient> {
     const key = this.key(as.issuer);
-    const existing = await this.read(key, as.issuer);
+    const existing = (await this.read(key, as.issuer)) ?? (await this.read(legacyKey(this.o.upstreamId, as.issuer), as.issuer));
     if (existing) return existing;
     if (!as.registration_endpoint) {
       throw new GatewayError(
@@ -161,6 +198,13 @@ export class ClientRegistry {
     return this.o.store.withLock(`oauth-client:${key}`, async () => {
       const again = await this.read(key, as.issuer);
       if (again) return again;
+      const others = (await this.stored(as.issuer)).filter((r) => r.value.redirectUri !== this.o.redirectUri);
+      if (others.length > 0) {
+        this.o.log.info(
+          { upstream: this.o.upstreamId, issuer: as.issuer, redirectUri: this.o.redirectUri, otherCallbacks: others.map((r) => r.value.redirectUri) },
+          "the store holds registrations for other public URLs; registering this public URL's callback alongside them",
+        );
+      }
       const metadata = {
         client_name: this.o.displayName,
         redirect_uris: [this.o.redirectUri],
@@ -183,5 +227,25 @@ export class ClientRegistry {
       );
       return { kind: "dcr" as const, clientId: reg.clientId, clientSecret: reg.clientSecret, tokenEndpointAuthMethod: reg.tokenEndpointAuthMethod };
     });
+  }
+}
+
+/**
+ * Record key of a registration: upstream, issuer and callback URL. (Records written before
+ * registrations were kept per callback URL use `<upstreamId>|<issuer>` and are still read.)
+ */
+export function registrationKey(upstreamId: string, issuer: string, redirectUri: string): string {
+  return `${upstreamId}|${issuer}|${redirectUri}`;
+}
+
+function legacyKey(upstreamId: string, issuer: string): string {
+  return `${upstreamId}|${issuer}`;
+}
+
+function isHttpsUrl(s: string): boolean {
+  try {
+    return new URL(s).protocol === "https:";
+  } catch {
+    return false;
   }
 }

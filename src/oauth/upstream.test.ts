@@ -5,7 +5,7 @@ import { silentLogger } from "../log.js";
 import { createSecretBox } from "../store/crypto.js";
 import { MemoryStore } from "../store/memory.js";
 import { TokenEndpointError } from "./flow.js";
-import { CLIENTS_NS, type ClientRegistrationConfig } from "./registration.js";
+import { CLIENTS_NS, registrationKey, type ClientRegistrationConfig } from "./registration.js";
 import type { GuardedFetch } from "./ssrf.js";
 import { UpstreamOAuth } from "./upstream.js";
 
@@ -69,14 +69,14 @@ test("invalid_client at refresh: the registration is dropped and the grant reads
   const { o, store } = upstream({ mode: "auto" }, up.fetch);
   const client = await o.clients.resolve((await o.discovery()).as);
   assert.equal(client.clientId, "dcr-1");
-  assert.ok(await store.get(CLIENTS_NS, `notes|${UP}`));
+  assert.ok(await store.get(CLIENTS_NS, registrationKey("notes", UP, "https://gw.example/cb")));
   await assert.rejects(o.refresh(grant(client.clientId)), (err: unknown) => {
     assert.ok(err instanceof TokenEndpointError);
     assert.equal(err.kind, "invalid_grant");
     assert.equal(err.oauthError, "invalid_client");
     return true;
   });
-  assert.equal(await store.get(CLIENTS_NS, `notes|${UP}`), undefined, "the stale registration is gone");
+  assert.equal(await store.get(CLIENTS_NS, registrationKey("notes", UP, "https://gw.example/cb")), undefined, "the stale registration is gone");
   assert.equal((await o.clients.resolve((await o.discovery()).as)).clientId, "dcr-2", "the next connect registers anew");
 });
 

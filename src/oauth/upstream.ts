@@ -186,8 +186,8 @@ export class UpstreamOAuth {
     if (d.as.issuer !== pending.issuer) {
       throw new GatewayError("upstream_issuer_changed", 409, "The upstream's authorization server changed during the connection; start again.");
     }
-    const client = await this.clients.resolve(d.as);
-    if (client.clientId !== pending.clientId) {
+    const client = await this.clients.clientFor(d.as, pending.clientId);
+    if (!client) {
       throw new GatewayError("upstream_client_changed", 409, "The gateway's client registration changed during the connection; start again.");
     }
     return { as: d.as, client };
@@ -221,8 +221,8 @@ export class UpstreamOAuth {
     if (d.as.issuer !== grant.issuer) {
       throw new TokenEndpointError("invalid_grant", "issuer_changed", new Error("authorization server changed"));
     }
-    const client = await this.clients.resolve(d.as);
-    if (client.clientId !== grant.clientId) {
+    const client = await this.clients.clientFor(d.as, grant.clientId);
+    if (!client) {
       throw new TokenEndpointError("invalid_grant", "client_changed", new Error("client registration changed"));
     }
     try {

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { CLIENTS_NS } from "../../src/oauth/registration.js";
+import { CLIENTS_NS, registrationKey } from "../../src/oauth/registration.js";
 import { upstreamOAuthState } from "../../src/oauth/registry.js";
 import { TestBrowser, startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import { connectInBrowser, connectUser, sdkClient, startIdentity, startScenario, whoami, type Identity } from "./upstream-oauth-kit.js";
@@ -87,7 +87,7 @@ test("an upstream that forgot the gateway's registered client: reconsent_require
     const [oldClient] = upstream.clientIds();
     assert.ok(oldClient);
     const issuer = upstream.issuer;
-    const registration = `notes|${issuer}`;
+    const registration = registrationKey("notes", issuer, `${s.gw.url}/__tollgate/connections/notes/callback`);
     assert.ok(await s.gw.services.store.get(CLIENTS_NS, registration), "the DCR registration is stored");
 
     // The upstream restarts on the same port and remembers nothing: clients, grants, tokens.

@@ -90,7 +90,7 @@ test("DCR only: registered once, persisted per issuer", async () => {
     assert.equal(s.upstream.clientIds().length, 1, "one registration for both users");
     const rows = await s.gw.services.store.list("oauth-clients");
     assert.equal(rows.length, 1);
-    assert.ok(rows[0]!.key.endsWith(`|${s.upstream.issuer}`));
+    assert.ok(rows[0]!.key.includes(`|${s.upstream.issuer}|`));
   } finally {
     await s.close();
   }
