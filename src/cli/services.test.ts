@@ -101,6 +101,67 @@ test("development generates a key once and reuses it", async () => {
   }
 });
 
+/** Runs `fn` with the most permissive umask (every mode bit a call asks for is kept). */
+async function withUmask0<T>(fn: () => Promise<T>): Promise<T> {
+  const previous = process.umask(0);
+  try {
+    return await fn();
+  } finally {
+    process.umask(previous);
+  }
+}
+
+const modeOf = async (p: string) => (await fs.stat(p)).mode & 0o777;
+
+test("with umask 000 the generated key's folder is 0700 and the key 0600", async () => {
+  const dir = await tempDir();
+  try {
+    await withUmask0(async () => {
+      resolveKeyRing({}, dir, "development", silentLogger);
+      assert.equal(await modeOf(path.dirname(devKeyPath(dir))), 0o700);
+      assert.equal(await modeOf(devKeyPath(dir)), 0o600);
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a .tollgate folder and key created too open (0755/0644) are narrowed, and the key kept", async () => {
+  const dir = await tempDir();
+  try {
+    const key = generateKey();
+    await withUmask0(async () => {
+      await fs.mkdir(path.join(dir, ".tollgate"), { mode: 0o755 });
+      await fs.writeFile(devKeyPath(dir), `${key}\n`, { mode: 0o644 });
+      const ring = resolveKeyRing({}, dir, "development", silentLogger);
+      assert.deepEqual(ring[0]!.key, resolveKeyRing({ TOLLGATE_ENCRYPTION_KEY: key }, dir, "production", silentLogger)[0]!.key);
+      assert.equal(await modeOf(path.join(dir, ".tollgate")), 0o700);
+      assert.equal(await modeOf(devKeyPath(dir)), 0o600);
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("with umask 000 and a configured key the default SQLite store's folder is 0700 and its file 0600", async () => {
+  const dir = await tempDir();
+  try {
+    await withUmask0(async () => {
+      await fs.mkdir(path.join(dir, ".tollgate"), { mode: 0o755 });
+      const services = await buildServices({ env: { TOLLGATE_ENCRYPTION_KEY: generateKey() }, projectDir: dir, log: silentLogger, host: "127.0.0.1", port: 0 });
+      try {
+        assert.equal(await modeOf(path.join(dir, ".tollgate")), 0o700);
+        assert.equal(await modeOf(path.join(dir, ".tollgate", "data.db")), 0o600);
+      } finally {
+        await services.store.close();
+        await services.dispatcher.close();
+      }
+    });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test("a configured key ring is used and a bad one rejected", () => {
   const k1 = generateKey();
   const k2 = generateKey();

@@ -10,7 +10,8 @@ import { createLogger, type Logger } from "../log.js";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
-import { createStore } from "../store/index.js";
+import { createStore, defaultSqlitePath } from "../store/index.js";
+import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
 import { createMetrics, metricsResponse, type GatewayMetrics } from "../metrics.js";
 import type { Store } from "../store/types.js";
 
@@ -133,7 +134,8 @@ export function devKeyPath(projectDir: string): string {
 
 /**
  * Resolves the encryption key ring: `TOLLGATE_ENCRYPTION_KEY`, else (development only) a key
- * generated once into `<project>/.tollgate/encryption.key`. Production refuses to run without a key.
+ * generated once into `<project>/.tollgate/encryption.key` (folder 0700, file 0600, whatever the
+ * umask). Production refuses to run without a key.
  */
 export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettings["mode"], log: Logger): KeyRingKey[] {
   const spec = env.TOLLGATE_ENCRYPTION_KEY?.trim();
@@ -150,13 +152,14 @@ export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettin
     );
   }
   const file = devKeyPath(projectDir);
+  ensurePrivateDir(path.dirname(file), log);
   let key: string;
-  if (fs.existsSync(file)) {
+  try {
+    writePrivateFile(file, `${(key = generateKey())}\n`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    ensurePrivateFile(file, log);
     key = fs.readFileSync(file, "utf8").trim();
-  } else {
-    key = generateKey();
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
   }
   log.warn(
     { file },
@@ -199,7 +202,12 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
   const settings: GatewaySettings = { ...settingsFromEnv(env, opts.host, opts.port), ...opts.overrides };
   const ring = resolveKeyRing(env, projectDir, settings.mode, log);
   const secrets = createSecretBox(ring);
-  const store = opts.store ?? (await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir, log }));
+  const storeSpec = env.TOLLGATE_STORE?.trim() || undefined;
+  // The default SQLite file lives in the project's `.tollgate/`, which may predate these modes.
+  if (!opts.store && (storeSpec === undefined || storeSpec === "sqlite" || storeSpec === "sqlite:")) {
+    ensurePrivateDir(path.dirname(defaultSqlitePath(projectDir)), log);
+  }
+  const store = opts.store ?? (await createStore(storeSpec, { projectDir, log }));
   const systemRoutes = new SystemRoutes();
   const metrics = createMetrics();
   registerHealthRoutes(systemRoutes, store, metrics);
