@@ -30,6 +30,7 @@ import { logAccess, type Logger } from "./log.js";
 import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
+import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
 
 export interface FetchInfo {
@@ -112,8 +113,25 @@ class RequestContext implements GatewayContext {
   }
 }
 
+/**
+ * The services of one gateway build: the base path of the gateway's endpoints is the project's
+ * choice when it registers `McpGatewayPlugin` (see `routing/gateway-paths.ts`).
+ */
+function servicesForProject(project: Project, services: GatewayServices): GatewayServices {
+  const basePath = chooseBasePath(project.mcpGateway, services.settings);
+  const clash = collidingRoutes(basePath, project.routes.map((r) => r.path));
+  if (clash.length) {
+    throw new Error(
+      `the route${clash.length > 1 ? "s" : ""} ${clash.join(", ")} collide${clash.length > 1 ? "" : "s"} with the gateway's ` +
+        `endpoints under base path "${basePath || "/"}"; choose another TOLLGATE_BASE_PATH`,
+    );
+  }
+  return basePath === services.settings.basePath ? services : { ...services, settings: { ...services.settings, basePath } };
+}
+
 /** Builds a gateway from a validated project. Policies are constructed here, once. */
-export async function createGateway(project: Project, services: GatewayServices): Promise<Gateway> {
+export async function createGateway(project: Project, given: GatewayServices): Promise<Gateway> {
+  const services = servicesForProject(project, given);
   const routes = project.routes;
   const policyConfigs = [...project.policies.values()];
   const built = new Map<string, { fn: InboundPolicy | OutboundPolicy; options: unknown }>();

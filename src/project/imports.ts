@@ -3,8 +3,9 @@
  * load the project's own TypeScript (or JavaScript) modules.
  */
 import fs from "node:fs";
+import Module, { register as registerHooks } from "node:module";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomUUID } from "node:crypto";
 import { register, type NamespacedUnregister } from "tsx/esm/api";
 import { builtinExports, findBuiltin, MCP_GATEWAY_MODULE, RUNTIME_MODULE, type Builtin } from "../policies/registry.js";
@@ -15,6 +16,32 @@ import type { ConfigIssue } from "./types.js";
 const IMPORT = /^\$import\(\s*([^()]+?)\s*\)$/;
 const BUILTIN_MODULES = [RUNTIME_MODULE, MCP_GATEWAY_MODULE];
 const EXTENSIONS = [".ts", ".mts", ".js", ".mjs"];
+
+/** Tollgate's stand-ins for the runtime packages, by specifier (see `runtime/`). */
+const RUNTIME_ALIASES: Record<string, string> = {
+  [RUNTIME_MODULE]: fileURLToPath(new URL("./runtime/runtime.cjs", import.meta.url)),
+  [MCP_GATEWAY_MODULE]: fileURLToPath(new URL("./runtime/mcp-gateway.cjs", import.meta.url)),
+};
+let aliasesInstalled = false;
+
+/**
+ * Makes `import … from "@zuplo/runtime[/mcp-gateway]"` in project modules load Tollgate's
+ * stand-ins, without the packages installed: a resolve hook for ES modules, and a
+ * `Module._resolveFilename` wrapper for CommonJS (tsx compiles a project's TypeScript to
+ * CommonJS unless its package.json says `"type": "module"`). Only these two exact specifiers
+ * are touched. Once per process.
+ * @see https://nodejs.org/docs/latest-v20.x/api/module.html#customization-hooks
+ */
+function installRuntimeAliases(): void {
+  if (aliasesInstalled) return;
+  aliasesInstalled = true;
+  registerHooks(new URL("./runtime/hooks.mjs", import.meta.url));
+  const m = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = m._resolveFilename;
+  m._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+    return RUNTIME_ALIASES[request] ?? original.call(this, request, ...rest);
+  };
+}
 
 /** What a `{ module, export }` pair resolved to. */
 export type ResolvedRef =
@@ -37,7 +64,7 @@ export function importSpecifier(module: string): string {
   return m ? m[1]! : module.trim();
 }
 
-function findModuleFile(dir: string, spec: string): string | undefined {
+export function findModuleFile(dir: string, spec: string): string | undefined {
   const base = path.resolve(dir, spec);
   const candidates = path.extname(base)
     ? [base]
@@ -57,10 +84,21 @@ export class ModuleResolver {
   constructor(private readonly dir: string) {}
 
   private importFile(file: string): Promise<Record<string, unknown>> {
+    installRuntimeAliases();
     this.loader ??= register({ namespace: `tollgate-${randomUUID()}`, tsconfig: false });
     return this.loader.import(pathToFileURL(file).href, pathToFileURL(path.join(this.dir, "zuplo.jsonc")).href) as Promise<
       Record<string, unknown>
     >;
+  }
+
+  /** Loads a project module file once per load (shared with `$import` references to it). */
+  async load(file: string): Promise<Record<string, unknown>> {
+    let p = this.cache.get(file);
+    if (!p) {
+      p = this.importFile(file);
+      this.cache.set(file, p);
+    }
+    return interop(await p);
   }
 
   /** Resolves a reference, or returns the issues explaining why not. */
@@ -103,12 +141,7 @@ export class ModuleResolver {
     }
     let mod: Record<string, unknown>;
     try {
-      let p = this.cache.get(file);
-      if (!p) {
-        p = this.importFile(file);
-        this.cache.set(file, p);
-      }
-      mod = interop(await p);
+      mod = await this.load(file);
     } catch (err) {
       const msg = (err as Error).message?.split("\n")[0] ?? String(err);
       return [{ file: ref.file, path: at("module"), message: `cannot load ${spec}: ${msg}` }];

@@ -20,6 +20,7 @@ import {
   type RawRef,
 } from "./files.js";
 import { ModuleResolver } from "./imports.js";
+import { loadRuntimeInit } from "./runtime-init.js";
 import { unknownOptionWarnings } from "./unknown-options.js";
 import { formatPath, formatZodIssue, zodIssuePath, type PathSegment } from "./issues.js";
 import { parseJsonc } from "./jsonc.js";
@@ -255,6 +256,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
       routes.push({ ...base, mcp: false, handlerImpl: "custom", fn: r.fn as unknown as Handler, handlerOptions: r.options });
     }
   }
+  const runtime = await loadRuntimeInit(root, resolver, routesCheck.routes, issues);
   issues.push(
     ...checkRules({ routes: routesCheck.routes, policies: facts, declaredNames, duplicateNames, cors: policiesCheck.cors }),
   );
@@ -263,7 +265,16 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
 
   const corsPolicies = new Map<string, CorsPolicyConfig>([[ANYTHING_GOES.name, ANYTHING_GOES]]);
   for (const c of policiesCheck.cors) corsPolicies.set(c.name, toCors(c));
-  const project: Project = { dir: root, compatibilityDate: compatibilityDate!, routes, policies, corsPolicies, env, warnings: [] };
+  const project: Project = {
+    dir: root,
+    compatibilityDate: compatibilityDate!,
+    routes,
+    policies,
+    corsPolicies,
+    env,
+    warnings: [],
+    mcpGateway: runtime.mcpGateway,
+  };
   project.warnings = unknownOptionWarnings(project);
   return project;
 }

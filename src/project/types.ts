@@ -1,5 +1,6 @@
 /** The loaded, validated project: what `loadProject` returns and `createGateway` builds from. */
 import type { Builtin } from "../policies/registry.js";
+import type { McpGatewayPluginConfig } from "../routing/gateway-paths.js";
 import type { Handler, InboundPolicy, OutboundPolicy, PolicyConfig, RouteConfig } from "../pipeline/types.js";
 
 /** One configuration problem, located by file and JSON path. */
@@ -57,4 +58,6 @@ export interface Project {
   env: Record<string, string | undefined>;
   /** Problems that do not stop the gateway (e.g. option keys a built-in ignores). */
   warnings: ConfigIssue[];
+  /** `McpGatewayPlugin` registered in `modules/zuplo.runtime.ts`, if any (sets the base path). */
+  mcpGateway?: McpGatewayPluginConfig | undefined;
 }

@@ -128,7 +128,8 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
   return {
     url: `http://127.0.0.1:${port}`,
     gateway: gw,
-    services,
+    // The gateway's own services: its settings carry the base path the project chose.
+    services: gw.services,
     logs,
     async close() {
       if (closed) return;
