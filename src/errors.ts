@@ -16,6 +16,8 @@ export class GatewayError extends Error {
   readonly details: Record<string, unknown> | undefined;
   /** When set, MCP routes answer a JSON-RPC error with this code (HTTP 200) instead of problem+json. */
   readonly rpcCode: number | undefined;
+  /** HTTP status of that JSON-RPC answer when not 200 (e.g. 413 for a batch over the limits). */
+  readonly rpcStatus: number | undefined;
 
   constructor(
     code: string,
@@ -26,6 +28,7 @@ export class GatewayError extends Error {
       headers?: Record<string, string>;
       details?: Record<string, unknown>;
       rpcCode?: number;
+      rpcStatus?: number;
     } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -35,6 +38,7 @@ export class GatewayError extends Error {
     this.headers = opts.headers;
     this.details = opts.details;
     this.rpcCode = opts.rpcCode;
+    this.rpcStatus = opts.rpcStatus;
   }
 }
 
@@ -101,7 +105,7 @@ export function errorToResponse(err: unknown, ctx: ErrorResponseContext): Respon
       id: ctx.rpcId ?? null,
       error: { code, message: ge.message, data: { code: ge.code, requestId: ctx.requestId, ...ge.details } },
     };
-    return new Response(JSON.stringify(body), { status: 200, headers });
+    return new Response(JSON.stringify(body), { status: ge.rpcStatus ?? 200, headers });
   }
   headers.set("content-type", "application/problem+json");
   const body = {

@@ -29,6 +29,8 @@ test("settings have safe defaults", () => {
   assert.equal(s.adminClaim, undefined);
   assert.equal(s.mode, "development");
   assert.ok(s.maxBodyBytes > 0);
+  assert.equal(s.maxBatchMessages, 100);
+  assert.equal(s.maxBatchBytes, 1024 * 1024);
 });
 
 test("settings come from TOLLGATE_* variables", () => {
@@ -40,6 +42,8 @@ test("settings come from TOLLGATE_* variables", () => {
       TOLLGATE_ADMIN_SUBJECTS: "alice, bob,,",
       TOLLGATE_ADMIN_CLAIM: "roles=admin,owner",
       TOLLGATE_ALLOWED_UPSTREAM_HOSTS: "Internal.example, 10.0.0.5",
+      TOLLGATE_MAX_BATCH_MESSAGES: "20",
+      TOLLGATE_MAX_BATCH_BYTES: "65536",
     },
     "0.0.0.0",
     80,
@@ -51,6 +55,8 @@ test("settings come from TOLLGATE_* variables", () => {
   assert.deepEqual(s.adminClaim, { name: "roles", values: ["admin", "owner"] });
   assert.deepEqual(s.allowedUpstreamHosts, ["internal.example", "10.0.0.5"]);
   assert.equal(s.mode, "development");
+  assert.equal(s.maxBatchMessages, 20);
+  assert.equal(s.maxBatchBytes, 65536);
   assert.equal(settingsFromEnv({ NODE_ENV: "production" }, "h", 1).mode, "production");
 });
 
@@ -70,6 +76,8 @@ test("bad values are rejected with the variable name", () => {
   assert.throws(() => settingsFromEnv({ TOLLGATE_PUBLIC_URL: "ftp://x" }, "h", 1), /TOLLGATE_PUBLIC_URL/);
   assert.throws(() => parseAdminClaim("roles"), /TOLLGATE_ADMIN_CLAIM/);
   assert.throws(() => settingsFromEnv({ TOLLGATE_MAX_BODY_BYTES: "-1" }, "h", 1), /TOLLGATE_MAX_BODY_BYTES/);
+  assert.throws(() => settingsFromEnv({ TOLLGATE_MAX_BATCH_MESSAGES: "0" }, "h", 1), /TOLLGATE_MAX_BATCH_MESSAGES/);
+  assert.throws(() => settingsFromEnv({ TOLLGATE_MAX_BATCH_BYTES: "1.5" }, "h", 1), /TOLLGATE_MAX_BATCH_BYTES/);
   assert.equal(normalizeBasePath("/"), "");
 });
 

@@ -12,6 +12,7 @@ import { SystemRoutes } from "../routing/system-routes.js";
 import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
 import { createStore, defaultSqlitePath } from "../store/index.js";
 import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES } from "../mcp/messages.js";
 import { createMetrics, metricsResponse, type GatewayMetrics } from "../metrics.js";
 import type { Store } from "../store/types.js";
 
@@ -81,6 +82,15 @@ function hostForUrl(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
+/** A positive integer setting, or `fallback` when the variable is unset or blank. */
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new EnvConfigError(`${name} must be a positive integer`);
+  return n;
+}
+
 /** Derives every gateway setting from the environment (without side effects). */
 export function settingsFromEnv(env: Env, host: string, port: number): GatewaySettings {
   const publicUrl = (env.TOLLGATE_PUBLIC_URL?.trim() || `http://${hostForUrl(host)}:${port}`).replace(/\/+$/, "");
@@ -90,13 +100,9 @@ export function settingsFromEnv(env: Env, host: string, port: number): GatewaySe
   } catch {
     throw new EnvConfigError(`TOLLGATE_PUBLIC_URL must be an http(s) origin, got "${publicUrl}"`);
   }
-  let maxBodyBytes = DEFAULT_MAX_BODY;
-  if (env.TOLLGATE_MAX_BODY_BYTES?.trim()) {
-    maxBodyBytes = Number(env.TOLLGATE_MAX_BODY_BYTES);
-    if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0) {
-      throw new EnvConfigError(`TOLLGATE_MAX_BODY_BYTES must be a positive integer`);
-    }
-  }
+  const maxBodyBytes = positiveInt(env, "TOLLGATE_MAX_BODY_BYTES", DEFAULT_MAX_BODY);
+  const maxBatchMessages = positiveInt(env, "TOLLGATE_MAX_BATCH_MESSAGES", DEFAULT_MAX_BATCH_MESSAGES);
+  const maxBatchBytes = positiveInt(env, "TOLLGATE_MAX_BATCH_BYTES", DEFAULT_MAX_BATCH_BYTES);
   const mode = modeFromEnv(env);
   const devLogin = truthy(env.TOLLGATE_DEV_LOGIN);
   if (devLogin && mode === "production") {
@@ -113,6 +119,8 @@ export function settingsFromEnv(env: Env, host: string, port: number): GatewaySe
     allowedUpstreamHosts: list(env.TOLLGATE_ALLOWED_UPSTREAM_HOSTS).map((h) => h.toLowerCase()),
     mode,
     maxBodyBytes,
+    maxBatchMessages,
+    maxBatchBytes,
   };
 }
 

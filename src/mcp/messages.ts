@@ -6,6 +6,7 @@
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/index (`_meta` keys
  *   `io.modelcontextprotocol/protocolVersion` and `io.modelcontextprotocol/clientCapabilities`)
  */
+import { GatewayError, RpcCode } from "../errors.js";
 import type { GatewayContext, PipelineRequest } from "../pipeline/types.js";
 
 export type JsonRpcId = string | number | null;
@@ -40,6 +41,57 @@ export interface McpRequestInfo {
 
 const CACHE = Symbol.for("tollgate.mcpInfo");
 
+/** Default of `TOLLGATE_MAX_BATCH_MESSAGES`: most messages in one JSON-RPC batch. */
+export const DEFAULT_MAX_BATCH_MESSAGES = 100;
+/** Default of `TOLLGATE_MAX_BATCH_BYTES`: largest JSON-RPC batch body (1 MiB). */
+export const DEFAULT_MAX_BATCH_BYTES = 1024 * 1024;
+
+/** The bounds a JSON-RPC batch must stay within (from the gateway settings). */
+export interface BatchLimits {
+  maxBatchMessages: number;
+  maxBatchBytes: number;
+}
+
+const DEFAULT_LIMITS: BatchLimits = { maxBatchMessages: DEFAULT_MAX_BATCH_MESSAGES, maxBatchBytes: DEFAULT_MAX_BATCH_BYTES };
+
+/** True when the body is a JSON array (a JSON-RPC batch): its first byte after whitespace is `[`. */
+export function isBatchBody(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d) continue;
+    return b === 0x5b;
+  }
+  return false;
+}
+
+/**
+ * A batch over the limits: JSON-RPC -32600 (Invalid Request, id null as for any invalid batch)
+ * with HTTP 413, before any of its messages is answered by the gateway or forwarded.
+ *
+ * @see https://www.jsonrpc.org/specification#batch
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14 413 Content Too Large
+ */
+function batchTooLarge(message: string, details: Record<string, number>): GatewayError {
+  return new GatewayError("batch_too_large", 413, message, { rpcCode: RpcCode.InvalidRequest, rpcStatus: 413, details });
+}
+
+/**
+ * Throws {@link batchTooLarge} when a batch body exceeds `maxBatchBytes` (checked before parsing)
+ * or, once parsed, holds more than `maxBatchMessages` elements.
+ */
+function checkBatch(bytes: Uint8Array, parsed: unknown[] | undefined, limits: BatchLimits): void {
+  if (parsed === undefined && bytes.byteLength > limits.maxBatchBytes) {
+    throw batchTooLarge(`JSON-RPC batch too large: at most ${limits.maxBatchBytes} bytes per batch.`, {
+      maxBatchBytes: limits.maxBatchBytes,
+    });
+  }
+  if (parsed !== undefined && parsed.length > limits.maxBatchMessages) {
+    throw batchTooLarge(`JSON-RPC batch too large: ${parsed.length} messages, at most ${limits.maxBatchMessages} per batch.`, {
+      maxBatchMessages: limits.maxBatchMessages,
+    });
+  }
+}
+
 /** Remembers what clients declared in `initialize`, per `Mcp-Session-Id` (bounded LRU). */
 export class SessionCapabilities {
   private readonly map = new Map<string, { version: string; caps: Record<string, unknown> | undefined }>();
@@ -61,8 +113,10 @@ export class SessionCapabilities {
 export const sessionCapabilities = new SessionCapabilities();
 
 /**
- * Parses (once) the MCP messages of a request. Never throws: an unparseable body yields
- * `parsed: false` and is left for the upstream to reject.
+ * Parses (once) the MCP messages of a request. An unparseable body yields `parsed: false` and is
+ * left for the upstream to reject. Throws only for a batch beyond the limits of
+ * `context.services.settings` (`maxBatchBytes`, `maxBatchMessages`): a `GatewayError`
+ * answered as JSON-RPC -32600 with HTTP 413, so no policy answers (or forwards) its messages.
  */
 export async function mcpRequestInfo(request: PipelineRequest, context?: GatewayContext): Promise<McpRequestInfo> {
   const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
@@ -71,17 +125,21 @@ export async function mcpRequestInfo(request: PipelineRequest, context?: Gateway
   let batch = false;
   let parsed = true;
   if (request.method === "POST") {
+    const bytes = await request.rawBytes();
+    const limits = context?.services.settings ?? DEFAULT_LIMITS;
+    if (isBatchBody(bytes)) checkBatch(bytes, undefined, limits);
+    let json: unknown;
     try {
-      const bytes = await request.rawBytes();
-      const json: unknown = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
-      if (Array.isArray(json)) {
-        batch = true;
-        messages = json.filter((m): m is JsonRpcMessage => typeof m === "object" && m !== null);
-      } else if (typeof json === "object" && json !== null) messages = [json as JsonRpcMessage];
-      else parsed = false;
+      json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
     } catch {
       parsed = false;
     }
+    if (Array.isArray(json)) {
+      checkBatch(bytes, json, limits);
+      batch = true;
+      messages = json.filter((m): m is JsonRpcMessage => typeof m === "object" && m !== null);
+    } else if (typeof json === "object" && json !== null) messages = [json as JsonRpcMessage];
+    else parsed = false;
   }
   const first = messages.find((m) => m.method !== undefined && m.id !== undefined);
   const meta = messages[0]?.params?._meta;

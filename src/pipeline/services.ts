@@ -27,6 +27,10 @@ export interface GatewaySettings {
   mode: "development" | "production";
   /** Largest request body the gateway buffers, in bytes. */
   maxBodyBytes: number;
+  /** Most messages in one JSON-RPC batch on MCP routes (`TOLLGATE_MAX_BATCH_MESSAGES`). */
+  maxBatchMessages: number;
+  /** Largest JSON-RPC batch body on MCP routes, in bytes (`TOLLGATE_MAX_BATCH_BYTES`). */
+  maxBatchBytes: number;
 }
 
 export interface GatewayServices {

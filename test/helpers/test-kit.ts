@@ -44,6 +44,8 @@ export function testServices(
     allowedUpstreamHosts: [],
     mode: "development",
     maxBodyBytes: 1024 * 1024,
+    maxBatchMessages: 100,
+    maxBatchBytes: 1024 * 1024,
     ...opts.settings,
   };
   return {

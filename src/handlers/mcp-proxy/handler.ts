@@ -22,7 +22,7 @@ import { nodeStreamResponse } from "../../pipeline/node-body.js";
 import { HeaderMap } from "../../pipeline/header-map.js";
 import { UPSTREAM_SIGNAL, type GatewayContext, type Handler, type PipelineRequest, type UpstreamSignal } from "../../pipeline/types.js";
 import type { BuildInit } from "../../policies/registry.js";
-import { mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
+import { isBatchBody, mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
@@ -202,6 +202,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       const bytes = await request.rawBytes();
       if (bytes.byteLength > 0 || method === "POST") body = bytes;
     }
+    // A batch is held to the gateway's bounds even where no policy read it (throws when beyond).
+    if (body !== undefined && method === "POST" && isBatchBody(body)) await mcpRequestInfo(request, context);
     const initialize =
       method === "POST" && body !== undefined && !request.headers.has("mcp-session-id") && Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE);
     const signal = context[UPSTREAM_SIGNAL] ?? context.signal;
