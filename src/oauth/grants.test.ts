@@ -260,3 +260,49 @@ test("the cache is bounded", async () => {
   assert.equal(gm.cachedToken(grantKey("n", "a")), undefined);
   assert.ok(gm.cachedToken(grantKey("n", "c")));
 });
+
+test("a refresh token is never presented again after an answer was lost (the upstream may have rotated it)", async () => {
+  const { c, gm } = setup();
+  await gm.write(key, meta(c.now()), tokens(1, c.now() - 1));
+  const sent: string[] = [];
+  const lost = Object.assign(new Error("headers timeout"), { code: "UND_ERR_HEADERS_TIMEOUT" });
+  await assert.rejects(
+    gm.token(key, async (g) => {
+      sent.push(g.secret.refreshToken!);
+      throw new TokenEndpointError("temporary", undefined, lost);
+    }),
+    { status: 502 },
+  );
+  const again = await gm.token(key, async (g) => {
+    sent.push(g.secret.refreshToken!);
+    return tokens(2, c.now() + 3_600_000);
+  });
+  assert.deepEqual(again, { kind: "reconsent" });
+  assert.deepEqual(sent, ["rt-1"], "rt-1 was presented once");
+  assert.equal(await gm.read(key), undefined);
+  assert.equal(await gm.wasDropped(key), true);
+});
+
+test("a refresh that never reached the upstream, or that it answered, is simply tried again", async () => {
+  const { c, gm } = setup();
+  await gm.write(key, meta(c.now()), tokens(1, c.now() - 1));
+  const refused = new TokenEndpointError("temporary", undefined, Object.assign(new Error("fetch failed"), { cause: Object.assign(new Error("connect"), { code: "ECONNREFUSED" }) }));
+  await assert.rejects(gm.token(key, async () => Promise.reject(refused)), { status: 502 });
+  const answered = new TokenEndpointError("temporary", "temporarily_unavailable", Object.assign(new Error("503"), { status: 503 }));
+  await assert.rejects(gm.token(key, async () => Promise.reject(answered)), { status: 502 });
+  const r = await gm.token(key, async () => tokens(2, c.now() + 3_600_000));
+  assert.equal(r.kind, "ok");
+});
+
+test("an interrupted refresh on an upstream seen not to rotate refresh tokens is tried again", async () => {
+  const { c, gm } = setup();
+  await gm.write(key, meta(c.now()), tokens(1, c.now() - 1));
+  // The upstream answers a refresh with the same refresh token (no rotation).
+  assert.equal((await gm.token(key, async () => tokens(2, c.now() + 1000, "rt-1"))).kind, "ok");
+  assert.equal((await gm.read(key))!.meta.rotatesRefreshToken, false);
+  c.advance(2000);
+  const lost = Object.assign(new Error("socket"), { code: "UND_ERR_SOCKET" });
+  await assert.rejects(gm.token(key, async () => Promise.reject(new TokenEndpointError("temporary", undefined, lost))), { status: 502 });
+  const r = await gm.token(key, async () => tokens(3, c.now() + 3_600_000, "rt-1"));
+  assert.equal(r.kind, "ok");
+});

@@ -8,6 +8,13 @@
  *   at a time inside the process (a shared promise) and across processes (`store.withLock`, then
  *   the grant is re-read and written back with compare-and-swap on its version). The rotated
  *   refresh token is saved in the same write as the new access token.
+ * - A refresh token is never presented twice when the first use may have rotated it: before
+ *   calling the token endpoint the holder writes an in-flight mark (namespace
+ *   `grant-refreshing`), cleared once the outcome is known. A process that finds the mark of a
+ *   refresh that never finished (its holder was killed, or the answer was lost on the wire)
+ *   cannot know whether the upstream rotated the token, so it drops the grant and asks the user
+ *   to connect again — unless this upstream was seen not to rotate refresh tokens, in which
+ *   case presenting the same token again is harmless.
  * - `invalid_grant` (including an authorization server that no longer knows the gateway's
  *   registered client) deletes the grant: the user must connect again. A freshly refreshed token
  *   the upstream still refuses does too ({@link GrantManager.dropRejected}). Token endpoint
@@ -21,12 +28,24 @@ import type { SecretBox } from "../store/crypto.js";
 import { openRecord, sealRecord, type SealedValue } from "../store/sealed.js";
 import type { Store } from "../store/types.js";
 import { TokenEndpointError, type TokenSet } from "./flow.js";
+import { INSTANCE } from "../store/owner.js";
 import { errorSummary } from "./upstream.js";
 
 /** Store namespace of grants. */
 export const GRANTS_NS = "grants";
 /** Store namespace remembering (for a day) that a grant was dropped and must be made again. */
 export const TOMBSTONES_NS = "grant-tombstones";
+/** Store namespace of refreshes in flight (see {@link RefreshMark}). */
+export const REFRESHING_NS = "grant-refreshing";
+
+/** Written before a refresh token is sent; cleared once the answer is known. */
+interface RefreshMark {
+  /** The grant version whose refresh token was sent. */
+  grantVersion: number;
+  /** Process instance that sent it. */
+  instance: string;
+  at: number;
+}
 
 /**
  * Record key of a grant: `<upstreamId>:user:<sub>` or `<upstreamId>:shared`. The upstream id is
@@ -60,6 +79,8 @@ export interface GrantMeta {
   refreshedAt: number | undefined;
   /** Step-up authorizations performed for this grant (bounded). */
   stepUps: number;
+  /** Whether the upstream's last refresh replaced the refresh token; unknown before the first. */
+  rotatesRefreshToken?: boolean | undefined;
 }
 
 interface GrantSecret {
@@ -265,10 +286,23 @@ export class GrantManager {
       return { kind: "ok", token: g.secret.accessToken };
     }
     if (!g.secret.refreshToken) return this.reconsent(key, g, "upstream rejected the token and no refresh token was issued");
+    const interrupted = await this.o.store.get<RefreshMark>(REFRESHING_NS, key);
+    if (interrupted?.value.grantVersion === g.version && g.meta.rotatesRefreshToken !== false) {
+      // This very refresh token was sent before and the answer never arrived: the upstream may
+      // have rotated it. Presenting it again could spend a rotated token twice (and trip the
+      // upstream's reuse detection); connecting again is the safe answer.
+      await this.o.store.delete(REFRESHING_NS, key);
+      return this.reconsent(key, g, "an earlier refresh of this grant was interrupted; its outcome is unknown");
+    }
+    const mark: RefreshMark = { grantVersion: g.version, instance: INSTANCE.id, at: this.o.now() };
+    await this.o.store.put(REFRESHING_NS, key, mark, { ttlSeconds: 86_400 });
     let tokens: TokenSet;
     try {
       tokens = await refresher(g);
     } catch (err) {
+      // An answer from the upstream (or a request that never left) settles the outcome; a lost
+      // answer does not, and the mark stays for the next refresh to see.
+      if (!outcomeUnknown(err)) await this.o.store.delete(REFRESHING_NS, key);
       if (err instanceof TokenEndpointError && err.kind === "invalid_grant") {
         // A new connection made while the refresh ran (it revokes the old refresh token) is
         // not the grant that was refused: keep it.
@@ -285,8 +319,10 @@ export class GrantManager {
         cause: err,
       });
     }
-    const meta: GrantMeta = { ...g.meta, refreshedAt: this.o.now() };
+    const rotated = tokens.refreshToken !== g.secret.refreshToken;
+    const meta: GrantMeta = { ...g.meta, refreshedAt: this.o.now(), rotatesRefreshToken: rotated };
     const version = await this.write(key, meta, tokens, g.version);
+    await this.o.store.delete(REFRESHING_NS, key);
     if (version === undefined) {
       // Someone wrote the grant although we held the lock (lease expired): trust the store.
       const now = await this.read(key);
@@ -295,7 +331,7 @@ export class GrantManager {
       return { kind: "ok", token: now.secret.accessToken };
     }
     this.o.log.info(
-      { audit: "connection.refreshed", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, rotated: tokens.refreshToken !== g.secret.refreshToken },
+      { audit: "connection.refreshed", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, rotated },
       "upstream connection refreshed",
     );
     return { kind: "ok", token: tokens.accessToken };
@@ -344,4 +380,23 @@ export class GrantManager {
     );
     return { kind: "reconsent" };
   }
+}
+
+/** Connection failures after which the request certainly never reached the token endpoint. */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
+/**
+ * True when a failed refresh may have been processed by the upstream without its answer
+ * arriving (a timeout or a connection lost mid-request). An HTTP answer, an OAuth error and a
+ * connection that never opened (or was refused by the SSRF guard) are known outcomes.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  if (err instanceof TokenEndpointError && err.kind !== "temporary") return false;
+  for (let e: unknown = err, depth = 0; typeof e === "object" && e !== null && depth < 8; depth++) {
+    const { status, code, cause } = e as { status?: unknown; code?: unknown; cause?: unknown };
+    if (typeof status === "number" && !(e instanceof GatewayError)) return false;
+    if (typeof code === "string" && (NOT_SENT.has(code) || code === "upstream_url_blocked")) return false;
+    e = cause;
+  }
+  return true;
 }

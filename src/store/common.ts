@@ -12,8 +12,12 @@ export interface StoreClockOptions {
 
 /** How long `withLock` waits for a lock when the caller does not say. */
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
-/** How long a lock lease lives before another process may take it over (SQLite). */
-export const DEFAULT_LOCK_LEASE_MS = 30_000;
+/**
+ * How long a lock lease lives before another process may take it over (SQLite). The holder
+ * renews it every third of this while it runs, and a holder on the same host whose process has
+ * ended is taken over at once (`owner.ts`); the lease only decides for holders elsewhere.
+ */
+export const DEFAULT_LOCK_LEASE_MS = 10_000;
 
 /** The error `withLock` throws when the lock could not be acquired in time. */
 export function lockTimeoutError(name: string, waitMs: number): GatewayError {

@@ -24,6 +24,7 @@ import {
   type RecordRow,
   type StoreClockOptions,
 } from "./common.js";
+import { INSTANCE } from "./owner.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
 
 /** Numbered schema migrations (`$S` is the quoted schema); append only. */
@@ -64,6 +65,8 @@ export interface PostgresStoreOptions extends StoreClockOptions {
 }
 
 const LIVE = "(expires_at IS NULL OR expires_at > $3)";
+/** Per-session settings sent once per new connection (ahead of its first query). */
+const SESSION_SETUP = "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
 const COLS = "value, version, expires_at, updated_at";
 
 /** A {@link Store} over PostgreSQL. */
@@ -102,12 +105,20 @@ export class PostgresStore implements Store {
       max: opts.max ?? 10,
       connectionTimeoutMillis: 10_000,
       idleTimeoutMillis: 30_000,
+      // Names the process instance in pg_stat_activity / pg_locks (who holds which lock).
+      application_name: `tollgate ${INSTANCE.id}`,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
     };
     const pool = new pg.Pool(config);
     const lockPool = new pg.Pool(config);
     for (const p of [pool, lockPool]) {
       // An idle client losing its connection must not crash the process; the pool replaces it.
       p.on("error", (err) => opts.log?.warn({ err: { message: err.message } }, "postgres idle client error"));
+      // The server ends (and frees the advisory locks of) a session whose host vanished within ~25 s.
+      p.on("connect", (client) => {
+        client.query(SESSION_SETUP).catch((err: Error) => opts.log?.warn({ err: { message: err.message } }, "postgres session settings refused"));
+      });
     }
     const store = new PostgresStore(schema, pool, lockPool, opts);
     try {

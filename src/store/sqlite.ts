@@ -2,14 +2,14 @@
  * The embedded default store: one SQLite file (better-sqlite3) in WAL mode.
  *
  * Several processes may share the file: every write is a single statement or an IMMEDIATE
- * transaction, and `withLock` uses lease rows (owner + expiry) so processes exclude each other;
- * a lease whose holder died is taken over once it expires.
+ * transaction, and `withLock` uses lease rows (owner + expiry, renewed while held) so processes
+ * exclude each other. A lease whose holder is known to be dead (same host, its process gone —
+ * see `owner.ts`) is taken over at once; any other lease once it expires.
  *
  * @see https://www.sqlite.org/wal.html
  * @see https://www.sqlite.org/lang_upsert.html
  * @see https://www.sqlite.org/lang_returning.html
  */
-import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -27,6 +27,7 @@ import {
   type RecordRow,
   type StoreClockOptions,
 } from "./common.js";
+import { newOwner, ownerIsGone } from "./owner.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
 
 /** Numbered schema migrations; append only, never edit an applied one. */
@@ -163,12 +164,18 @@ export class SqliteStore implements Store {
     const leaseMs = opts.leaseMs ?? DEFAULT_LOCK_LEASE_MS;
     const deadline = performance.now() + waitMs;
     const releaseLocal = await this.local.acquire(name, waitMs);
-    const owner = randomUUID();
+    const owner = newOwner();
     let renew: NodeJS.Timeout | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
         const got = this.stmt.acquireLock.run({ name, owner, now: this.now(), expires: this.now() + leaseMs });
         if (got.changes === 1) break;
+        const holder = this.stmt.lockHolder.get({ name }) as { owner: string } | undefined;
+        if (holder && ownerIsGone(holder.owner)) {
+          // The holder's process has ended (kill -9, crash): take the lock over now, not when its lease lapses.
+          const taken = this.stmt.takeOverLock.run({ name, owner, dead: holder.owner, expires: this.now() + leaseMs });
+          if (taken.changes === 1) break;
+        }
         const left = deadline - performance.now();
         if (left <= 0) throw lockTimeoutError(name, waitMs);
         await delay(Math.min(left, backoffMs(attempt)));
@@ -263,6 +270,8 @@ function prepareStatements(db: Database.Database) {
       INSERT INTO locks (name, owner, expires_at) VALUES (@name, @owner, @expires)
       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
       WHERE locks.expires_at <= @now`),
+    lockHolder: db.prepare("SELECT owner FROM locks WHERE name = @name"),
+    takeOverLock: db.prepare("UPDATE locks SET owner = @owner, expires_at = @expires WHERE name = @name AND owner = @dead"),
     renewLock: db.prepare("UPDATE locks SET expires_at = @expires WHERE name = @name AND owner = @owner"),
     releaseLock: db.prepare("DELETE FROM locks WHERE name = @name AND owner = @owner"),
     incr: db.prepare(`

@@ -6,6 +6,18 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
 const CHILD = fileURLToPath(new URL("./store-lock-child.ts", import.meta.url));
+const REFRESH_CHILD = fileURLToPath(new URL("./store-refresh-child.ts", import.meta.url));
+
+/**
+ * Spawns `store-refresh-child.ts`: it refreshes `grant` (sealed with `encryptionKey`) through
+ * `tokenUrl`. The caller learns that the refresh is under way from its token endpoint.
+ */
+export function refreshInChild(spec: string, encryptionKey: string, grant: string, tokenUrl: string): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", REFRESH_CHILD, spec, encryptionKey, grant, tokenUrl], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return child;
+}
 
 /** Spawns the child and resolves once it reports holding `name`. */
 export async function lockInChild(spec: string, name: string, leaseMs: number): Promise<ChildProcess> {
