@@ -43,6 +43,20 @@ export interface BrowserLoginConfig {
   audience?: string | undefined;
   /** Use PKCE S256 with the IdP (default true). */
   pkce?: boolean | undefined;
+  /** Client authentication at the token endpoint (default `client_secret_basic`). */
+  tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post" | undefined;
+  /**
+   * Expected `aud` of the IdP's tokens (`oidc.audience`): the ID token, or else the access
+   * token the IdP returned (a JWT verified with the same issuer and keys), must carry it.
+   */
+  expectedAudience?: string | undefined;
+  /**
+   * Providers whose token endpoint returns no ID token (WorkOS User Management): the user is
+   * read from the access token, a JWT verified with the issuer and keys.
+   */
+  idTokenOptional?: boolean | undefined;
+  /** Fixed extra parameters of the authorization request (e.g. WorkOS `provider=authkit`). */
+  authorizationParams?: Record<string, string> | undefined;
   /** Timeout for calls to the IdP, ms (default 10000). */
   remoteTimeoutMs?: number | undefined;
   /** Lifetime of a pending login (state, nonce, verifier), seconds (default 600). */
@@ -65,12 +79,14 @@ interface SessionRecord {
 
 interface WebState {
   login: BrowserLoginConfig | undefined;
+  /** The project's MCP OAuth policy chose the dev login set-up. */
+  devLogin: boolean;
 }
 const states = new WeakMap<GatewayServices, WebState>();
 
 function state(services: GatewayServices): WebState {
   let s = states.get(services);
-  if (!s) states.set(services, (s = { login: undefined }));
+  if (!s) states.set(services, (s = { login: undefined, devLogin: false }));
   return s;
 }
 
@@ -102,6 +118,20 @@ export function registerBrowserLogin(services: GatewayServices, config: BrowserL
   s.login = { ...config };
 }
 
+/**
+ * Turns the loopback-only dev login on for this gateway: the project's login configuration names
+ * the gateway's own dev login page instead of an IdP (the documented local set-up).
+ */
+export function enableDevLogin(services: GatewayServices): void {
+  registerWebRoutes(services);
+  state(services).devLogin = true;
+}
+
+/** True when the dev login may sign browsers in (`settings.devLogin`, or the project's set-up). */
+export function devLoginEnabled(services: GatewayServices): boolean {
+  return services.settings.devLogin || !!states.get(services)?.devLogin;
+}
+
 /** The registered IdP browser login, if any. */
 export function browserLoginConfig(services: GatewayServices): BrowserLoginConfig | undefined {
   return states.get(services)?.login;
@@ -109,7 +139,7 @@ export function browserLoginConfig(services: GatewayServices): BrowserLoginConfi
 
 /** True when browsers can sign in (IdP login registered, or dev login enabled). */
 export function browserLoginAvailable(services: GatewayServices): boolean {
-  return !!browserLoginConfig(services) || services.settings.devLogin;
+  return !!browserLoginConfig(services) || devLoginEnabled(services);
 }
 
 /** True when the gateway's public origin is https (cookies get `Secure` and `__Host-`). */

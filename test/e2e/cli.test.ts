@@ -39,7 +39,7 @@ const BROKEN: Record<string, string[]> = {
     // $env outside options
     "config/policies.json: policies[3].handler.module: $env(...) is only allowed inside handler and policy options",
     // zod option error
-    'config/policies.json: policies[2].handler.options.authMode: expected "user-oauth" | "shared-oauth", got "user"',
+    'config/policies.json: policies[2].handler.options.authMode: expected "user-oauth" | "shared-oauth" | "id-jag", got "user"',
   ],
 };
 

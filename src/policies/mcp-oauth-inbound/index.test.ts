@@ -5,6 +5,7 @@ import { testGateway } from "../../../test/helpers/test-kit.js";
 import { makeKey, sign, startJwksServer, type JwksServer, type TestKey } from "../../../test/helpers/jwks-fixture.js";
 import { getAuthServer } from "../../auth-server/server.js";
 import { issueForCode } from "../../auth-server/tokens.js";
+import { browserLoginConfig, devLoginEnabled } from "../../web/session.js";
 
 describe("mcp-oauth-inbound resource server", () => {
   let key: TestKey;
@@ -19,7 +20,7 @@ describe("mcp-oauth-inbound resource server", () => {
           name: "auth",
           exportName: "McpOAuthInboundPolicy",
           options: {
-            oidc: { issuer: "https://idp.test/", jwksUrl: jwks.url, audience: "api://mcp" },
+            oidc: { issuer: "https://idp.test/", jwksUrl: jwks.url, bearerAudience: "api://mcp" },
             gateway: { scopesSupported: ["mcp", "admin"], requiredScopes: ["admin"] },
           },
         },
@@ -66,7 +67,7 @@ describe("mcp-oauth-inbound resource server", () => {
     assert.deepEqual((await ok.json()).user, { sub: "alice", data: { email: "alice@example.com" } });
   });
 
-  test("IdP JWTs for oidc.audience are accepted; other audiences are not", async () => {
+  test("IdP JWTs for oidc.bearerAudience are accepted; other audiences are not", async () => {
     const good = await sign(key, { iss: "https://idp.test/", aud: "api://mcp", sub: "agent-7", scope: "mcp admin" });
     const res = await call(good);
     assert.equal(res.status, 200);
@@ -116,4 +117,56 @@ test("two mcp-oauth-inbound policies that disagree on which clients may register
     { settings: { devLogin: true } },
   );
   await same.close();
+});
+
+describe("login settings take effect", () => {
+  const route = [{ path: "/mcp", operationId: "mcp", mcp: true, inbound: ["auth"] }];
+
+  test("a preset's browserLoginOverrides reach the browser login and the authorization requests' lifetime", async () => {
+    const gw = await testGateway(
+      [
+        {
+          name: "auth",
+          exportName: "McpOktaOAuthInboundPolicy",
+          options: {
+            oktaDomain: "acme.okta.com",
+            clientId: "c",
+            clientSecret: "s",
+            browserLoginOverrides: { remoteTimeoutMs: 1234, stateTtlSeconds: 321, sessionTtlSeconds: 4321, pkce: "none" },
+          },
+        },
+      ],
+      route,
+    );
+    try {
+      const cfg = browserLoginConfig(gw.services)!;
+      assert.deepEqual(
+        [cfg.issuer, cfg.url, cfg.remoteTimeoutMs, cfg.stateTtlSeconds, cfg.sessionTtlSeconds, cfg.pkce],
+        ["https://acme.okta.com", "https://acme.okta.com/oauth2/v1/authorize", 1234, 321, 4321, false],
+      );
+      assert.equal(getAuthServer(gw.services)!.config.pendingTtlSeconds, 321);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test("the dev login set-up turns the dev login on (and production refuses it)", async () => {
+    const options = {
+      oidc: { issuer: "http://127.0.0.1:9000", jwksUrl: "http://127.0.0.1:9000/.well-known/jwks.json" },
+      browserLogin: { url: "http://127.0.0.1:9000/__zuplo/oauth/dev-login" },
+    };
+    const gw = await testGateway([{ name: "auth", exportName: "McpOAuthInboundPolicy", options }], route);
+    try {
+      assert.equal(gw.services.settings.devLogin, false);
+      assert.equal(devLoginEnabled(gw.services), true);
+      assert.equal(browserLoginConfig(gw.services), undefined);
+      assert.equal(getAuthServer(gw.services)!.config.pendingTtlSeconds, 900);
+    } finally {
+      await gw.close();
+    }
+    await assert.rejects(
+      testGateway([{ name: "auth", exportName: "McpOAuthInboundPolicy", options }], route, { settings: { mode: "production" } }),
+      /dev login, which production mode refuses/,
+    );
+  });
 });

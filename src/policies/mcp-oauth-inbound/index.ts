@@ -1,263 +1,40 @@
 /**
- * `mcp-oauth-inbound` (and the IdP presets): the gateway as OAuth authorization server and
- * resource server for MCP clients, with browser sign-in delegated to the organisation's OIDC
- * IdP (or, on loopback with `TOLLGATE_DEV_LOGIN=1` and no IdP configured, the dev login).
- *
- * The policy itself is the resource-server check: the request's bearer token must be one the
- * gateway issued, for this route (resource), unexpired and unrevoked, with the required scopes.
- * Then `request.user = { sub, data }` is the IdP identity captured at login.
- *
- * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
- * @see https://www.rfc-editor.org/rfc/rfc6750#section-3.1 Bearer error codes
+ * `mcp-oauth-inbound` and its IdP presets (one file each under `presets/`): the gateway as OAuth
+ * authorization server and resource server for MCP clients. See `policy.ts`.
  */
-import * as oauth from "oauth4webapi";
-import { GatewayError } from "../../errors.js";
-import type { GatewayContext, PipelineRequest, InboundPolicy, RouteConfig } from "../../pipeline/types.js";
-import { addResource, ensureAuthServer } from "../../auth-server/server.js";
-import { closeCimd } from "../../auth-server/cimd.js";
-import { lookupAccessToken } from "../../auth-server/tokens.js";
-import type { ResourceConfig, UpstreamInfo } from "../../auth-server/types.js";
-import { registerBrowserLogin } from "../../web/session.js";
-import { MCP_GATEWAY_MODULE, registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
-import { readCredential } from "../shared/credentials.js";
-import { createJwtVerifier } from "../shared/jwt-verifier.js";
-import { bearerChallenge, resourceMetadataUrl } from "../shared/protected-resource.js";
-import { isInsecureRemote } from "../shared/urls.js";
-import {
-  auth0Endpoints,
-  auth0OptionsSchema,
-  entraEndpoints,
-  entraOptionsSchema,
-  fromEndpoints,
-  googleEndpoints,
-  googleOptionsSchema,
-  keycloakEndpoints,
-  keycloakOptionsSchema,
-  mcpOAuthOptionsSchema,
-  oidcOptionsSchema,
-  oktaEndpoints,
-  oktaOptionsSchema,
-  type McpOAuthOptions,
-} from "./options.js";
+import { registerBuiltin, type BuiltinInbound } from "../registry.js";
+import { oauthBuiltin } from "./policy.js";
+import { mcpOAuthOptionsSchema } from "./options.js";
+import { McpAuth0OAuthInboundPolicy } from "./presets/auth0.js";
+import { McpClerkOAuthInboundPolicy } from "./presets/clerk.js";
+import { McpCognitoOAuthInboundPolicy } from "./presets/cognito.js";
+import { McpEntraOAuthInboundPolicy } from "./presets/entra.js";
+import { McpGoogleOAuthInboundPolicy } from "./presets/google.js";
+import { McpKeycloakOAuthInboundPolicy } from "./presets/keycloak.js";
+import { McpLogtoOAuthInboundPolicy } from "./presets/logto.js";
+import { McpOidcOAuthInboundPolicy } from "./presets/oidc.js";
+import { McpOktaOAuthInboundPolicy } from "./presets/okta.js";
+import { McpOneLoginOAuthInboundPolicy } from "./presets/onelogin.js";
+import { McpPingOAuthInboundPolicy } from "./presets/ping.js";
+import { McpWorkosOAuthInboundPolicy } from "./presets/workos.js";
 
-const TOKEN_EXCHANGE = "mcp-token-exchange-inbound";
+export { createMcpOAuthPolicy, jwtScopes } from "./policy.js";
 
-/** The route's upstreams with OAuth (its `mcp-token-exchange-inbound` policies). */
-function upstreamsOf(route: RouteConfig, init: BuildInit): UpstreamInfo[] {
-  const out: UpstreamInfo[] = [];
-  for (const name of route.policies.inbound) {
-    const p = init.policies.find((x) => x.name === name && x.policyType === TOKEN_EXCHANGE);
-    if (!p) continue;
-    const o = p.handler.options as { id?: unknown; displayName?: unknown; authMode?: unknown };
-    out.push({
-      id: typeof o.id === "string" ? o.id : name.replace(/^mcp-token-exchange-/, ""),
-      displayName: typeof o.displayName === "string" ? o.displayName : name,
-      authMode: o.authMode === "shared-oauth" ? "shared-oauth" : "user-oauth",
-    });
-  }
-  return out;
-}
-
-/** Builds the policy from generic options (presets resolve to these first). */
-export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit): InboundPolicy & { close(): Promise<void> } {
-  const { services } = init;
-  const { settings, log } = services;
-  const g = options.gateway;
-  const where = `policy "${init.name}"`;
-
-  if (options.browserLogin && options.oidc) {
-    for (const url of [options.browserLogin.url, options.browserLogin.tokenUrl, options.oidc.jwksUrl]) {
-      if (isInsecureRemote(url)) {
-        const msg = `${where}: ${url} uses plain http to a non-loopback host`;
-        if (settings.mode === "production") throw new Error(msg);
-        log.warn({ policy: init.name }, msg);
-      }
-    }
-    registerBrowserLogin(services, {
-      ...options.browserLogin,
-      issuer: options.oidc.issuer,
-      jwksUrl: options.oidc.jwksUrl,
-      claims: options.claims,
-    });
-  } else if (!settings.devLogin) {
-    throw new Error(
-      `${where}: no browser login is configured. Add browserLogin and oidc (or use a preset such as ` +
-        `mcp-auth0-oauth-inbound), or set TOLLGATE_DEV_LOGIN=1 for the loopback-only dev login.`,
-    );
-  } else {
-    log.warn({ policy: init.name }, "mcp-oauth-inbound signs browsers in with the loopback-only dev login (no IdP configured)");
-  }
-
-  const as = ensureAuthServer(services, {
-    cimdEnabled: g.cimdEnabled,
-    dcrEnabled: g.dcrEnabled,
-    unusedClientTtlSeconds: g.unusedClientTtlDays * 86_400,
-    pendingTtlSeconds: g.authorizationRequestTtlSeconds,
-    clients: options.clients,
-  });
-  const byRoute = new Map<string, ResourceConfig>();
-  for (const route of init.usedBy) {
-    const rc: ResourceConfig = {
-      route,
-      policyName: init.name,
-      accessTokenTtlSeconds: g.accessTokenTtlSeconds,
-      refreshTokenTtlSeconds: g.refreshTokenTtlSeconds,
-      scopesSupported: g.scopesSupported,
-      requiredScopes: g.requiredScopes,
-      upstreams: upstreamsOf(route, init),
-    };
-    byRoute.set(route.operationId, rc);
-    addResource(as, rc);
-  }
-
-  const idpJwt =
-    options.oidc?.audience !== undefined
-      ? createJwtVerifier({ issuer: options.oidc.issuer, audience: options.oidc.audience, jwkUrl: options.oidc.jwksUrl, now: () => services.now() })
-      : undefined;
-  const requiredScope = g.requiredScopes.join(" ") || undefined;
-
-  const challenge = (path: string, error: "invalid_token" | undefined) =>
-    new GatewayError(
-      error ? "invalid_token" : "missing_token",
-      401,
-      error ? "The access token is invalid, expired, revoked, or for another resource." : "An access token is required.",
-      {
-        headers: {
-          "www-authenticate": bearerChallenge({
-            error,
-            scope: requiredScope,
-            resourceMetadata: resourceMetadataUrl(settings.publicUrl, path),
-          }),
-        },
-      },
-    );
-
-  /** Throws 403 insufficient_scope unless `granted` holds every scope the route requires. */
-  const requireScopes = (path: string, granted: string[], context: GatewayContext) => {
-    const rc = byRoute.get(context.route.operationId);
-    const missing = (rc?.requiredScopes ?? g.requiredScopes).filter((s) => !granted.includes(s));
-    if (missing.length) {
-      throw new GatewayError("insufficient_scope", 403, "The access token lacks a scope this route requires.", {
-        headers: {
-          "www-authenticate": bearerChallenge({
-            error: "insufficient_scope",
-            scope: requiredScope,
-            resourceMetadata: resourceMetadataUrl(settings.publicUrl, path),
-          }),
-        },
-      });
-    }
-  };
-
-  const policy = async (request: PipelineRequest, context: GatewayContext) => {
-    const path = new URL(request.url).pathname;
-    const token = readCredential(request.headers, "Authorization", "Bearer");
-    if (token === undefined) throw challenge(path, undefined);
-    if (idpJwt && !token.startsWith("tg") && token.split(".").length === 3) {
-      const r = idpJwt.cached(token) ? { ok: true as const, user: idpJwt.cached(token)! } : await idpJwt.verify(token);
-      if (!r.ok) throw challenge(path, "invalid_token");
-      // The IdP's own access tokens must meet the route's scope requirement like ours do.
-      requireScopes(path, jwtScopes(r.user.data), context);
-      request.user = r.user;
-      return request;
-    }
-    const rec = await lookupAccessToken(services, token);
-    if (!rec || rec.resource !== `${settings.publicUrl}${path}`) {
-      log.info({ requestId: context.requestId, policy: init.name, reason: rec ? "wrong_resource" : "unknown_token" }, "access token rejected");
-      throw challenge(path, "invalid_token");
-    }
-    requireScopes(path, rec.scope.split(" "), context);
-    request.user = { sub: rec.user.sub, data: { ...rec.user.data } };
-    context.custom.oauthClientId = rec.clientId;
-    return request;
-  };
-  return Object.assign(policy, { close: () => closeCimd(services) });
-}
-
-/**
- * Scopes of a JWT access token: `scope` (RFC 9068, space-separated) and `scp` (a list or a
- * space-separated string, as Okta and Entra ID issue it).
- * @see https://www.rfc-editor.org/rfc/rfc9068#section-2.2.3
- */
-export function jwtScopes(claims: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  for (const v of [claims.scope, claims.scp]) {
-    if (typeof v === "string") out.push(...v.split(" ").filter(Boolean));
-    else if (Array.isArray(v)) out.push(...v.filter((x): x is string => typeof x === "string"));
-  }
-  return out;
-}
-
-/** Generic OIDC preset: endpoints from the issuer's discovery document (fetched at start-up). */
-async function discover(issuer: string, timeoutMs = 10_000) {
-  const url = new URL(issuer);
-  const insecure = url.protocol === "http:";
-  const res = await oauth.discoveryRequest(url, { signal: AbortSignal.timeout(timeoutMs), [oauth.allowInsecureRequests]: insecure });
-  const as = await oauth.processDiscoveryResponse(url, res);
-  if (!as.authorization_endpoint || !as.token_endpoint || !as.jwks_uri) {
-    throw new Error("the discovery document lacks authorization_endpoint, token_endpoint or jwks_uri");
-  }
-  return {
-    issuer: as.issuer,
-    jwksUrl: as.jwks_uri,
-    authorizationUrl: as.authorization_endpoint,
-    tokenUrl: as.token_endpoint,
-    userinfoUrl: as.userinfo_endpoint,
-  };
-}
-
-function builtin<O>(
-  exportName: string,
-  policyType: string,
-  schema: BuiltinInbound<O>["optionsSchema"],
-  toGeneric: (o: O, init: BuildInit) => McpOAuthOptions | Promise<McpOAuthOptions>,
-): BuiltinInbound<O> {
-  return {
-    kind: "inbound",
-    exportName,
-    modules: [MCP_GATEWAY_MODULE, RUNTIME_MODULE],
-    policyTypes: [policyType],
-    optionsSchema: schema,
-    mcpFeature: true,
-    authenticates: true,
-    create: async (o, init) => createMcpOAuthPolicy(await toGeneric(o, init), init),
-  };
-}
-
-export const McpOAuthInboundPolicy = builtin("McpOAuthInboundPolicy", "mcp-oauth-inbound", mcpOAuthOptionsSchema, (o) => o);
-export const McpAuth0OAuthInboundPolicy = builtin("McpAuth0OAuthInboundPolicy", "mcp-auth0-oauth-inbound", auth0OptionsSchema, (o) =>
-  fromEndpoints(auth0Endpoints(o), o, o.audience),
-);
-export const McpOktaOAuthInboundPolicy = builtin("McpOktaOAuthInboundPolicy", "mcp-okta-oauth-inbound", oktaOptionsSchema, (o) =>
-  fromEndpoints(oktaEndpoints(o), o),
-);
-export const McpKeycloakOAuthInboundPolicy = builtin(
-  "McpKeycloakOAuthInboundPolicy",
-  "mcp-keycloak-oauth-inbound",
-  keycloakOptionsSchema,
-  (o) => fromEndpoints(keycloakEndpoints(o), o),
-);
-export const McpEntraOAuthInboundPolicy = builtin("McpEntraOAuthInboundPolicy", "mcp-entra-oauth-inbound", entraOptionsSchema, (o) =>
-  fromEndpoints(entraEndpoints(o), o),
-);
-export const McpGoogleOAuthInboundPolicy = builtin("McpGoogleOAuthInboundPolicy", "mcp-google-oauth-inbound", googleOptionsSchema, (o) =>
-  fromEndpoints(googleEndpoints(), o),
-);
-export const McpOidcOAuthInboundPolicy = builtin("McpOidcOAuthInboundPolicy", "mcp-oidc-oauth-inbound", oidcOptionsSchema, async (o, init) => {
-  try {
-    return fromEndpoints(await discover(o.issuer), o);
-  } catch (err) {
-    throw new Error(`policy "${init.name}": OpenID discovery at ${o.issuer} failed: ${(err as Error).message}`);
-  }
-});
+export const McpOAuthInboundPolicy = oauthBuiltin("McpOAuthInboundPolicy", "mcp-oauth-inbound", mcpOAuthOptionsSchema, (o) => o);
 
 for (const b of [
   McpOAuthInboundPolicy,
   McpAuth0OAuthInboundPolicy,
-  McpOktaOAuthInboundPolicy,
-  McpKeycloakOAuthInboundPolicy,
+  McpClerkOAuthInboundPolicy,
+  McpCognitoOAuthInboundPolicy,
   McpEntraOAuthInboundPolicy,
   McpGoogleOAuthInboundPolicy,
+  McpKeycloakOAuthInboundPolicy,
+  McpLogtoOAuthInboundPolicy,
+  McpOktaOAuthInboundPolicy,
+  McpOneLoginOAuthInboundPolicy,
+  McpPingOAuthInboundPolicy,
+  McpWorkosOAuthInboundPolicy,
   McpOidcOAuthInboundPolicy,
 ]) {
   registerBuiltin(b as BuiltinInbound<unknown>);

@@ -6,7 +6,7 @@ import { z } from "zod";
 const authMethod = z.enum(["client_secret_basic", "client_secret_post", "none"]);
 
 const manualRegistration = z
-  .object({
+  .strictObject({
     mode: z.literal("manual"),
     clientId: z.string().min(1),
     /** Usually `$env(...)`; an unset variable reads as undefined. */
@@ -28,6 +28,38 @@ const manualRegistration = z
     }
   });
 
+const clientAuth = z.discriminatedUnion("method", [
+  z.strictObject({ method: z.enum(["client_secret_post", "client_secret_basic"]), clientId: z.string().min(1), clientSecret: z.string().min(1) }),
+  z.strictObject({
+    method: z.literal("private_key_jwt"),
+    clientId: z.string().min(1),
+    privateKeyPem: z.string().min(1),
+    algorithm: z.enum(["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]).default("RS256"),
+    keyId: z.string().min(1).optional(),
+    audience: z.url().optional(),
+    expiresInSeconds: z.number().int().min(1).max(3600).default(300),
+  }),
+]);
+
+/**
+ * `idJag` of `authMode: "id-jag"` (cross-app access). The shape is checked in full so a project
+ * gets every mistake at once; the mode itself is refused until cross-app access is implemented.
+ * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-identity-assertion-authz-grant/
+ */
+export const tokenExchangeIdJagSchema = z.strictObject({
+  scopes: z.array(z.string().min(1)).default([]),
+  scopeDelimiter: z.string().min(1).optional(),
+  idp: z.strictObject({ tokenUrl: z.url(), clientAuth }),
+  resourceAs: z.strictObject({ tokenUrl: z.url(), audience: z.string().min(1), clientAuth, resource: z.string().min(1).optional() }),
+});
+
+/** Message for `authMode: "id-jag"` while cross-app access is not implemented. */
+export const ID_JAG_MODE_UNSUPPORTED =
+  'authMode "id-jag" (cross-app access, Identity Assertion JWT Authorization Grant) is not supported by Tollgate yet; use "user-oauth" or "shared-oauth"';
+
+/** Options that only apply to the OAuth modes (forbidden with `id-jag`). */
+const OAUTH_ONLY = ["scopes", "scopeDelimiter", "prompt", "clientRegistration"] as const;
+
 /** `mcp-token-exchange-inbound` options. */
 export const tokenExchangeOptionsSchema = z.object({
   /** Upstream id (URL segment of the connect pages, grant key). Default: policy name minus `mcp-token-exchange-`. */
@@ -38,19 +70,36 @@ export const tokenExchangeOptionsSchema = z.object({
   /** Name shown to users ("Connect Linear to continue."). */
   displayName: z.string().min(1),
   summary: z.string().optional(),
-  /** `user-oauth`: one grant per user. `shared-oauth`: one grant an administrator connects. */
-  authMode: z.enum(["user-oauth", "shared-oauth"]),
+  /** `user-oauth` (default): one grant per user. `shared-oauth`: one grant an administrator connects. */
+  authMode: z.enum(["user-oauth", "shared-oauth", "id-jag"]).default("user-oauth"),
   /** Scopes to request; when empty, the challenge's, then PRM `scopes_supported`, then none. */
   scopes: z.array(z.string().min(1)).optional(),
-  scopeDelimiter: z.string().min(1).default(" "),
+  scopeDelimiter: z.string().min(1).optional(),
   /** `prompt` sent to the upstream authorization endpoint; false sends none. */
   prompt: z.union([z.enum(["none", "login", "consent", "select_account"]), z.literal(false)]).optional(),
   /** Where the upstream's protected resource metadata lives, when not at the derived URL. */
   protectedResourceMetadataUrl: z.url({ protocol: /^https?$/ }).optional(),
-  clientRegistration: z
-    .union([z.object({ mode: z.literal("auto") }), manualRegistration])
-    .default({ mode: "auto" }),
-});
+  clientRegistration: z.union([z.strictObject({ mode: z.literal("auto") }), manualRegistration]).optional(),
+  /** Cross-app access settings; required with `authMode: "id-jag"`, forbidden otherwise. */
+  idJag: tokenExchangeIdJagSchema.optional(),
+})
+  .superRefine((o, ctx) => {
+    if (o.authMode === "id-jag") {
+      ctx.addIssue({ code: "custom", path: ["authMode"], message: ID_JAG_MODE_UNSUPPORTED });
+      if (o.idJag === undefined) ctx.addIssue({ code: "custom", path: ["idJag"], message: 'is required with authMode "id-jag"' });
+      for (const k of OAUTH_ONLY) {
+        if (o[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: 'does not apply with authMode "id-jag" (set it in idJag)' });
+      }
+    } else if (o.idJag !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["idJag"], message: `applies only with authMode "id-jag", not "${o.authMode}"` });
+    }
+  })
+  .transform(({ idJag: _idJag, ...o }) => ({
+    ...o,
+    authMode: o.authMode as "user-oauth" | "shared-oauth",
+    scopeDelimiter: o.scopeDelimiter ?? " ",
+    clientRegistration: o.clientRegistration ?? { mode: "auto" as const },
+  }));
 
 export type TokenExchangeOptions = z.output<typeof tokenExchangeOptionsSchema>;
 

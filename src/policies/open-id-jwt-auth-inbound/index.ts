@@ -12,10 +12,10 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
  */
 import { GatewayError } from "../../errors.js";
-import { registerBrowserLogin } from "../../web/session.js";
 import type { GatewayContext, PipelineRequest, InboundPolicy } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
-import type { BrowserLoginConfig } from "../shared/browser-login.js";
+import type { BrowserLoginOptions } from "../shared/browser-login.js";
+import { setUpBrowserLogin } from "../shared/login-setup.js";
 import { readCredential } from "../shared/credentials.js";
 import { createJwtVerifier, type JwtVerifier } from "../shared/jwt-verifier.js";
 import { bearerChallenge, registerProtectedResource, resourceMetadataUrl } from "../shared/protected-resource.js";
@@ -31,7 +31,7 @@ import {
 /** The built policy: a normal inbound policy plus what the browser login code reads. */
 export interface JwtAuthPolicy extends InboundPolicy {
   /** The validated `browserLogin` block, when configured. */
-  readonly browserLogin: BrowserLoginConfig | undefined;
+  readonly browserLogin: BrowserLoginOptions | undefined;
   readonly issuer: string;
   readonly verifier: JwtVerifier;
 }
@@ -41,7 +41,6 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
   const { services } = init;
   const log = services.log;
   const urls: Array<[string, string]> = [["jwkUrl", options.jwkUrl]];
-  if (options.browserLogin) urls.push(["browserLogin.url", options.browserLogin.url], ["browserLogin.tokenUrl", options.browserLogin.tokenUrl]);
   for (const [field, url] of urls) {
     if (!isInsecureRemote(url)) continue;
     const msg = `policy "${init.name}": ${field} uses plain http to a non-loopback host; it could be tampered with in transit`;
@@ -68,7 +67,7 @@ export function createOpenIdJwtPolicy(options: OpenIdJwtOptions, init: BuildInit
   });
   if (options.browserLogin) {
     // The same IdP signs browsers in: its id_tokens are checked with this policy's issuer and keys.
-    registerBrowserLogin(services, { ...options.browserLogin, issuer: options.issuer, jwksUrl: options.jwkUrl });
+    setUpBrowserLogin(services, init.name, options.browserLogin, { issuer: options.issuer, jwksUrl: options.jwkUrl });
   }
   const allowAnonymous = options.allowUnauthenticatedRequests;
   const authHeader = options.authHeader;

@@ -13,6 +13,7 @@
 import { escapeHtml, htmlPage, redirect } from "../html.js";
 import {
   createBrowserSession,
+  devLoginEnabled,
   issueFormNonce,
   readForm,
   safeReturnTo,
@@ -50,7 +51,7 @@ const PROXY_HEADERS = [
 ];
 
 function refusal(request: Request, ctx: SystemRequestContext): Response | undefined {
-  if (!ctx.services.settings.devLogin) {
+  if (!devLoginEnabled(ctx.services)) {
     return htmlPage(
       "Dev login is off",
       `<h1>Dev login is off</h1><p>The development login is disabled on this gateway ` +

@@ -21,6 +21,7 @@ import {
   browserLoginConfig,
   cookieHeader,
   createBrowserSession,
+  devLoginEnabled,
   noLoginPage,
   randomToken,
   readCookie,
@@ -75,7 +76,7 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   const returnTo = safeReturnTo(new URL(request.url).searchParams.get("return_to"), services);
   const cfg = browserLoginConfig(services);
   if (!cfg) {
-    if (services.settings.devLogin) {
+    if (devLoginEnabled(services)) {
       return redirect(`${services.settings.basePath}/login/dev?return_to=${encodeURIComponent(returnTo)}`);
     }
     return noLoginPage();
@@ -84,7 +85,7 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   const nonce = randomToken();
   const usePkce = cfg.pkce !== false;
   const verifier = usePkce ? oauth.generateRandomCodeVerifier() : undefined;
-  const ttl = cfg.stateTtlSeconds ?? 600;
+  const ttl = cfg.stateTtlSeconds ?? 900;
   const pending: PendingLogin = { verifier, nonce, returnTo };
   await services.store.put(LOGIN_STATE_NS, stateKey(state), pending, { ttlSeconds: ttl });
 
@@ -100,6 +101,7 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
     url.searchParams.set("code_challenge_method", "S256");
   }
   if (cfg.audience) url.searchParams.set("audience", cfg.audience);
+  for (const [k, v] of Object.entries(cfg.authorizationParams ?? {})) url.searchParams.set(k, v);
   // The state is also kept in a cookie of this browser: a callback arriving in another browser
   // (login CSRF: an attacker's code injected into a victim's browser) is refused.
   const cookie = cookieHeader(services.settings, stateCookieName(services), state, {
@@ -143,10 +145,12 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
   try {
     // The callback URL as the IdP saw it (public origin), for validation of the parameters.
     const params = oauth.validateAuthResponse(as, client, url.searchParams, state);
+    const secret = cfg.clientSecret;
+    const clientAuth = !secret ? oauth.None() : cfg.tokenEndpointAuthMethod === "client_secret_post" ? oauth.ClientSecretPost(secret) : oauth.ClientSecretBasic(secret);
     const response = await oauth.authorizationCodeGrantRequest(
       as,
       client,
-      cfg.clientSecret ? oauth.ClientSecretBasic(cfg.clientSecret) : oauth.None(),
+      clientAuth,
       params,
       idpRedirectUri(services),
       pending.verifier ?? oauth.nopkce,
@@ -154,15 +158,19 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     );
     const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
       expectedNonce: pending.nonce,
-      requireIdToken: true,
+      requireIdToken: !cfg.idTokenOptional,
     });
-    if (!result.id_token) throw new Error("no id_token");
-    const { payload } = await jwtVerify(result.id_token, jwks(cfg.jwksUrl, timeout), {
-      issuer: cfg.issuer,
-      audience: cfg.clientId,
-      clockTolerance: 30,
-    });
-    if (typeof payload.sub !== "string" || payload.sub.length === 0) throw new Error("id_token has no sub");
+    const keys = jwks(cfg.jwksUrl, timeout);
+    const verify = (jwt: string, audience?: string) => jwtVerify(jwt, keys, { issuer: cfg.issuer, audience, clockTolerance: 30 });
+    // Without an ID token (providers that return none) the access token is the identity: a JWT
+    // from the same issuer and keys. It came straight from the token endpoint over the channel
+    // the client secret authenticated.
+    const { payload } = result.id_token ? await verify(result.id_token, cfg.clientId) : await verify(result.access_token);
+    if (typeof payload.sub !== "string" || payload.sub.length === 0) throw new Error("the identity token has no sub");
+    if (cfg.expectedAudience !== undefined && !hasAudience(payload.aud, cfg.expectedAudience)) {
+      // oidc.audience: the ID token, or else the IdP's access token, must be meant for it.
+      await verify(result.access_token, cfg.expectedAudience);
+    }
     let claims = payload as Record<string, unknown>;
     if (cfg.userinfoUrl) claims = await withUserinfo(cfg, claims, result.access_token, timeout);
     const user = userFromClaims(claims, cfg.claims);
@@ -180,6 +188,11 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     services.log.warn({ err: errSummary(err) }, "browser login failed");
     return failure("Sign-in failed", "The identity provider's answer could not be verified. Please try again.", 502);
   }
+}
+
+/** True when a JWT `aud` (a string or a list) names `audience`. */
+function hasAudience(aud: unknown, audience: string): boolean {
+  return aud === audience || (Array.isArray(aud) && aud.includes(audience));
 }
 
 /** Adds userinfo claims (never overriding the verified id_token's, and only for the same sub). */
