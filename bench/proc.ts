@@ -76,6 +76,19 @@ export function rssKiB(pids: number[]): number {
   return kib;
 }
 
+/** Open file descriptors (sockets, files, pipes) of a process tree. */
+export function openFds(pids: number[]): number {
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      n += fs.readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // process gone
+    }
+  }
+  return n;
+}
+
 /** True when `/proc` is readable (Linux). */
 export function haveProc(): boolean {
   return fs.existsSync(`/proc/${process.pid}/stat`);
