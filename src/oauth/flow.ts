@@ -186,7 +186,10 @@ function classify(err: unknown): never {
 }
 
 async function guardStatus(res: Response): Promise<Response> {
-  if (res.status >= 500) throw new TokenEndpointError("temporary", undefined, new Error(`token endpoint answered ${res.status}`));
+  if (res.status >= 500) {
+    // The status travels with the cause: an answered request is a known outcome (see grants.ts).
+    throw new TokenEndpointError("temporary", undefined, Object.assign(new Error(`token endpoint answered ${res.status}`), { status: res.status }));
+  }
   return res;
 }
 
