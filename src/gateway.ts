@@ -15,7 +15,7 @@ import {
   GatewayRequest,
   IncomingRequest,
   UPSTREAM_SIGNAL,
-  webRequestOf,
+  webRequestReady,
   type GatewayContext,
   type Handler,
   type InboundPolicy,
@@ -63,11 +63,13 @@ interface BuiltRoute {
   outbound: Array<{ name: string; fn: OutboundPolicy; options: unknown }>;
   handler: Handler;
   /**
-   * True when project code runs on the route (a custom policy or handler): it gets a real web
-   * Request, so the pipeline builds one before the first policy. Routes made only of built-ins
-   * never build one.
+   * Where project code first runs on the route (a custom policy or handler): it gets a real web
+   * Request, so the pipeline reads the body and builds one just before the inbound policy with
+   * this index (`inbound.length`: before the handler). Built-in policies before it — typically
+   * authentication — run on the cheap request, before any body byte is read. -1 when the route
+   * is made only of built-ins: it never builds one.
    */
-  web: boolean;
+  webFrom: number;
 }
 
 /** The per-request context. Methods live on the prototype: nothing is allocated per request but the object. */
@@ -172,13 +174,15 @@ export async function createGateway(project: Project, given: GatewayServices): P
         return { name, fn: b.fn as never, options: b.options };
       });
     const custom = (name: string) => project.policies.get(name)?.impl !== "builtin";
+    const firstCustom = route.policies.inbound.findIndex(custom);
+    const web = route.handlerImpl !== "builtin" || route.policies.outbound.some(custom);
     table.push({
       route,
       matcher: compilePath(route.path),
       inbound: pick(route.policies.inbound),
       outbound: pick(route.policies.outbound),
       handler,
-      web: route.handlerImpl !== "builtin" || route.policies.inbound.some(custom) || route.policies.outbound.some(custom),
+      webFrom: firstCustom >= 0 ? firstCustom : web ? route.policies.inbound.length : -1,
     });
   }
   const staticRoutes = new Map<string, BuiltRoute[]>();
@@ -219,8 +223,10 @@ export async function createGateway(project: Project, given: GatewayServices): P
   ): Promise<Response> {
     let response: Response | undefined;
     try {
-      if (b.web) request = webRequestOf(request);
-      for (const p of b.inbound) {
+      const webFrom = b.webFrom;
+      for (let i = 0; i < b.inbound.length; i++) {
+        const p = b.inbound[i]!;
+        if (i === webFrom) request = await webRequestReady(request);
         // A policy that answers synchronously is not awaited: no microtask per policy.
         let out = p.fn(request, context, p.options, p.name);
         if (isPromise(out)) out = await out;
@@ -228,9 +234,12 @@ export async function createGateway(project: Project, given: GatewayServices): P
           response = out;
           break;
         }
-        request = b.web ? asGatewayRequest(out as unknown as Request, request as GatewayRequest) : out;
+        request = webFrom >= 0 && i >= webFrom ? asGatewayRequest(out as unknown as Request, request as GatewayRequest) : out;
       }
-      response ??= await b.handler(request, context);
+      if (response === undefined) {
+        if (webFrom === b.inbound.length) request = await webRequestReady(request);
+        response = await b.handler(request, context);
+      } else if (webFrom >= 0 && b.outbound.length > 0) request = await webRequestReady(request);
       for (const p of b.outbound) response = await p.fn(response, request, context, p.options, p.name);
       for (const h of context.hooks) response = await h(response, request, context);
     } catch (err) {
@@ -262,7 +271,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
       const sys = services.systemRoutes.match(method, url.pathname);
       if (sys && "handler" in sys) {
         routeName = "system";
-        response = await sys.handler(webRequestOf(input), {
+        response = await sys.handler(await webRequestReady(input), {
           params: sys.params,
           requestId,
           services,

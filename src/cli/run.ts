@@ -15,6 +15,8 @@ import { ProjectConfigError, type Project } from "../project/types.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createNodeServer, type NodeServerOptions } from "../server/node.js";
 import { formatIssue, printWarnings, reportFailure } from "./output.js";
+import { edgeLimitsFromEnv } from "./edge-env.js";
+import type { EdgeLimits } from "../server/limits.js";
 import { buildServices, devKeyPath, loggerFromEnv, registerHealthRoutes, type Env } from "./services.js";
 
 export interface RunOptions {
@@ -90,7 +92,13 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   let current: Gateway = startingGateway();
   const inFlight = new Map<Gateway, number>();
   const retired = new Set<Gateway>();
-  const serverOpts: NodeServerOptions = { maxBodyBytes: 4 * 1024 * 1024, gateway: () => current };
+  let limits: EdgeLimits;
+  try {
+    limits = edgeLimitsFromEnv(project.env);
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  }
+  const serverOpts: NodeServerOptions = { maxBodyBytes: 4 * 1024 * 1024, gateway: () => current, limits };
   const server = createNodeServer(serverOpts);
   let drained: (() => void) | undefined;
   const closeRetired = async (g: Gateway) => {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asGatewayRequest, ClientDisconnect, deriveRequest, GatewayRequest, IncomingRequest, webRequestOf } from "./types.js";
+import { asGatewayRequest, ClientDisconnect, deriveRequest, GatewayRequest, IncomingRequest, webRequestOf, webRequestReady } from "./types.js";
 import { HeaderMap } from "./header-map.js";
 
 const bytes = () => new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"ping"}');
@@ -135,4 +135,25 @@ test("a client disconnect reaches emitter listeners and a web signal made before
   late.abort(reason);
   assert.equal(late.signal.aborted, true);
   assert.equal(late.signal.reason, reason);
+});
+
+test("a lazy body is read once, on first use, and shared by derived requests", async () => {
+  let reads = 0;
+  const bytes = new TextEncoder().encode('{"id":1}');
+  const lazy = {
+    bytes: undefined as Uint8Array | undefined,
+    promise: undefined as Promise<Uint8Array> | undefined,
+    read() {
+      reads++;
+      return (this.promise ??= Promise.resolve().then(() => (this.bytes = bytes)));
+    },
+  };
+  const r = new IncomingRequest("POST", "http://gw.test/mcp", new HeaderMap(), lazy, new ClientDisconnect());
+  assert.equal(reads, 0, "nothing is read when the request is built");
+  assert.equal(r.bodyPending, true);
+  assert.throws(() => r.toWebRequest(), /not been read/);
+  const derived = r.with({ headers: new Headers({ "x-a": "1" }) });
+  assert.deepEqual(await derived.json(), { id: 1 });
+  assert.equal(r.bodyPending, false, "the derived request read the shared body");
+  assert.equal(await (await webRequestReady(r)).text(), '{"id":1}');
 });

@@ -213,12 +213,24 @@ export class ClientDisconnect {
 export type UpstreamSignal = AbortSignal | ClientDisconnect;
 
 const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A request body read on first use (the Node adapter's, see `src/server/body.ts`): the route's
+ * authentication runs before a single body byte is buffered. `read()` returns the same promise
+ * every time; `bytes` is set once it resolved.
+ */
+export interface LazyBody {
+  read(): Promise<Uint8Array>;
+  readonly bytes: Uint8Array | undefined;
+}
 
 /**
  * The request as the Node adapter hands it to the pipeline: method, URL, the parsed header
- * fields (a {@link HeaderMap}, not re-validated) and the body bytes, with no web `Request`, web
- * stream or `AbortSignal` behind it. When project code is about to see the request, the pipeline
- * turns it into a {@link GatewayRequest} once ({@link webRequestOf}).
+ * fields (a {@link HeaderMap}, not re-validated) and the body (bytes, or a {@link LazyBody} not
+ * read until someone asks), with no web `Request`, web stream or `AbortSignal` behind it. When
+ * project code is about to see the request, the pipeline turns it into a {@link GatewayRequest}
+ * once ({@link webRequestOf}), after reading the body.
  */
 export class IncomingRequest implements PipelineRequest {
   readonly method: string;
@@ -228,10 +240,10 @@ export class IncomingRequest implements PipelineRequest {
   params: Record<string, string> = {};
   query: Record<string, string> = {};
   readonly disconnect: ClientDisconnect;
-  #body: Uint8Array | undefined;
+  #body: Uint8Array | LazyBody | undefined;
   #web: GatewayRequest | undefined;
 
-  constructor(method: string, url: string, headers: HeaderMap, body: Uint8Array | undefined, disconnect: ClientDisconnect) {
+  constructor(method: string, url: string, headers: HeaderMap, body: Uint8Array | LazyBody | undefined, disconnect: ClientDisconnect) {
     this.method = method;
     this.url = url;
     this.headers = headers;
@@ -243,12 +255,15 @@ export class IncomingRequest implements PipelineRequest {
     return this.disconnect.signal;
   }
 
-  async rawBytes(): Promise<Uint8Array> {
-    return this.#body ?? new Uint8Array(0);
+  rawBytes(): Promise<Uint8Array> {
+    const b = this.#body;
+    if (b === undefined) return Promise.resolve(EMPTY);
+    if (b instanceof Uint8Array) return Promise.resolve(b);
+    return b.read();
   }
 
   async text(): Promise<string> {
-    return this.#body ? decoder.decode(this.#body) : "";
+    return decoder.decode(await this.rawBytes());
   }
 
   async json(): Promise<any> {
@@ -265,10 +280,26 @@ export class IncomingRequest implements PipelineRequest {
     return next;
   }
 
-  /** The web Request project code sees, built once. */
-  toWebRequest(): GatewayRequest {
-    return (this.#web ??= gatewayRequestFrom(this, this.headers, this.#body));
+  /** True while the body has not been read yet (then {@link toWebRequest} must wait for it). */
+  get bodyPending(): boolean {
+    const b = this.#body;
+    return b !== undefined && !(b instanceof Uint8Array) && b.bytes === undefined;
   }
+
+  /** The web Request project code sees, built once; the body must have been read (see {@link webRequestReady}). */
+  toWebRequest(): GatewayRequest {
+    if (this.#web) return this.#web;
+    const b = this.#body;
+    const bytes = b === undefined || b instanceof Uint8Array ? b : b.bytes;
+    if (b !== undefined && bytes === undefined) throw new Error("IncomingRequest.toWebRequest: the body has not been read yet");
+    return (this.#web = gatewayRequestFrom(this, this.headers, bytes));
+  }
+}
+
+/** Like {@link webRequestOf}, reading a pending body first. */
+export async function webRequestReady(request: PipelineRequest | Request): Promise<GatewayRequest> {
+  if (request instanceof IncomingRequest && request.bodyPending) await request.rawBytes();
+  return webRequestOf(request);
 }
 
 /** A real web `Request` for code that expects one (project modules, pages, CORS). */

@@ -1,7 +1,9 @@
 /**
- * Node `http` ⇄ web `Request`/`Response` adapter. Request bodies are buffered (MCP messages are
- * small and the proxy may need to replay them); response bodies stream, with a zero-conversion
- * path for bodies that came straight from the upstream hop.
+ * Node `http` ⇄ web `Request`/`Response` adapter. Request bodies are read only when the pipeline
+ * asks for them (after the route's authentication) and then buffered (MCP messages are small and
+ * the proxy may need to replay them); response bodies stream, with a zero-conversion path for
+ * bodies that came straight from the upstream hop. The edge limits (`./limits.ts`) bound what a
+ * client can make the process hold: time, header fields, body bytes, connections.
  */
 import http from "node:http";
 import { randomUUID } from "node:crypto";
@@ -12,35 +14,17 @@ import { untouchedNodeBody } from "../pipeline/node-body.js";
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
 import { requestTarget } from "./target.js";
+import { BodyBudget, NodeRequestBody } from "./body.js";
+import { closeAfterResponse } from "./linger.js";
+import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "./limits.js";
 
 export interface NodeServerOptions {
   /** Largest request body accepted, in bytes (413 beyond). */
   maxBodyBytes: number;
   /** Returns the gateway to use for a request (changes on `dev` reloads). */
   gateway: () => Gateway;
-}
-
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (declared > limit) {
-      reject(new GatewayError("body_too_large", 413, `Request body exceeds ${limit} bytes.`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > limit) {
-        req.destroy();
-        reject(new GatewayError("body_too_large", 413, `Request body exceeds ${limit} bytes.`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+  /** Timeouts, caps and proxy trust of the edge; defaults: {@link DEFAULT_EDGE_LIMITS}. */
+  limits?: Partial<EdgeLimits>;
 }
 
 /**
@@ -85,37 +69,83 @@ export async function writeResponse(res: http.ServerResponse, response: Response
   await pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
 }
 
-/** Creates the Node HTTP server in front of a gateway. */
+/** The running server's view of the edge: its limits and the buffered-bytes budget. */
+export interface EdgeState {
+  limits: EdgeLimits;
+  budget: BodyBudget;
+}
+
+const EDGE = Symbol.for("tollgate.edge");
+
+/** The limits and body budget of a server made by {@link createNodeServer} (tests, metrics). */
+export function edgeStateOf(server: http.Server): EdgeState {
+  return (server as http.Server & { [EDGE]: EdgeState })[EDGE];
+}
+
+/**
+ * Creates the Node HTTP server in front of a gateway. Timeouts apply to receiving a request, never
+ * to sending the answer: a long SSE stream is not cut.
+ */
 export function createNodeServer(opts: NodeServerOptions): http.Server {
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-    void handle(req, res, opts);
-  });
-  server.headersTimeout = 30_000;
+  const limits: EdgeLimits = { ...DEFAULT_EDGE_LIMITS, ...opts.limits };
+  const edge: EdgeState = { limits, budget: new BodyBudget(limits.maxBufferedBodyBytes) };
+  const server = http.createServer(
+    {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      // Node checks both timeouts on this interval; its default (30 s) would let them overrun by that much.
+      connectionsCheckingInterval: Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || Infinity, 5_000) / 4),
+    },
+    (req, res) => {
+      void handle(req, res, opts, edge);
+    },
+  );
+  // Node would keep 2,000 fields and drop the rest silently; take them all (their bytes are capped
+  // by maxHeaderSize) and refuse more than the limit with 431.
+  server.maxHeadersCount = 0;
+  if (limits.maxConnections > 0) server.maxConnections = limits.maxConnections;
+  // Answer `Expect: 100-continue` only when the body is read: a refused client never sends it.
+  server.on("checkContinue", (req: http.IncomingMessage, res: http.ServerResponse) => server.emit("request", req, res));
+  (server as http.Server & { [EDGE]: EdgeState })[EDGE] = edge;
   return server;
 }
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions): Promise<void> {
+const tooManyHeaders = (n: number) =>
+  new GatewayError("too_many_headers", 431, `The request has more than ${n} header fields.`);
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions, edge: EdgeState): Promise<void> {
   const gateway = opts.gateway();
   const disconnect = new ClientDisconnect();
   res.once("close", () => {
     if (!res.writableFinished) disconnect.abort(new Error("client disconnected"));
   });
   const method = req.method ?? "GET";
+  const { limits } = edge;
+  let body: NodeRequestBody | undefined;
   let response: Response;
   try {
+    if (req.rawHeaders.length > limits.maxHeaderCount * 2) throw tooManyHeaders(limits.maxHeaderCount);
     const target = requestTarget(req.headers.host, req.url ?? "/");
     const headers = HeaderMap.fromRawHeaders(req.rawHeaders);
     if (target.authority !== undefined) headers.set("host", target.authority);
-    const rawBody = method === "GET" || method === "HEAD" ? undefined : await readBody(req, opts.maxBodyBytes);
-    const request = new IncomingRequest(method, target.url, headers, rawBody, disconnect);
+    if (method !== "GET" && method !== "HEAD" && hasBody(req)) {
+      body = new NodeRequestBody(req, res, { maxBodyBytes: opts.maxBodyBytes, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs }, edge.budget);
+    }
+    const request = new IncomingRequest(method, target.url, headers, body, disconnect);
     response = await gateway.fetch(request, { remoteAddress: req.socket.remoteAddress });
   } catch (err) {
     response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
   }
+  body?.release();
   if (res.destroyed) {
     discardBody(response);
     return;
   }
+  // Answered before the whole request arrived (refused, or over a limit): the rest of the body is
+  // never read, so this connection cannot carry another request.
+  if (!req.complete) closeAfterResponse(req, res, limits);
   try {
     await writeResponse(res, response);
   } catch (err) {
@@ -127,6 +157,12 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
       await writeResponse(res, fallback).catch(() => res.destroy());
     }
   }
+}
+
+/** True when the request announces a body (a length other than 0, or a transfer coding). */
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
 }
 
 function discardBody(response: Response): void {

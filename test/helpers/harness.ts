@@ -10,6 +10,7 @@ import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { buildServices } from "../../src/cli/services.js";
@@ -18,6 +19,7 @@ import { createLogger } from "../../src/log.js";
 import type { GatewayServices, GatewaySettings } from "../../src/pipeline/services.js";
 import { loadProject } from "../../src/project/load.js";
 import { createNodeServer, type NodeServerOptions } from "../../src/server/node.js";
+import type { EdgeLimits } from "../../src/server/limits.js";
 import { generateKey } from "../../src/store/crypto.js";
 import { MemoryStore } from "../../src/store/memory.js";
 import type { Store } from "../../src/store/types.js";
@@ -54,6 +56,8 @@ export interface StartGatewayOptions {
   /** Store to use (not closed by `close()`); default a fresh MemoryStore (closed by `close()`). */
   store?: Store;
   settings?: Partial<GatewaySettings>;
+  /** Edge limits of the Node server (timeouts, caps, trusted proxies). */
+  limits?: Partial<EdgeLimits>;
 }
 
 export interface RunningGateway {
@@ -61,6 +65,8 @@ export interface RunningGateway {
   url: string;
   gateway: Gateway;
   services: GatewayServices;
+  /** The Node server in front of the gateway. */
+  server: http.Server;
   /** Every JSON log line written so far. */
   logs: string[];
   close(): Promise<void>;
@@ -96,6 +102,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
       if (!gateway) throw new Error("gateway not ready");
       return gateway;
     },
+    limits: opts.limits,
   };
   const server = createNodeServer(serverOpts);
   await new Promise<void>((resolve, reject) => {
@@ -130,6 +137,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<RunningGa
     gateway: gw,
     // The gateway's own services: its settings carry the base path the project chose.
     services: gw.services,
+    server,
     logs,
     async close() {
       if (closed) return;

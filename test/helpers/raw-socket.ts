@@ -59,7 +59,8 @@ function dechunk(buf: Buffer, status: number, headers: Record<string, string>): 
 /** Opens a connection to `127.0.0.1:port`. */
 export function rawConnect(port: number): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
+    // Half-open: the gateway closing its side (FIN) does not stop this side from sending, as in TCP.
+    const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: true });
     let received = Buffer.alloc(0);
     let settle: { ok: (a: RawAnswer) => void; fail: (e: Error) => void };
     let done = false;
