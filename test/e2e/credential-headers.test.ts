@@ -77,7 +77,7 @@ before(async () => {
       handler: {
         module: "$import(@zuplo/runtime/mcp-gateway)",
         export: "McpOAuthInboundPolicy",
-        options: { oidc: { issuer: ISSUER, jwksUrl: jwks.url, audience: AUDIENCE } },
+        options: { oidc: { issuer: ISSUER, jwksUrl: jwks.url, bearerAudience: AUDIENCE } },
       },
     },
     { name: "custom", policyType: "custom-code-inbound", handler: { module: "$import(./modules/custom)", export: "customToken", options: {} } },
