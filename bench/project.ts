@@ -1,7 +1,8 @@
 /**
  * The Tollgate project the benchmark runs: one MCP route with JWT auth, a static header and the
- * MCP proxy (`/mcp`), and — when the token-exchange policy is available — the same route with
- * `mcp-token-exchange-inbound` added (`/mcp-tx`).
+ * MCP proxy (`/mcp`), the MCP proxy without any policy (`/mcp-bare`), and — when the
+ * token-exchange policy is available — the JWT route with `mcp-token-exchange-inbound` added
+ * (`/mcp-tx`).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -59,6 +60,7 @@ export function writeBenchProject(dir: string, o: BenchProjectOptions): void {
   ];
   const paths: Record<string, unknown> = {
     "/mcp": route("bench-mcp", o.upstreamUrl, ["jwt", "bench-headers"]),
+    "/mcp-bare": route("bench-mcp-bare", o.upstreamUrl, []),
   };
   if (o.tokenExchange) {
     policies.push({

@@ -33,6 +33,7 @@ const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
 const PROFILE_ONLY = argv.has("--profile-only");
 const PROFILE_TX = argv.has("--tx");
+const PROFILE_BARE = argv.has("--bare");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -140,7 +141,8 @@ async function main(): Promise<void> {
         if (!withTx) throw new Error("--tx: the token-exchange policy is not available");
         await seedGrant({ storeSpec, projectDir: project, encryptionKey: key, subject: "bench-user", upstreamId: TX_UPSTREAM_ID, accessToken: "bench-upstream-token", resource: upstreamUrl });
       }
-      log(await profileGateway(project, key, identity.token, tool, tmp, PROFILE_TX ? { path: "/mcp-tx", store: storeSpec } : undefined));
+      const which = PROFILE_TX ? { path: "/mcp-tx", store: storeSpec } : PROFILE_BARE ? { path: "/mcp-bare" } : undefined;
+      log(await profileGateway(project, key, identity.token, tool, tmp, which));
       return;
     }
     const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
@@ -384,12 +386,12 @@ async function profileGateway(
   token: string,
   tool: "wrk" | "autocannon",
   tmp: string,
-  tx?: { path: string; store: string },
+  tx?: { path: string; store?: string },
 ): Promise<string> {
   const dir = path.join(tmp, "profile");
   fs.mkdirSync(dir, { recursive: true });
   log("profiling the gateway (node --cpu-prof)…");
-  const env: Record<string, string> = { TOLLGATE_ENCRYPTION_KEY: key, ...(tx ? { TOLLGATE_STORE: tx.store } : {}) };
+  const env: Record<string, string> = { TOLLGATE_ENCRYPTION_KEY: key, ...(tx?.store ? { TOLLGATE_STORE: tx.store } : {}) };
   const gw = await startTollgate(project, env, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
   const spec = toolsCallSpec(`http://127.0.0.1:${gw.port}${tx?.path ?? "/mcp"}`, token);
   await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });

@@ -68,6 +68,9 @@ const child = spawn(
     String(gatewayPort),
     "--host",
     host,
+    // A local demo: one process keeps the log readable (docs/cli.md, Workers).
+    "--workers",
+    "1",
   ],
   {
     cwd: root,

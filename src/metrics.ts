@@ -15,6 +15,11 @@ export interface GatewayMetrics {
   record(route: string, method: string, status: number, seconds: number): void;
   /** Upstream OAuth events: connected, refreshed, refresh_failed, reconsent, revoked. */
   oauthEvents: Counter<"upstream" | "event">;
+  /**
+   * Set in a cluster worker: the exposition of every worker's metrics added up (the primary
+   * collects them). Without it the exposition is this process's registry.
+   */
+  aggregate?: () => Promise<string>;
 }
 
 /** Durations buffered per route before they are handed to the histogram. */
@@ -105,9 +110,14 @@ export function createMetrics(): GatewayMetrics {
   return { ...metrics, record: (route, method, status, seconds) => pending.record(route, method, status, seconds) };
 }
 
-/** Renders the registry in the Prometheus text format. */
+/** The Prometheus text exposition: of all workers when running as a cluster, else of this process. */
+export function metricsText(m: GatewayMetrics): Promise<string> {
+  return m.aggregate ? m.aggregate() : m.registry.metrics();
+}
+
+/** Renders the metrics in the Prometheus text format. */
 export async function metricsResponse(m: GatewayMetrics): Promise<Response> {
-  return new Response(await m.registry.metrics(), {
+  return new Response(await metricsText(m), {
     headers: { "content-type": m.registry.contentType, "cache-control": "no-store" },
   });
 }

@@ -23,11 +23,13 @@ Options:
   --project DIR   project folder (default: current folder)
   --port N        port to listen on (default: $PORT or 9000)
   --host H        address to listen on (default: 127.0.0.1)
+  --workers N     start: worker processes behind the one socket (default: $TOLLGATE_WORKERS,
+                  else one per available core; dev: 1)
   -h, --help      show this help
 
 Environment: TOLLGATE_PUBLIC_URL, TOLLGATE_STORE, TOLLGATE_ENCRYPTION_KEY, TOLLGATE_DEV_LOGIN,
 TOLLGATE_ADMIN_SUBJECTS, TOLLGATE_ADMIN_CLAIM, TOLLGATE_ALLOWED_UPSTREAM_HOSTS,
-TOLLGATE_BASE_PATH, TOLLGATE_LOG_LEVEL, TOLLGATE_SHUTDOWN_TIMEOUT_MS, TOLLGATE_MODE, PORT.
+TOLLGATE_BASE_PATH, TOLLGATE_LOG_LEVEL, TOLLGATE_SHUTDOWN_TIMEOUT_MS, TOLLGATE_MODE, TOLLGATE_WORKERS, PORT.
 See docs/cli.md.`;
 
 /** Output sinks (tests may replace them). */
@@ -48,6 +50,13 @@ function parsePort(v: string | undefined, fallback: number): number {
   return n;
 }
 
+function parseWorkers(v: string | undefined, fallback: number): number {
+  if (v === undefined || v.trim() === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UsageError(`invalid worker count "${v}" (a whole number from 1)`);
+  return n;
+}
+
 class UsageError extends Error {}
 
 /**
@@ -64,6 +73,7 @@ export async function main(argv: string[], env: Env, io: Io = defaultIo): Promis
         project: { type: "string", short: "p" },
         port: { type: "string" },
         host: { type: "string" },
+        workers: { type: "string" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -93,8 +103,16 @@ export async function main(argv: string[], env: Env, io: Io = defaultIo): Promis
       case "dev": {
         const host = values.host ?? "127.0.0.1";
         const port = parsePort(values.port, parsePort(env.PORT, 9000));
-        const { runServer } = await import("./run.js");
-        const running = await runServer({ projectDir, host, port, env, watch: command === "dev", ...io });
+        const run = { projectDir, host, port, env, watch: command === "dev", ...io };
+        const cluster = (await import("node:cluster")).default;
+        const { defaultWorkers, runPrimary, runWorker } = await import("./cluster.js");
+        const asked = values.workers ?? env.TOLLGATE_WORKERS;
+        const workers = parseWorkers(asked, command === "dev" ? 1 : defaultWorkers());
+        const running = cluster.isWorker
+          ? await runWorker(run)
+          : workers > 1
+            ? await runPrimary({ ...run, workers, explicit: asked !== undefined && asked.trim() !== "" })
+            : await (await import("./run.js")).runServer(run);
         if (typeof running === "number") return running;
         const onSignal = (signal: NodeJS.Signals) => void running.shutdown(signal);
         process.once("SIGTERM", onSignal);

@@ -9,6 +9,7 @@ import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createGateway, type Gateway } from "../gateway.js";
 import { flushLog, type Logger } from "../log.js";
+import type { GatewayMetrics } from "../metrics.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import { loadProject } from "../project/load.js";
 import { ProjectConfigError, type Project } from "../project/types.js";
@@ -30,6 +31,10 @@ export interface RunOptions {
   /** Where the start line and plain-text errors go. */
   stdout: (line: string) => void;
   stderr: (line: string) => void;
+  /** Set in a cluster worker: tags its log lines (`worker`). */
+  workerId?: number;
+  /** Called with the process's metrics once they exist (a cluster worker aggregates through them). */
+  onMetrics?: (metrics: GatewayMetrics) => void;
 }
 
 /** A running server: resolves `done` with the exit code once it has shut down. */
@@ -84,6 +89,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   let log: Logger;
   try {
     log = loggerFromEnv(project.env);
+    if (opts.workerId !== undefined) log = log.child({ worker: opts.workerId });
   } catch (err) {
     return reportFailure(err, opts.stderr);
   }
@@ -140,6 +146,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       );
     }
     serverOpts.maxBodyBytes = base.settings.maxBodyBytes;
+    if (base.metrics) opts.onMetrics?.(base.metrics);
     current = await createGateway(project, servicesFor(base, project));
   } catch (err) {
     server.close();
