@@ -34,7 +34,10 @@ import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
 
 export interface FetchInfo {
+  /** Address of the TCP peer. */
   remoteAddress?: string | undefined;
+  /** The client's address when a trusted proxy named it; default `remoteAddress`. */
+  clientAddress?: string | undefined;
   signal?: AbortSignal;
 }
 
@@ -80,17 +83,21 @@ class RequestContext implements GatewayContext {
   readonly hooks: ResponseSendingHook[] = [];
   readonly log: Logger;
   readonly [UPSTREAM_SIGNAL]: UpstreamSignal;
+  readonly remoteAddress: string | undefined;
+  readonly clientAddress: string | undefined;
   #credentialHeaders: Set<string> | undefined = undefined;
   constructor(
     readonly requestId: string,
     readonly route: RouteConfig,
     readonly services: GatewayServices,
-    readonly remoteAddress: string | undefined,
+    info: FetchInfo,
     upstreamSignal: UpstreamSignal,
     private readonly signalSource: { readonly signal: AbortSignal },
   ) {
     this.log = services.log;
     this[UPSTREAM_SIGNAL] = upstreamSignal;
+    this.remoteAddress = info.remoteAddress;
+    this.clientAddress = info.clientAddress ?? info.remoteAddress;
   }
 
   get signal(): AbortSignal {
@@ -276,6 +283,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
           requestId,
           services,
           remoteAddress: info.remoteAddress,
+          clientAddress: info.clientAddress ?? info.remoteAddress,
         });
       } else if (!KNOWN_METHODS.has(method)) {
         throw new GatewayError("method_not_implemented", 501, `The gateway does not implement the ${method} method.`);
@@ -301,7 +309,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
           request.query = url.search ? Object.fromEntries(url.searchParams) : {};
           const signals: { readonly signal: AbortSignal } = info.signal ? (info as { signal: AbortSignal }) : request;
           const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
-          const context = new RequestContext(requestId, m.built.route, services, info.remoteAddress, upstreamSignal, signals);
+          const context = new RequestContext(requestId, m.built.route, services, info, upstreamSignal, signals);
           response = await runRoute(m.built, request, context);
           if (cors) response = applyCors(input, response, cors);
         }

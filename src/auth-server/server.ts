@@ -135,7 +135,7 @@ export function ensureAuthServer(services: GatewayServices, config: AuthServerCo
   r.add(["POST", "OPTIONS"], `${o}/revoke`, (req) => (req.method === "OPTIONS" ? preflight() : revokeEndpoint(as, req)));
   if (config.dcrEnabled) {
     r.add(["POST", "OPTIONS"], `${o}/register`, (req, ctx) =>
-      req.method === "OPTIONS" ? preflight() : registerEndpoint(as, req, ctx.remoteAddress),
+      req.method === "OPTIONS" ? preflight() : registerEndpoint(as, req, ctx.clientAddress ?? ctx.remoteAddress),
     );
   }
   return as;

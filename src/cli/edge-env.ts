@@ -5,6 +5,7 @@
  */
 import { DEFAULT_EDGE_LIMITS, defaultMaxConnections, type EdgeLimits } from "../server/limits.js";
 import { EnvConfigError, type Env } from "./services.js";
+import { ClientAddressResolver } from "../server/client-address.js";
 
 const NUMBERS: Array<[keyof EdgeLimits, string, number]> = [
   ["headersTimeoutMs", "TOLLGATE_HEADERS_TIMEOUT_MS", 1],
@@ -28,7 +29,14 @@ export function edgeLimitsFromEnv(env: Env): EdgeLimits {
     (out[key] as number) = n;
   }
   const proxies = env.TOLLGATE_TRUSTED_PROXIES?.trim();
-  if (proxies) out.trustedProxies = proxies.split(",").map((s) => s.trim()).filter(Boolean);
+  if (proxies) {
+    out.trustedProxies = proxies.split(",").map((s) => s.trim()).filter(Boolean);
+    try {
+      new ClientAddressResolver(out.trustedProxies);
+    } catch (err) {
+      throw new EnvConfigError((err as Error).message);
+    }
+  }
   const header = env.TOLLGATE_FORWARDED_HEADER?.trim().toLowerCase();
   if (header) {
     if (header !== "x-forwarded-for" && header !== "forwarded") {

@@ -399,6 +399,11 @@ export interface GatewayContext {
   readonly services: GatewayServices;
   /** Address of the TCP peer when known (the Node adapter sets it; in-process calls may not). */
   readonly remoteAddress: string | undefined;
+  /**
+   * The client's address: the peer's, or the one a trusted reverse proxy reports
+   * (`TOLLGATE_TRUSTED_PROXIES`). Per-client limits key on this. Absent means `remoteAddress`.
+   */
+  readonly clientAddress?: string | undefined;
   /** Headers the proxy handler adds to the upstream request (upstream credentials). */
   readonly upstreamHeaders: Record<string, string>;
   /** Set by the upstream-credential policy; read by the MCP proxy. */

@@ -11,6 +11,11 @@ export interface SystemRequestContext {
   services: GatewayServices;
   /** Remote address of the TCP peer (for loopback-only endpoints). */
   remoteAddress: string | undefined;
+  /**
+   * The client's address: the peer's, or what a trusted proxy says (`TOLLGATE_TRUSTED_PROXIES`).
+   * Use it for per-client limits. Absent means the same as `remoteAddress`.
+   */
+  clientAddress?: string | undefined;
 }
 
 export type SystemHandler = (request: Request, ctx: SystemRequestContext) => Promise<Response> | Response;

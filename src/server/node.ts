@@ -17,6 +17,7 @@ import { requestTarget } from "./target.js";
 import { BodyBudget, NodeRequestBody } from "./body.js";
 import { closeAfterResponse } from "./linger.js";
 import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "./limits.js";
+import { ClientAddressResolver } from "./client-address.js";
 
 export interface NodeServerOptions {
   /** Largest request body accepted, in bytes (413 beyond). */
@@ -73,6 +74,8 @@ export async function writeResponse(res: http.ServerResponse, response: Response
 export interface EdgeState {
   limits: EdgeLimits;
   budget: BodyBudget;
+  /** Set when trusted proxies are configured. */
+  clients: ClientAddressResolver | undefined;
 }
 
 const EDGE = Symbol.for("tollgate.edge");
@@ -88,7 +91,8 @@ export function edgeStateOf(server: http.Server): EdgeState {
  */
 export function createNodeServer(opts: NodeServerOptions): http.Server {
   const limits: EdgeLimits = { ...DEFAULT_EDGE_LIMITS, ...opts.limits };
-  const edge: EdgeState = { limits, budget: new BodyBudget(limits.maxBufferedBodyBytes) };
+  const clients = limits.trustedProxies.length ? new ClientAddressResolver(limits.trustedProxies, limits.forwardedHeader) : undefined;
+  const edge: EdgeState = { limits, budget: new BodyBudget(limits.maxBufferedBodyBytes), clients };
   const server = http.createServer(
     {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -134,7 +138,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
       body = new NodeRequestBody(req, res, { maxBodyBytes: opts.maxBodyBytes, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs }, edge.budget);
     }
     const request = new IncomingRequest(method, target.url, headers, body, disconnect);
-    response = await gateway.fetch(request, { remoteAddress: req.socket.remoteAddress });
+    const peer = req.socket.remoteAddress;
+    const clientAddress = edge.clients ? edge.clients.resolve(peer, req.headers[limits.forwardedHeader] as string | undefined) : peer;
+    response = await gateway.fetch(request, { remoteAddress: peer, clientAddress });
   } catch (err) {
     response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
   }

@@ -3,6 +3,7 @@
  * official-SDK MCP upstream, and a gateway with two routes protected by `mcp-oauth-inbound`.
  * Plus a manual OAuth client (DCR, browser authorization, token requests).
  */
+import type { EdgeLimits } from "../../src/server/limits.js";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -32,6 +33,8 @@ export interface AuthEnvOptions {
   oidcPreset?: boolean;
   gateway?: Record<string, unknown>;
   settings?: Partial<GatewaySettings>;
+  /** Edge limits of the Node server (e.g. trusted proxies). */
+  limits?: Partial<EdgeLimits>;
   /** Extra policies (e.g. token exchange) and the names to add to route A's inbound list. */
   extraPolicies?: unknown[];
   routeAExtraInbound?: string[];
@@ -94,6 +97,7 @@ export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> 
     projectDir: dir,
     env: { IDP_CLIENT_SECRET: IDP_CLIENT.clientSecret, TOLLGATE_LOG_LEVEL: "info" },
     settings: { devLogin: !!opts.devLogin, ...opts.settings },
+    limits: opts.limits,
   });
   idp?.addClient({ ...IDP_CLIENT, redirectUris: [`${gw.url}/__tollgate/login/callback`] });
   return {

@@ -30,11 +30,11 @@ export function createRateLimitPolicy(options: RateLimitOptions, init: BuildInit
       case "all":
         return `${init.name}|all`;
       case "ip":
-        return `${init.name}|ip|${normalizeIp(context.remoteAddress)}`;
+        return `${init.name}|ip|${normalizeIp(context.clientAddress ?? context.remoteAddress)}`;
       case "user":
         return request.user
           ? `${init.name}|user|${request.user.sub}`
-          : `${init.name}|anon-ip|${normalizeIp(context.remoteAddress)}`;
+          : `${init.name}|anon-ip|${normalizeIp(context.clientAddress ?? context.remoteAddress)}`;
     }
   };
 
