@@ -24,6 +24,16 @@ export interface BuildInit {
   policies: PolicyConfig[];
 }
 
+/** A project function named inside a built-in's options (`{ module, export }`). */
+export interface OptionModuleRef {
+  /** JSON path of the `{ module, export }` object inside the options. */
+  path: Array<string | number>;
+  module: string;
+  export: string;
+  /** Receives the loaded function (before the built-in is created). */
+  bind(fn: (...args: never[]) => unknown): void;
+}
+
 interface Common<O> {
   /** Export name, e.g. `McpProxyHandler`. */
   exportName: string;
@@ -32,6 +42,8 @@ interface Common<O> {
   optionsSchema: z.ZodType<O>;
   /** True for features gated by compatibilityDate >= 2026-03-01. */
   mcpFeature: boolean;
+  /** Project functions the validated options name; loaded like custom policies at project load. */
+  moduleRefs?(options: O): OptionModuleRef[];
 }
 
 export interface BuiltinInbound<O = unknown> extends Common<O> {

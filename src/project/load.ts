@@ -137,7 +137,19 @@ async function resolveRef(
     }
     return invalid;
   }
-  return { ref, impl: "builtin", builtin: b, options: parsed.data, valid: true };
+  let valid = true;
+  for (const m of b.moduleRefs?.(parsed.data) ?? []) {
+    const at = [...optionsAt, ...m.path];
+    const fn = await resolver.resolve({ module: m.module, export: m.export, options: undefined, file: raw.file, at });
+    if (Array.isArray(fn)) issues.push(...fn);
+    else if (fn.impl === "builtin") issues.push({ file: raw.file, path: formatPath([...at, "module"]), message: "must name a project module ($import(./modules/…))" });
+    else {
+      m.bind(fn.fn);
+      continue;
+    }
+    valid = false;
+  }
+  return { ref, impl: "builtin", builtin: b, options: parsed.data, valid };
 }
 
 function toCors(c: { name: string; allowedOrigins: string[]; allowedHeaders?: string[] | undefined; allowedMethods?: string[] | undefined; exposeHeaders?: string[] | undefined; maxAge?: number | undefined; allowCredentials?: boolean | undefined }): CorsPolicyConfig {

@@ -81,12 +81,14 @@ interface WebState {
   login: BrowserLoginConfig | undefined;
   /** The project's MCP OAuth policy chose the dev login set-up. */
   devLogin: boolean;
+  /** Claims other policies read from the signed-in user (copied at login besides the configured ones). */
+  claims: Set<string>;
 }
 const states = new WeakMap<GatewayServices, WebState>();
 
 function state(services: GatewayServices): WebState {
   let s = states.get(services);
-  if (!s) states.set(services, (s = { login: undefined, devLogin: false }));
+  if (!s) states.set(services, (s = { login: undefined, devLogin: false, claims: new Set() }));
   return s;
 }
 
@@ -130,6 +132,20 @@ export function enableDevLogin(services: GatewayServices): void {
 /** True when the dev login may sign browsers in (`settings.devLogin`, or the project's set-up). */
 export function devLoginEnabled(services: GatewayServices): boolean {
   return services.settings.devLogin || !!states.get(services)?.devLogin;
+}
+
+/**
+ * Asks the browser login to keep these top-level IdP claims in the user's `data` too (a policy
+ * that decides by a claim, such as the capability filter's role claim, registers it).
+ */
+export function addLoginClaims(services: GatewayServices, names: Iterable<string>): void {
+  const set = state(services).claims;
+  for (const n of names) set.add(n);
+}
+
+/** Claims registered with {@link addLoginClaims}. */
+export function loginClaims(services: GatewayServices): string[] {
+  return [...(states.get(services)?.claims ?? [])];
 }
 
 /** The registered IdP browser login, if any. */

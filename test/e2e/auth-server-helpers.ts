@@ -185,12 +185,12 @@ export async function tokenRequest(env: AuthEnv, form: Record<string, string>, p
 }
 
 /** Full manual flow: DCR client, browser authorization, code exchange. */
-export async function obtainTokens(env: AuthEnv, resource = env.routeA): Promise<{ clientId: string; tokens: Record<string, unknown> }> {
+export async function obtainTokens(env: AuthEnv, resource = env.routeA, user = "alice"): Promise<{ clientId: string; tokens: Record<string, unknown> }> {
   const reg = await registerClient(env);
   const clientId = String(reg.json.client_id);
   const { verifier, challenge } = pkce();
   const browser = new TestBrowser();
-  const { redirectedTo } = await browserAuthorize(env, browser, authorizeUrl(env, { client_id: clientId, code_challenge: challenge, resource }));
+  const { redirectedTo } = await browserAuthorize(env, browser, authorizeUrl(env, { client_id: clientId, code_challenge: challenge, resource }), { user });
   const code = redirectedTo.searchParams.get("code");
   if (!code) throw new Error(`no code: ${redirectedTo.href}`);
   const t = await tokenRequest(env, {

@@ -12,7 +12,7 @@ import { globMatcher } from "../shared/glob.js";
 import type { CapabilityFilterOptions } from "./options.js";
 
 type Item = Record<string, unknown>;
-type Projection = { title?: string; description?: string; annotations?: Item; _meta?: Item };
+type Projection = { title?: string; description?: string; name?: string; mimeType?: string; annotations?: Item; _meta?: Item };
 
 /** One capability type's rule. */
 export interface KindFilter {
@@ -35,7 +35,9 @@ function applyProjection(item: Item, p: Projection | undefined): Item {
   if (!p) return item;
   const out: Item = { ...item };
   if (p.title !== undefined) out.title = p.title;
+  if (p.name !== undefined) out.name = p.name;
   if (p.description !== undefined) out.description = p.description;
+  if (p.mimeType !== undefined) out.mimeType = p.mimeType;
   if (p.annotations) out.annotations = { ...(item.annotations as Item | undefined), ...p.annotations };
   if (p._meta) out._meta = { ...(item._meta as Item | undefined), ...p._meta };
   return out;
@@ -50,7 +52,11 @@ function compileKind(
     const entries = new Map<string, Projection | undefined>();
     for (const e of spec as Array<string | Item>) {
       if (typeof e === "string") entries.set(e, undefined);
-      else entries.set(e[idField] as string, e as Projection);
+      else {
+        // `name` is the identifier of tools and prompts; of resources and templates it is shown text.
+        const { name, ...rest } = e as Projection & Item;
+        entries.set(e[idField] as string, (idField === "name" ? rest : { ...rest, name }) as Projection);
+      }
     }
     return {
       allows: (id) => entries.has(id),

@@ -5,6 +5,8 @@
  *
  * The filter changes what clients see; it is enforced for calls too, but resources reachable
  * through an unlisted template cannot be told apart from other URIs (see docs/policies.md).
+ * With `accessControl`, each caller gets the view their roles, groups or a project function
+ * allow (see `access.ts`).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/server/tools
  * @see https://www.jsonrpc.org/specification#error_object
@@ -14,7 +16,9 @@ import { mcpRequestInfo, type JsonRpcId, type JsonRpcMessage } from "../../mcp/m
 import { deriveRequest, type InboundPolicy, type PipelineRequest } from "../../pipeline/types.js";
 import { MCP_GATEWAY_MODULE, registerBuiltin, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import { setUpstreamHeader } from "../shared/headers.js";
-import { compileFilter, LIST_METHODS, type ListKind } from "./filter.js";
+import { addLoginClaims } from "../../web/session.js";
+import { createAccess, type CapabilityResolver } from "./access.js";
+import { LIST_METHODS, type ListKind } from "./filter.js";
 import { capabilityFilterOptionsSchema, type CapabilityFilterOptions } from "./options.js";
 import { idKey, rewriteResponse } from "./rewrite.js";
 
@@ -23,14 +27,21 @@ function methodNotFound(id: JsonRpcId) {
 }
 
 /** Builds the policy from validated options. */
-export function createCapabilityFilterPolicy(options: CapabilityFilterOptions, init: BuildInit): InboundPolicy {
-  const filter = compileFilter(options);
+export function createCapabilityFilterPolicy(options: CapabilityFilterOptions, init: BuildInit, resolver?: CapabilityResolver): InboundPolicy {
+  const access = createAccess(options, resolver);
+  const ac = options.accessControl;
+  if (ac.mode === "rolesAndGroups") {
+    // Gateway tokens carry the claims captured at browser login: keep the ones the rule reads.
+    addLoginClaims(init.services, [ac.roleClaim, ac.groupClaim].flatMap((c) => [c, c.split(".")[0]!]));
+  }
   const encoder = new TextEncoder();
 
   return async (request, context) => {
     if (request.method !== "POST") return request;
     const info = await mcpRequestInfo(request, context);
     if (!info.parsed || info.messages.length === 0) return request;
+    const view = access.filterFor(request, context);
+    const filter = view instanceof Promise ? await view : view;
 
     const kept: JsonRpcMessage[] = [];
     const refused: object[] = [];
@@ -71,6 +82,9 @@ export function createCapabilityFilterPolicy(options: CapabilityFilterOptions, i
   };
 }
 
+/** Resolvers of `function` mode, bound at project load to the validated options they belong to. */
+const resolvers = new WeakMap<CapabilityFilterOptions, CapabilityResolver>();
+
 export const McpCapabilityFilterInboundPolicy: BuiltinInbound<CapabilityFilterOptions> = {
   kind: "inbound",
   exportName: "McpCapabilityFilterInboundPolicy",
@@ -78,7 +92,12 @@ export const McpCapabilityFilterInboundPolicy: BuiltinInbound<CapabilityFilterOp
   policyTypes: ["mcp-capability-filter-inbound"],
   optionsSchema: capabilityFilterOptionsSchema,
   mcpFeature: true,
-  create: (options, init) => createCapabilityFilterPolicy(options, init),
+  moduleRefs: (options) => {
+    const id = options.accessControl.identifier;
+    if (options.accessControl.mode !== "function" || !id) return [];
+    return [{ path: ["accessControl", "identifier"], module: id.module, export: id.export, bind: (fn) => resolvers.set(options, fn as CapabilityResolver) }];
+  },
+  create: (options, init) => createCapabilityFilterPolicy(options, init, resolvers.get(options)),
 };
 
 registerBuiltin(McpCapabilityFilterInboundPolicy);

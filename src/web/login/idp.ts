@@ -22,6 +22,7 @@ import {
   cookieHeader,
   createBrowserSession,
   devLoginEnabled,
+  loginClaims,
   noLoginPage,
   randomToken,
   readCookie,
@@ -173,7 +174,7 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     }
     let claims = payload as Record<string, unknown>;
     if (cfg.userinfoUrl) claims = await withUserinfo(cfg, claims, result.access_token, timeout);
-    const user = userFromClaims(claims, cfg.claims);
+    const user = userFromClaims(claims, [...(cfg.claims ?? DEFAULT_CLAIMS), ...loginClaims(services)]);
     const session = await createBrowserSession(request, services, user, { via: "idp", ttlSeconds: cfg.sessionTtlSeconds });
     const headers = new Headers();
     headers.append("set-cookie", session);
