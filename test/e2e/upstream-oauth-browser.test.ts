@@ -34,7 +34,7 @@ after(async () => {
 test("connect an upstream in chromium, then use it from the MCP client", { skip }, async () => {
   const token = await identity.token("alice");
   const first = sdkClient(s.gw.url, token);
-  const authUrl = await expectConnectRequired(() => first.connect());
+  const authUrl = await expectConnectRequired(() => first.firstUse());
   await first.close();
 
   const context = await browser.newContext();

@@ -86,7 +86,13 @@ export function sdkClient(gatewayUrl: string, bearer: string, path = "/mcp/notes
   });
   return {
     client,
+    transport,
     connect: () => client.connect(transport),
+    /** Connects (the handshake succeeds with or without a grant), then lists tools (needs the upstream). */
+    firstUse: async () => {
+      await client.connect(transport);
+      await client.listTools();
+    },
     close: () => client.close().catch(() => {}),
   };
 }

@@ -22,7 +22,7 @@ after(async () => {
 
 async function linkFor(scenario: Scenario, user: string): Promise<string> {
   const c = sdkClient(scenario.gw.url, await identity.token(user));
-  const url = await expectConnectRequired(() => c.connect());
+  const url = await expectConnectRequired(() => c.firstUse());
   await c.close();
   return url;
 }

@@ -67,7 +67,7 @@ after(async () => {
 
 async function linkFor(user: string, id: string): Promise<string> {
   const c = sdkClient(gw.url, await identity.token(user), `/mcp/${id}`);
-  const url = await expectConnectRequired(() => c.connect());
+  const url = await expectConnectRequired(() => c.firstUse());
   await c.close();
   return url;
 }

@@ -126,7 +126,7 @@ test("no DCR, no CIMD, auto mode: a clear error telling the admin to use manual 
     const { expectConnectRequired, sdkClient } = await import("./upstream-oauth-kit.js");
     const { TestBrowser } = await import("../fixtures/oauth-upstream.js");
     const c = sdkClient(s.gw.url, await identity.token("alice"));
-    const url = await expectConnectRequired(() => c.connect());
+    const url = await expectConnectRequired(() => c.firstUse());
     await c.close();
     const page = await new TestBrowser().walk(url, { values: () => ({ username: "alice" }) });
     assert.equal(page.status, 502);

@@ -30,7 +30,7 @@ after(async () => {
 async function connectedClient(user: string) {
   const token = await identity.token(user);
   const first = sdkClient(gw.url, token);
-  const authUrl = await expectConnectRequired(() => first.connect());
+  const authUrl = await expectConnectRequired(() => first.firstUse());
   await first.close();
   assert.ok(authUrl.startsWith(`${gw.url}/__tollgate/connections/notes/connect?ticket=`), authUrl);
   const page = await connectInBrowser(new TestBrowser(), authUrl, user);
@@ -73,7 +73,7 @@ test("two users never see each other's upstream account", async () => {
 
 test("a connect link opened by another signed-in user is refused and binds nothing", async () => {
   const carol = sdkClient(gw.url, await identity.token("carol"));
-  const authUrl = await expectConnectRequired(() => carol.connect());
+  const authUrl = await expectConnectRequired(() => carol.firstUse());
   await carol.close();
   const mallory = new TestBrowser();
   // Mallory signs in to the gateway as herself, then opens Carol's link.
@@ -81,7 +81,7 @@ test("a connect link opened by another signed-in user is refused and binds nothi
   assert.equal(page.status, 403);
   assert.match(page.text, /another account|different user/);
   const again = sdkClient(gw.url, await identity.token("carol"));
-  await expectConnectRequired(() => again.connect());
+  await expectConnectRequired(() => again.firstUse());
   await again.close();
 });
 
@@ -101,7 +101,7 @@ test("the inbound token never reaches the upstream; only upstream-issued tokens 
 test("users list their connections and disconnect (revoked upstream), then must connect again", async () => {
   const browser = new TestBrowser();
   const dave = sdkClient(gw.url, await identity.token("dave"));
-  const authUrl = await expectConnectRequired(() => dave.connect());
+  const authUrl = await expectConnectRequired(() => dave.firstUse());
   await dave.close();
   await connectInBrowser(browser, authUrl, "dave");
 
@@ -124,7 +124,7 @@ test("users list their connections and disconnect (revoked upstream), then must 
   assert.ok(upstream.revocationRequests > revokedBefore, "tokens revoked at the upstream");
 
   const again = sdkClient(gw.url, await identity.token("dave"));
-  await expectConnectRequired(() => again.connect());
+  await expectConnectRequired(() => again.firstUse());
   await again.close();
 });
 

@@ -23,6 +23,8 @@ import { HeaderMap } from "../../pipeline/header-map.js";
 import { UPSTREAM_SIGNAL, type GatewayContext, type Handler, type PipelineRequest, type UpstreamSignal } from "../../pipeline/types.js";
 import type { BuildInit } from "../../policies/registry.js";
 import { isBatchBody, mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
+import { deferredSessions, isDeferredSession } from "../../mcp/deferred-sessions.js";
+import { AnswerInstead, startUpstreamSession } from "./deferred.js";
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
@@ -83,6 +85,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       : new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: KEEP_ALIVE_MS, pipelining: 1 });
   const dispatcher: Dispatcher = own ?? services.dispatcher;
   const binder = createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
+  const deferred = deferredSessions(services.store);
 
   function forwarding(request: PipelineRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
@@ -174,6 +177,59 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
   }
 
+  /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
+  async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
+    let res = await exchange(o, policy);
+    if (!isAuthRefusal(res)) return res;
+    const outcome = await recover(res, context, false);
+    if (outcome instanceof Response) return outcome;
+    if (typeof outcome === "string") {
+      // Later requests of this exchange (a deferred session's handshake, then the request) use it too.
+      o.headers.authorization = outcome;
+      res = await exchange(o, policy);
+      if (isAuthRefusal(res)) {
+        const again = await recover(res, context, true);
+        if (again instanceof Response) return again;
+      }
+    }
+    if (authenticated && isChallenge(res)) throw refusedCredentials(res, context);
+    return res;
+  }
+
+  /**
+   * The upstream session id behind a deferred session (started now when the request carries a
+   * credential), or the answer for requests that cannot reach the upstream yet.
+   */
+  async function deferredUpstream(raw: string, o: ExchangeOptions, send: (x: ExchangeOptions) => Promise<UpstreamResponse | Response>, request: PipelineRequest, context: GatewayContext, clientSid: string): Promise<string | Response> {
+    const sub = request.user!.sub;
+    const routeId = context.route.operationId;
+    const credentialed = context.upstreamHeaders.authorization !== undefined;
+    if (request.method === "DELETE") {
+      const current = await deferred.current(raw, routeId, sub);
+      if (!current) {
+        await deferred.drop(raw);
+        sessionCapabilities.delete(clientSid);
+        return new Response(null, { status: 200 });
+      }
+      return current;
+    }
+    if (!credentialed) {
+      if (request.method === "GET") return new Response(null, { status: 405, headers: { allow: "POST, DELETE" } });
+      const current = await deferred.current(raw, routeId, sub);
+      if (current === undefined) throw new GatewayError("session_not_found", 404, "Session not found. Start a new session with an initialize request.");
+      return current;
+    }
+    try {
+      const version = sessionCapabilities.get(clientSid)?.version;
+      const sid = await deferred.upstreamSession(raw, routeId, sub, (params) => startUpstreamSession(o, params, send, context.log, version));
+      if (sid === undefined) throw new GatewayError("session_not_found", 404, "Session not found. Start a new session with an initialize request.");
+      return sid;
+    } catch (err) {
+      if (err instanceof AnswerInstead) return err.response;
+      throw err;
+    }
+  }
+
   async function mcpProxy(request: PipelineRequest, context: GatewayContext): Promise<Response> {
     const origin = request.headers.get("origin");
     if (origin !== null && !originAllowed(origin, request.headers.get("host") ?? "")) {
@@ -225,19 +281,19 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     };
     if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
-    let res = await exchange(o, policy);
-    if (isAuthRefusal(res)) {
-      const outcome = await recover(res, context, false);
-      if (outcome instanceof Response) return outcome;
-      if (typeof outcome === "string") {
-        res = await exchange({ ...o, headers: { ...o.headers, authorization: outcome } }, policy);
-        if (isAuthRefusal(res)) {
-          const again = await recover(res, context, true);
-          if (again instanceof Response) return again;
-        }
-      }
-      if (request.user && isChallenge(res)) throw refusedCredentials(res, context);
+    const send = (x: ExchangeOptions) => sendWithRecovery(x, policy, context, user !== undefined);
+    let deferredRaw: string | undefined;
+    if (upstreamSid !== undefined && isDeferredSession(upstreamSid)) {
+      deferredRaw = upstreamSid;
+      const started = await deferredUpstream(deferredRaw, o, send, request, context, clientSid!);
+      if (started instanceof Response) return started;
+      upstreamSid = started;
+      if (upstreamSid) o.headers["mcp-session-id"] = upstreamSid;
+      else delete o.headers["mcp-session-id"];
     }
+    const res = await send(o);
+    if (res instanceof Response) return res;
+    if (deferredRaw !== undefined && (res.statusCode === 404 || (method === "DELETE" && res.statusCode < 300))) await deferred.drop(deferredRaw);
     const newSid = headerValue(res.headers, "mcp-session-id");
     // Upstreams repeat the session id on every answer: the client's own id is reused, so a request
     // costs one HMAC (the check above), and only a new session id is signed.

@@ -34,7 +34,7 @@ test("2025-11-25: -32042 with the hosted product's data shape", () => {
     id: 1,
     error: {
       code: -32042,
-      message: "Connect Linear to continue.",
+      message: `Connect Linear to continue. Open this link: ${c.authUrl}`,
       data: {
         state: "authenticating",
         upstreamServerId: "linear",
@@ -48,11 +48,13 @@ test("2025-11-25: -32042 with the hosted product's data shape", () => {
   });
 });
 
-test("clients without URL elicitation see the link in the message", () => {
+test("every client sees the link in the message, URL elicitation declared or not", () => {
   const a = connectAnswer(c, { id: "x", method: "tools/list" }, { protocolVersion: "2025-06-18", capabilities: {} }) as {
     error: { message: string };
   };
   assert.ok(a.error.message.includes(c.authUrl!));
+  const b = connectAnswer(c, { id: "y", method: "tools/list" }, { protocolVersion: "2025-11-25", capabilities: urlCaps }) as { error: { message: string } };
+  assert.ok(b.error.message.includes(c.authUrl!));
 });
 
 test("2026-07-28: InputRequiredResult on tools/call; -32042 where MRTR is not allowed", () => {

@@ -3,8 +3,8 @@
  * client's protocol generation:
  *
  * - 2025-11-25 and earlier: JSON-RPC error `-32042` (URL elicitation required) whose `data`
- *   carries the connect URL and state; the URL also goes into `message` for clients that did not
- *   declare URL elicitation, so a human can still see it;
+ *   carries the connect URL and state; the URL is also in `message`, for every client: many
+ *   show the error text but not the elicitation data, and a human must always see the link;
  * - 2026-07-28: an `InputRequiredResult` with a URL-mode `elicitation/create` input request on the
  *   requests that allow one (`tools/call`, `prompts/get`, `resources/read`) when the client
  *   declared URL elicitation; otherwise the `-32042` error as above.
@@ -100,7 +100,7 @@ export function connectAnswer(
       },
     };
   }
-  const shown = c.authUrl && !urlCapable ? `${message} Open this link: ${c.authUrl}` : message;
+  const shown = c.authUrl ? `${message} Open this link: ${c.authUrl}` : message;
   return { jsonrpc: "2.0", id: msg.id, error: { code: RpcCode.UrlElicitationRequired, message: shown, data: connectErrorData(c) } };
 }
 
@@ -127,28 +127,37 @@ export function prefersSse(accept: string | null): boolean {
   return sse > json;
 }
 
-function isRequest(m: JsonRpcMessage): boolean {
+/** True for a JSON-RPC request (method and id), as opposed to a notification or response. */
+export function isRequest(m: JsonRpcMessage): boolean {
   return typeof m.method === "string" && m.id !== undefined && m.id !== null;
 }
 
 /**
- * Builds the HTTP answer for a POST whose requests all need the connection: 202 for
- * notifications/responses only; otherwise one answer per request (an array for batches), as
- * JSON or as one SSE event per answer.
+ * The HTTP answer carrying JSON-RPC `answers` (an array when the request was a batch), as JSON or
+ * as one SSE event per answer; 202 when there is nothing to answer (notifications, responses).
  */
-export function connectRequiredResponse(c: ConnectRequired, info: McpRequestInfo, accept: string | null): Response {
-  const client = { protocolVersion: info.protocolVersion, capabilities: info.clientCapabilities };
-  const requests = info.parsed ? info.messages.filter(isRequest) : [];
-  if (info.parsed && requests.length === 0) return new Response(null, { status: 202 });
-  const answers = info.parsed ? requests.map((m) => connectAnswer(c, { id: m.id!, method: m.method }, client)) : [connectAnswer(c, { id: null }, client)];
-  const headers = new Headers({ "cache-control": "no-store" });
+export function rpcAnswersResponse(answers: Array<Record<string, unknown>>, batch: boolean, accept: string | null, extra?: Record<string, string>): Response {
+  if (answers.length === 0) return new Response(null, { status: 202 });
+  const headers = new Headers({ "cache-control": "no-store", ...extra });
   if (prefersSse(accept)) {
     headers.set("content-type", "text/event-stream");
     const body = answers.map((a) => `event: message\ndata: ${JSON.stringify(a)}\n\n`).join("");
     return new Response(body, { status: 200, headers });
   }
   headers.set("content-type", "application/json");
-  return new Response(JSON.stringify(info.batch ? answers : answers[0]), { status: 200, headers });
+  return new Response(JSON.stringify(batch ? answers : answers[0]), { status: 200, headers });
+}
+
+/**
+ * Builds the HTTP answer for a POST whose requests all need the connection: 202 for
+ * notifications/responses only; otherwise one answer per request (an array for batches).
+ */
+export function connectRequiredResponse(c: ConnectRequired, info: McpRequestInfo, accept: string | null): Response {
+  const client = { protocolVersion: info.protocolVersion, capabilities: info.clientCapabilities };
+  const requests = info.parsed ? info.messages.filter(isRequest) : [];
+  if (info.parsed && requests.length === 0) return new Response(null, { status: 202 });
+  const answers = info.parsed ? requests.map((m) => connectAnswer(c, { id: m.id!, method: m.method }, client)) : [connectAnswer(c, { id: null }, client)];
+  return rpcAnswersResponse(answers, info.batch, accept);
 }
 
 /** The answer for GET/DELETE (no JSON-RPC to answer): a problem+json 403 naming the connect URL. */

@@ -114,16 +114,45 @@ test("without a grant: connect-required with a single-use ticket bound to the ca
   assert.notEqual(mine.key, ticket, "tickets are stored under their hash");
 });
 
-test("lifecycle messages pass without a grant (no credential); the upstream decides", async () => {
+test("without a grant the gateway answers the handshake itself: initialize, ping, notifications", async () => {
+  const policy = await build({ displayName: "Linear", authMode: "user-oauth" });
+  const init = await policy(post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "c", version: "1" } } }), ctx(), {}, "p");
+  assert.ok(init instanceof Response);
+  const sid = init.headers.get("mcp-session-id");
+  assert.match(sid ?? "", /^tollgate-deferred-[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$/, "a deferred session id, bound to the caller");
+  const body = (await init.json()) as { id: number; result: { protocolVersion: string; capabilities: Record<string, unknown>; instructions: string } };
+  assert.equal(body.id, 1);
+  assert.equal(body.result.protocolVersion, "2025-06-18");
+  assert.deepEqual(Object.keys(body.result.capabilities).sort(), ["prompts", "resources", "tools"]);
+  assert.match(body.result.instructions, /Linear is not connected for your account yet\. Connect it at https:\/\/gw\.example\.com\/__tollgate\/connections/);
+  const records = await services.store.list<{ sub: string; routeId: string }>("mcp-deferred-sessions");
+  assert.ok(records.some((r) => r.value.sub === "alice" && r.value.routeId === "linear-mcp"));
+
+  const notified = await policy(post({ jsonrpc: "2.0", method: "notifications/initialized" }, { "mcp-session-id": sid! }), ctx(), {}, "p");
+  assert.ok(notified instanceof Response);
+  assert.equal(notified.status, 202);
+  const ping = await policy(post({ jsonrpc: "2.0", id: 2, method: "ping" }, { "mcp-session-id": sid! }), ctx(), {}, "p");
+  assert.ok(ping instanceof Response);
+  assert.deepEqual(await ping.json(), { jsonrpc: "2.0", id: 2, result: {} });
+  const list = await policy(post({ jsonrpc: "2.0", id: 3, method: "tools/list" }, { "mcp-session-id": sid! }), ctx(), {}, "p");
+  assert.ok(list instanceof Response);
+  const err = ((await list.json()) as { error: { code: number; message: string } }).error;
+  assert.equal(err.code, -32042);
+  assert.match(err.message, /Open this link: https:\/\/gw\.example\.com\/__tollgate\/connections\/linear\/connect\?ticket=/);
+});
+
+test("without a grant, GET and unparseable bodies go to the upstream without a credential; its 401 asks to connect", async () => {
   const policy = await build({ displayName: "Linear", authMode: "user-oauth" });
   const c = ctx();
-  const out = await policy(post({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25", capabilities: {} } }), c, {}, "p");
+  const get = new GatewayRequest("https://gw.example.com/mcp/linear", { method: "GET", headers: { accept: "text/event-stream" }, user: { sub: "alice", data: {} } });
+  const out = await policy(get, c, {}, "p");
   assert.ok(out instanceof GatewayRequest);
   assert.equal(c.upstreamHeaders.authorization, undefined);
   assert.ok(c.upstreamAuth, "401 hook installed");
   const answer = await c.upstreamAuth!.onUnauthorized({ status: 401, wwwAuthenticate: 'Bearer resource_metadata="http://127.0.0.1:9/prm"' });
   assert.ok(answer instanceof Response);
-  assert.equal(((await answer.json()) as { error: { code: number } }).error.code, -32042);
+  assert.equal(answer.status, 403);
+  assert.equal(((await answer.json()) as { code: string }).code, "upstream_connect_required");
 });
 
 test("with a grant: the upstream token from memory, no store round trip, never the caller's token", async () => {

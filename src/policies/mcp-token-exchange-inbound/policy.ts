@@ -23,17 +23,9 @@ import {
   type ConnectRequired,
   type ConnectState,
 } from "./connect-required.js";
+import { createWithoutGrant } from "./without-grant.js";
 
 const OWN_STATE_BYTES = Buffer.from(`"${REQUEST_STATE_PREFIX}`);
-
-/** Requests that may reach the upstream without a credential (the session can start; the upstream decides). */
-const LIFECYCLE = new Set(["initialize", "ping", "server/discover"]);
-
-function passesWithoutGrant(request: PipelineRequest, messages: JsonRpcMessage[], parsed: boolean): boolean {
-  if (request.method !== "POST") return true;
-  if (!parsed) return true;
-  return messages.every((m) => m.method === undefined || m.id === undefined || m.id === null || LIFECYCLE.has(m.method));
-}
 
 /** Removes the gateway's own MRTR `requestState`/`inputResponses` from a retried request. */
 async function stripOwnRetryState(request: PipelineRequest, context: GatewayContext, upstreamId: string): Promise<PipelineRequest> {
@@ -60,6 +52,7 @@ async function stripOwnRetryState(request: PipelineRequest, context: GatewayCont
 export function tokenExchangePolicy(services: GatewayServices, entryOf: () => UpstreamEntry): InboundPolicy {
   const state = upstreamOAuthState(services);
   const grants = state.grants;
+  const withoutGrant = createWithoutGrant(services);
 
   const refresherFor = (entry: UpstreamEntry): Refresher => (g) =>
     entry.oauth.refresh({
@@ -69,13 +62,10 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
       resource: g.meta.resource,
     });
 
-  async function connectRequired(
-    entry: UpstreamEntry,
-    request: PipelineRequest,
-    context: GatewayContext,
-    subject: string | undefined,
-    why: { state: ConnectState; reason: "authenticating" | "reconsent_required" | "step_up"; scopes?: string[]; stepUps?: number },
-  ): Promise<Response> {
+  type Why = { state: ConnectState; reason: "authenticating" | "reconsent_required" | "step_up"; scopes?: string[]; stepUps?: number };
+
+  /** Mints the connect link (user mode) and describes what the client is told. */
+  async function describe(entry: UpstreamEntry, context: GatewayContext, subject: string | undefined, why: Why): Promise<ConnectRequired> {
     const shared = entry.authMode === "shared-oauth";
     let authUrl: string | undefined;
     if (!shared && subject !== undefined) {
@@ -100,6 +90,17 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
       { requestId: context.requestId, upstream: entry.id, state: c.state, route: context.route.operationId },
       "upstream connection required",
     );
+    return c;
+  }
+
+  async function connectRequired(
+    entry: UpstreamEntry,
+    request: PipelineRequest,
+    context: GatewayContext,
+    subject: string | undefined,
+    why: Why,
+  ): Promise<Response> {
+    const c = await describe(entry, context, subject, why);
     if (request.method !== "POST") return connectRequiredProblem(c, context.requestId);
     return connectRequiredResponse(c, await mcpRequestInfo(request, context), request.headers.get("accept"));
   }
@@ -180,12 +181,16 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
       context.upstreamAuth = hooks(entry, request, context, subject, key, r.token);
       return stripOwnRetryState(request, context, entry.id);
     }
-    const info = request.method === "POST" ? await mcpRequestInfo(request, context) : undefined;
-    if (r.kind === "missing" && passesWithoutGrant(request, info?.messages ?? [], info?.parsed ?? true)) {
-      context.upstreamAuth = hooks(entry, request, context, subject, key, undefined);
-      return request;
-    }
     const s: ConnectState = r.kind === "reconsent" ? "reconsent_required" : await missingState(key);
-    return connectRequired(entry, request, context, subject, { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" });
+    const why: Why = { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" };
+    if (request.method === "POST") {
+      const info = await mcpRequestInfo(request, context);
+      const local = await withoutGrant(entry, shared ? "admin_connect_required" : s, request, context, info, subject, () => describe(entry, context, subject, why));
+      if (local) return local;
+    }
+    // GET/DELETE, unparseable bodies, an `initialize` the gateway cannot hold: the upstream
+    // decides without a credential; its 401 becomes the connect-required answer.
+    context.upstreamAuth = hooks(entry, request, context, subject, key, undefined);
+    return request;
   };
 }
