@@ -32,6 +32,7 @@ import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
 import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
+import { observerFor, OBSERVATION, type McpObservation } from "./audit/index.js";
 
 export interface FetchInfo {
   /** Address of the TCP peer. */
@@ -86,6 +87,8 @@ class RequestContext implements GatewayContext {
   readonly remoteAddress: string | undefined;
   readonly clientAddress: string | undefined;
   #credentialHeaders: Set<string> | undefined = undefined;
+  /** What the audit trail learns about this request (MCP routes, when auditing). */
+  [OBSERVATION]: McpObservation | undefined = undefined;
   constructor(
     readonly requestId: string,
     readonly route: RouteConfig,
@@ -254,10 +257,15 @@ export async function createGateway(project: Project, given: GatewayServices): P
       const fields = { err, requestId: context.requestId, route: b.route.operationId };
       if (status >= 500) services.log.error(fields, "request failed");
       else services.log.info(fields, "request failed");
+      context[OBSERVATION]?.failed(err);
       response = errorToResponse(err, { mcp: b.route.mcp, requestId: context.requestId, rpcId: context.custom.rpcId as never });
     }
+    const obs = context[OBSERVATION];
+    if (obs) void obs.finish(response, request).catch((err: unknown) => services.log.warn({ err, requestId: context.requestId }, "audit observation failed"));
     return response;
   }
+
+  const observe = observerFor(services);
 
   async function fetch(input: Request | IncomingRequest, info: FetchInfo = {}): Promise<Response> {
     const started = performance.now();
@@ -310,6 +318,9 @@ export async function createGateway(project: Project, given: GatewayServices): P
           const signals: { readonly signal: AbortSignal } = info.signal ? (info as { signal: AbortSignal }) : request;
           const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
           const context = new RequestContext(requestId, m.built.route, services, info, upstreamSignal, signals);
+          if (observe && m.built.route.mcp) {
+            context[OBSERVATION] = observe(routeName, method, requestId, request, started, () => upstreamSignal.aborted);
+          }
           response = await runRoute(m.built, request, context);
           if (cors) response = applyCors(input, response, cors);
         }

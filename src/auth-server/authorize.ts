@@ -26,6 +26,8 @@ import { random, sha256, single } from "./http.js";
 import type { AuthServer } from "./server.js";
 import { issueCode } from "./tokens.js";
 import { NS, type PendingAuthorization } from "./types.js";
+import { emitAudit } from "../audit/audit.js";
+import { AuditEvents } from "../audit/events.js";
 
 /** An error page (no redirect): for requests whose client or redirect URI is not verified. */
 function errorPage(message: string, status = 400): Response {
@@ -166,7 +168,7 @@ export async function consentDecision(as: AuthServer, request: Request, ctx: Sys
   const decision = form.get("decision");
   const redirectHost = new URL(p.redirectUri).host;
   if (decision !== "approve") {
-    services.log.info({ clientId: p.clientId, sub: user.sub, redirectHost }, "authorization denied by the user");
+    emitAudit(services, { event: AuditEvents.consentDenied, clientId: p.clientId, subjectId: user.sub, redirectHost });
     return backToClient(as, p.redirectUri, p.state, { error: "access_denied", error_description: "The user declined." });
   }
   const code = await issueCode(services, {
@@ -178,6 +180,6 @@ export async function consentDecision(as: AuthServer, request: Request, ctx: Sys
     scope: p.scope,
     user,
   });
-  services.log.info({ clientId: p.clientId, sub: user.sub, redirectHost, resource: p.resource }, "authorization approved");
+  emitAudit(services, { event: AuditEvents.consentApproved, clientId: p.clientId, subjectId: user.sub, redirectHost, resource: p.resource });
   return backToClient(as, p.redirectUri, p.state, { code });
 }

@@ -11,6 +11,8 @@ import { authenticateClient, registerClient, scopeList } from "./clients.js";
 import { formBody, json, jsonBody, oauthError, single } from "./http.js";
 import type { AuthServer } from "./server.js";
 import { issueForCode, pkceMatches, redeemCode, refresh, revokeToken } from "./tokens.js";
+import { emitAudit } from "../audit/audit.js";
+import { AuditEvents } from "../audit/events.js";
 
 /** POST `<basePath>/oauth/token`. */
 export async function tokenEndpoint(as: AuthServer, request: Request): Promise<Response> {
@@ -49,7 +51,7 @@ export async function tokenEndpoint(as: AuthServer, request: Request): Promise<R
     const rc = as.resourceFor(rec.resource);
     if (!rc) return invalid();
     const tokens = await issueForCode(services, rec, rc, client.grantTypes.includes("refresh_token"));
-    services.log.info({ clientId: client.clientId, sub: rec.user.sub, resource: rec.resource }, "oauth tokens issued");
+    emitAudit(services, { event: AuditEvents.downstreamTokenIssued, grantType, clientId: client.clientId, clientName: client.clientName, subjectId: rec.user.sub, resource: rec.resource });
     return json(tokens);
   }
 
@@ -62,6 +64,7 @@ export async function tokenEndpoint(as: AuthServer, request: Request): Promise<R
     const scope = form.has("scope") ? scopeList(form.get("scope")) : undefined;
     const out = await refresh(services, token, client.clientId, { scope, resource }, (r) => as.resourceFor(r));
     if (!out.ok) return oauthError(out.error, out.description);
+    emitAudit(as.services, { event: AuditEvents.downstreamTokenIssued, grantType, clientId: client.clientId, clientName: client.clientName });
     return json(out.tokens);
   }
 

@@ -25,6 +25,8 @@ import {
   type RefreshRecord,
   type ResourceConfig,
 } from "./types.js";
+import { emitAudit } from "../audit/audit.js";
+import { AuditEvents } from "../audit/events.js";
 
 const TOKEN_RE = /^(tga|tgr)_([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
@@ -192,7 +194,7 @@ async function revokeGrantLocked(services: GatewayServices, grantId: string): Pr
 /** Revokes a grant with every access and refresh token issued under it. */
 export async function revokeGrant(services: GatewayServices, grantId: string): Promise<void> {
   await services.store.withLock(`oauth-grant:${grantId}`, () => revokeGrantLocked(services, grantId));
-  services.log.info({ grantId }, "oauth grant revoked");
+  emitAudit(services, { event: AuditEvents.downstreamTokenRevoked, grantId });
 }
 
 /**

@@ -19,6 +19,8 @@ import { formatIssue, printWarnings, reportFailure } from "./output.js";
 import { edgeLimitsFromEnv } from "./edge-env.js";
 import type { EdgeLimits } from "../server/limits.js";
 import { buildServices, devKeyPath, loggerFromEnv, registerHealthRoutes, type Env } from "./services.js";
+import { metricsExposureFromEnv } from "./observability.js";
+import { startMetricsServer, type MetricsServer } from "../server/metrics.js";
 
 export interface RunOptions {
   projectDir: string;
@@ -51,7 +53,7 @@ const DEFAULT_SHUTDOWN_MS = 10_000;
 /** Services for one gateway build: shared store/secrets/dispatcher, fresh endpoint table and env. */
 function servicesFor(base: GatewayServices, project: Project): GatewayServices {
   const systemRoutes = new SystemRoutes();
-  registerHealthRoutes(systemRoutes, base.store, base.metrics);
+  registerHealthRoutes(systemRoutes, base.store, base.metrics, metricsExposureFromEnv(base.env).token);
   return { ...base, env: project.env, systemRoutes };
 }
 
@@ -137,6 +139,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   const port = (server.address() as AddressInfo).port;
 
   let base: GatewayServices;
+  let metricsServer: MetricsServer | undefined;
   try {
     base = await buildServices({ env: project.env, projectDir, host: opts.host, port, log });
     if (!project.env.TOLLGATE_ENCRYPTION_KEY?.trim()) {
@@ -148,6 +151,11 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
     serverOpts.maxBodyBytes = base.settings.maxBodyBytes;
     if (base.metrics) opts.onMetrics?.(base.metrics);
     current = await createGateway(project, servicesFor(base, project));
+    const exposure = metricsExposureFromEnv(project.env).listener;
+    if (exposure && base.metrics) {
+      metricsServer = await startMetricsServer(base.metrics, exposure.host, exposure.port);
+      opts.stdout(`Metrics at ${metricsServer.url}/metrics`);
+    }
   } catch (err) {
     server.close();
     return reportFailure(err, opts.stderr);
@@ -211,6 +219,8 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       server.closeAllConnections();
       await closed;
       for (const g of new Set([current, ...retired])) await g.close().catch(() => {});
+      await metricsServer?.close();
+      await services.audit?.close();
       await services.dispatcher.close().catch(() => {});
       await services.store.close().catch((err) => log.warn({ err }, "closing the store failed"));
       log.info("stopped");

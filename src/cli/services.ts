@@ -13,7 +13,8 @@ import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../
 import { createStore, defaultSqlitePath } from "../store/index.js";
 import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES } from "../mcp/messages.js";
-import { createMetrics, metricsResponse, type GatewayMetrics } from "../metrics.js";
+import { createMetrics, type GatewayMetrics } from "../metrics.js";
+import { metricsExposureFromEnv, observabilityFromEnv, registerPublicMetrics } from "./observability.js";
 import type { Store } from "../store/types.js";
 
 /** Environment as a plain map (`process.env`-shaped). */
@@ -181,15 +182,18 @@ export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettin
   }
 }
 
-/** Registers `/healthz` (liveness) and `/readyz` (store reachable) on a route table. */
-export function registerHealthRoutes(routes: SystemRoutes, store: Store, metrics?: GatewayMetrics): void {
+/**
+ * Registers `/healthz` (liveness) and `/readyz` (store reachable) on a route table, and
+ * `/metrics` when a bearer token guards it (`TOLLGATE_METRICS_TOKEN`; see `observability.ts`).
+ */
+export function registerHealthRoutes(routes: SystemRoutes, store: Store, metrics?: GatewayMetrics, metricsToken?: string): void {
   const json = (status: number, body: unknown) =>
     new Response(JSON.stringify(body), {
       status,
       headers: { "content-type": "application/json", "cache-control": "no-store" },
     });
   routes.add(["GET"], "/healthz", () => json(200, { status: "ok" }));
-  if (metrics) routes.add(["GET"], "/metrics", () => metricsResponse(metrics));
+  if (metrics) registerPublicMetrics(routes, metrics, metricsToken);
   routes.add(["GET"], "/readyz", async () => {
     try {
       await store.ping();
@@ -215,10 +219,12 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
   if (!opts.store && (storeSpec === undefined || storeSpec === "sqlite" || storeSpec === "sqlite:")) {
     ensurePrivateDir(path.dirname(defaultSqlitePath(projectDir)), log);
   }
-  const store = opts.store ?? (await createStore(storeSpec, { projectDir, log }));
+  const exposure = metricsExposureFromEnv(env);
+  const opened = opts.store ?? (await createStore(storeSpec, { projectDir, log }));
   const systemRoutes = new SystemRoutes();
   const metrics = createMetrics();
-  registerHealthRoutes(systemRoutes, store, metrics);
+  const { audit, mcpMetrics, store } = observabilityFromEnv(env, { log, store: opened, metrics });
+  registerHealthRoutes(systemRoutes, store, metrics, exposure.token);
   // No per-origin connection cap: every open SSE stream through the gateway holds one upstream socket.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
   return {
@@ -229,6 +235,8 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
     dispatcher,
     systemRoutes,
     metrics,
+    audit,
+    mcpMetrics,
     now: () => Date.now(),
     env,
   };

@@ -30,6 +30,11 @@ import type { Store } from "../store/types.js";
 import { TokenEndpointError, type TokenSet } from "./flow.js";
 import { INSTANCE } from "../store/owner.js";
 import { errorSummary } from "./upstream.js";
+import { AuditEvents, type AuditEvent } from "../audit/events.js";
+import type { Audit } from "../audit/audit.js";
+
+/** The upstream id of a grant key (`<upstream>:user:<subject>` or `<upstream>:shared`). */
+const upstreamOfKey = (key: string) => key.slice(0, key.indexOf(":") >>> 0);
 
 /** Store namespace of grants. */
 export const GRANTS_NS = "grants";
@@ -118,6 +123,8 @@ export interface GrantManagerOptions {
   store: Store;
   secrets: SecretBox;
   log: Logger;
+  /** Where connection events go (the log when absent). */
+  audit?: Audit | undefined;
   now: () => number;
   /** Refresh this long before expiry (default 60 s). */
   skewMs?: number;
@@ -266,7 +273,10 @@ export class GrantManager {
 
   private refresh(key: string, refresher: Refresher, rejected: string | undefined): Promise<TokenResult> {
     const running = this.inflight.get(key);
-    if (running) return running;
+    if (running) {
+      this.o.audit?.emit({ event: AuditEvents.upstreamRefreshCoalesced, upstreamServerId: upstreamOfKey(key) }, "debug");
+      return running;
+    }
     const p = this.o.store
       .withLock(`grant-refresh:${key}`, () => this.refreshLocked(key, refresher, rejected), { waitMs: 20_000, leaseMs: 30_000 })
       .finally(() => this.inflight.delete(key));
@@ -282,6 +292,8 @@ export class GrantManager {
     }
     const replaced = rejected !== undefined && g.secret.accessToken !== rejected;
     if (replaced || (rejected === undefined && this.fresh(g.meta.expiresAt, g.meta.obtainedAt, this.o.now()))) {
+      // Another process refreshed while this one waited for the lock.
+      this.o.audit?.emit({ event: AuditEvents.upstreamRefreshCoalesced, upstreamServerId: g.meta.upstreamId, subjectId: g.meta.subject }, "debug");
       this.remember(key, g);
       return { kind: "ok", token: g.secret.accessToken };
     }
@@ -311,9 +323,25 @@ export class GrantManager {
           this.remember(key, current);
           return { kind: "ok", token: current.secret.accessToken };
         }
+        this.emit({
+          event: AuditEvents.upstreamRefreshFailed,
+          upstreamServerId: g.meta.upstreamId,
+          subjectId: g.meta.subject,
+          upstreamAuthMode: g.meta.mode,
+          reasonCode: err.oauthError ?? "invalid_grant",
+          failureOrigin: "upstream",
+        });
         return this.reconsent(key, g, `refresh rejected (${err.oauthError ?? "invalid_grant"})`);
       }
       this.o.log.warn({ upstream: g.meta.upstreamId, err: errorSummary(err) }, "upstream token refresh failed; grant kept");
+      this.emit({
+        event: AuditEvents.upstreamRefreshFailed,
+        upstreamServerId: g.meta.upstreamId,
+        subjectId: g.meta.subject,
+        upstreamAuthMode: g.meta.mode,
+        reasonCode: err instanceof GatewayError ? err.code : "upstream_token_endpoint_unavailable",
+        failureOrigin: "upstream",
+      });
       if (err instanceof GatewayError && err.status === 502) throw err;
       throw new GatewayError("upstream_token_endpoint_unavailable", 502, "The upstream authorization server is unavailable; try again shortly.", {
         cause: err,
@@ -330,10 +358,13 @@ export class GrantManager {
       this.remember(key, now);
       return { kind: "ok", token: now.secret.accessToken };
     }
-    this.o.log.info(
-      { audit: "connection.refreshed", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, rotated },
-      "upstream connection refreshed",
-    );
+    this.emit({
+      event: AuditEvents.upstreamConnectionRefreshed,
+      upstreamServerId: g.meta.upstreamId,
+      subjectId: g.meta.subject,
+      upstreamAuthMode: g.meta.mode,
+      rotated,
+    });
     return { kind: "ok", token: tokens.accessToken };
   }
 
@@ -370,14 +401,16 @@ export class GrantManager {
     await this.o.store.delete(TOMBSTONES_NS, key);
   }
 
+  private emit(e: AuditEvent): void {
+    if (this.o.audit) this.o.audit.emit(e);
+    else this.o.log.info(e);
+  }
+
   private async reconsent(key: string, g: Grant, reason: string): Promise<TokenResult> {
     this.cache.delete(key);
     await this.o.store.delete(GRANTS_NS, key);
     await this.o.store.put(TOMBSTONES_NS, key, { at: this.o.now() }, { ttlSeconds: 86_400 });
-    this.o.log.info(
-      { audit: "connection.reconsent", upstream: g.meta.upstreamId, mode: g.meta.mode, subject: g.meta.subject, reason },
-      "upstream connection needs to be made again",
-    );
+    this.emit({ event: AuditEvents.upstreamReconsentRequired, upstreamServerId: g.meta.upstreamId, subjectId: g.meta.subject, upstreamAuthMode: g.meta.mode, reason });
     return { kind: "reconsent" };
   }
 }

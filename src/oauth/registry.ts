@@ -8,6 +8,8 @@ import { issueTicket, type TicketData } from "./connect-state.js";
 import { GrantManager, grantKey, type GrantMeta } from "./grants.js";
 import type { TokenSet } from "./flow.js";
 import type { UpstreamOAuth } from "./upstream.js";
+import { emitAudit } from "../audit/audit.js";
+import { AuditEvents } from "../audit/events.js";
 
 /** One configured upstream. */
 export interface UpstreamEntry {
@@ -35,7 +37,7 @@ export function upstreamOAuthState(services: GatewayServices): UpstreamOAuthStat
     s = {
       upstreams: new Map(),
       // The clock is read through `services` so tests that move it also move grant expiry.
-      grants: new GrantManager({ store: services.store, secrets: services.secrets, log: services.log, now: () => services.now() }),
+      grants: new GrantManager({ store: services.store, secrets: services.secrets, log: services.log, audit: services.audit, now: () => services.now() }),
     };
     states.set(services, s);
   }
@@ -138,10 +140,14 @@ export async function storeNewGrant(
   const previous = await state.grants.read(key).catch(() => undefined);
   await state.grants.write(key, meta, tokens);
   await state.grants.clearDropped(key);
-  services.log.info(
-    { audit: "connection.established", upstream: entry.id, mode: meta.mode, subject: meta.subject, connectedBy: p.connectedBy, scopes: p.scopes },
-    "upstream connection established",
-  );
+  emitAudit(services, {
+    event: AuditEvents.upstreamConnectionEstablished,
+    upstreamServerId: entry.id,
+    subjectId: meta.subject,
+    upstreamAuthMode: meta.mode,
+    connectedBy: p.connectedBy,
+    scopes: p.scopes.join(" "),
+  });
   if (previous?.secret.refreshToken && previous.secret.refreshToken !== tokens.refreshToken) {
     void entry.oauth.revoke(previous.meta, previous.secret.refreshToken, "refresh_token");
   }
@@ -165,9 +171,13 @@ export async function disconnectGrant(
   let revoked = false;
   if (g.secret.refreshToken) revoked = await entry.oauth.revoke(g.meta, g.secret.refreshToken, "refresh_token");
   if (g.secret.accessToken) revoked = (await entry.oauth.revoke(g.meta, g.secret.accessToken, "access_token")) || revoked;
-  services.log.info(
-    { audit: "connection.revoked", upstream: entry.id, mode: g.meta.mode, subject: g.meta.subject, by, revokedUpstream: revoked },
-    "upstream connection removed",
-  );
+  emitAudit(services, {
+    event: AuditEvents.upstreamConnectionRevoked,
+    upstreamServerId: entry.id,
+    subjectId: g.meta.subject,
+    upstreamAuthMode: g.meta.mode,
+    by,
+    revokedUpstream: revoked,
+  });
   return true;
 }

@@ -9,6 +9,8 @@ import type { Store } from "../store/types.js";
 import type { SecretBox } from "../store/crypto.js";
 import type { SystemRoutes } from "../routing/system-routes.js";
 import type { GatewayMetrics } from "../metrics.js";
+import type { Audit } from "../audit/audit.js";
+import type { McpMetrics } from "../audit/metrics.js";
 
 export interface GatewaySettings {
   /** The origin clients and browsers use, e.g. `https://gw.example.com` (no trailing slash). */
@@ -44,6 +46,10 @@ export interface GatewayServices {
   systemRoutes: SystemRoutes;
   /** Prometheus metrics (`/metrics`). */
   metrics?: GatewayMetrics;
+  /** Audit trail (structured events, optional sinks); see docs/observability.md. */
+  audit?: Audit;
+  /** MCP-aware metrics fed by the audit trail and the proxy. */
+  mcpMetrics?: McpMetrics;
   /** Milliseconds since epoch; injectable for expiry tests. */
   now(): number;
   /** Environment as loaded (process env + project `.env`), for `$env` and `${env.X}`. */

@@ -72,7 +72,7 @@ async function twoInstancesOneStore(open: () => Promise<Store>): Promise<void> {
       assert.ok(await upstreamOAuthState(a.services).grants.read(`notes:user:${user}`), `${user}'s grant is kept`);
     }
     for (const line of [...a.logs, ...b.logs]) {
-      assert.ok(!line.includes("client_changed") && !line.includes('"audit":"connection.reconsent"'), line);
+      assert.ok(!line.includes("client_changed") && !line.includes('"event":"mcp_auth_upstream_reconsent_required"'), line);
     }
   } finally {
     await a.close();

@@ -119,7 +119,7 @@ test("connect an upstream from the consent page, come back to it, approve: the f
   try {
     assert.equal(await whoami(client), "alice");
     assert.equal(upstream.authorizationRequests.length, 1, "no second connection was needed");
-    assert.ok(gw.logs.some((l) => l.includes('"audit":"connection.established"')));
+    assert.ok(gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_connection_established"')));
     assert.ok(!gw.logs.some((l) => l.includes("upstream connection required")), "no connect-required answer was sent");
   } finally {
     await client.close();

@@ -64,7 +64,7 @@ test("an upstream that refuses even the freshly refreshed token: reconsent_requi
       assert.equal(tried.length, 2, "the request and its one retry");
       assert.notEqual(tried[0], tried[1], "the retry carried the refreshed token");
       assert.equal(await upstreamOAuthState(s.gw.services).grants.read("notes:user:alice"), undefined, "the useless grant is dropped");
-      assert.ok(s.gw.logs.some((l) => l.includes('"audit":"connection.reconsent"')));
+      assert.ok(s.gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_reconsent_required"')));
     } finally {
       await c.close();
     }

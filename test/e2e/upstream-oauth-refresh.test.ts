@@ -80,7 +80,7 @@ test("a grant revoked at the upstream asks the user to reconnect (reconsent_requ
         (err: Error) => err.message,
       );
       assert.match(msg, /expired or was revoked/);
-      assert.ok(s.gw.logs.some((l) => l.includes('"audit":"connection.reconsent"')));
+      assert.ok(s.gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_reconsent_required"')));
       assert.equal(await upstreamOAuthState(s.gw.services).grants.read("notes:user:carol"), undefined);
       // It stays "reconnect" (not "connect") until the user connects again, with a fresh link.
       const second = await c.client.callTool({ name: "whoami", arguments: {} }).then(

@@ -75,5 +75,5 @@ test("an administrator connects; every user then runs as the shared account; res
   assert.match(after.text, /Connection reset/);
   const err = await adminConnectRequired("alice");
   assert.equal(err.code, -32042);
-  assert.ok(s.gw.logs.some((l) => l.includes('"audit":"connection.established"') && l.includes('"mode":"shared"')));
+  assert.ok(s.gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_connection_established"') && l.includes('"upstreamAuthMode":"shared"')));
 });

@@ -132,8 +132,8 @@ test("no secrets in the logs", () => {
   const raw = gw.logs.join("\n");
   assert.ok(!/"(access_token|refresh_token|code_verifier)":"[^[]/.test(raw));
   assert.ok(!/ticket=[A-Za-z0-9_-]{20}/.test(raw), "connect tickets logged");
-  assert.ok(gw.logs.some((l) => l.includes('"audit":"connection.established"')));
-  assert.ok(gw.logs.some((l) => l.includes('"audit":"connection.revoked"')));
+  assert.ok(gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_connection_established"')));
+  assert.ok(gw.logs.some((l) => l.includes('"event":"mcp_auth_upstream_connection_revoked"')));
 });
 
 test("connect-required on the wire: 2026-07-28 InputRequiredResult, SSE framing, notifications, batches", async () => {

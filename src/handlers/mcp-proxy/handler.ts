@@ -30,7 +30,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
 import { createSessionBinder, SESSION_BINDING_LABEL } from "./session.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
-import { discard, endsEmpty, exchange, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
+import { discard, endsEmpty, exchange as exchangeOnce, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
+import { OBSERVATION, type McpObservation, type ObservedContext } from "../../audit/observation.js";
 
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -62,6 +63,16 @@ function endOnIdle(body: Readable): Readable {
   });
   body.pipe(out);
   return out;
+}
+
+/** One upstream exchange whose duration counts as upstream time in the audit trail. */
+async function timed(obs: McpObservation, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
+  const t = performance.now();
+  try {
+    return await exchangeOnce(o, policy);
+  } finally {
+    obs.upstreamTime(performance.now() - t);
+  }
 }
 
 /** Builds the handler once per route, from validated options. */
@@ -150,7 +161,14 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     });
   }
 
-  async function toResponse(res: UpstreamResponse, method: string, signal: UpstreamSignal, boundSid: string | undefined): Promise<Response> {
+  async function toResponse(
+    res: UpstreamResponse,
+    method: string,
+    signal: UpstreamSignal,
+    boundSid: string | undefined,
+    obs: McpObservation | undefined,
+  ): Promise<Response> {
+    obs?.answered();
     const entries = downstreamResponseHeaders(res.headers);
     if (boundSid !== undefined) {
       for (const entry of entries) if (entry[0] === "mcp-session-id") entry[1] = boundSid;
@@ -173,12 +191,16 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       headers.set("content-length", "0");
       return new Response(null, { status: 202, headers });
     }
-    const sse = options.idleTimeoutMs > 0 && headerValue(res.headers, "content-type")?.startsWith("text/event-stream");
+    const contentType = headerValue(res.headers, "content-type");
+    obs?.tapUpstreamBody(res.body, contentType);
+    const sse = options.idleTimeoutMs > 0 && contentType?.startsWith("text/event-stream");
     return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
   }
 
   /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
   async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
+    const obs = (context as ObservedContext)[OBSERVATION];
+    const exchange = obs ? (x: ExchangeOptions, p: RedirectPolicy) => timed(obs, x, p) : exchangeOnce;
     let res = await exchange(o, policy);
     if (!isAuthRefusal(res)) return res;
     const outcome = await recover(res, context, false);
@@ -281,6 +303,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     };
     if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
+    const obs = (context as ObservedContext)[OBSERVATION];
+    obs?.forwarding(body);
     const send = (x: ExchangeOptions) => sendWithRecovery(x, policy, context, user !== undefined);
     let deferredRaw: string | undefined;
     if (upstreamSid !== undefined && isDeferredSession(upstreamSid)) {
@@ -300,7 +324,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     const boundSid =
       user && newSid !== undefined ? (newSid === upstreamSid && clientSid !== null ? clientSid : binder.bind(newSid, routeId, user.sub)) : undefined;
     await remember(request, res, initialize, boundSid ?? newSid, context);
-    return toResponse(res, method, signal, boundSid);
+    return toResponse(res, method, signal, boundSid, obs);
   }
 
   return Object.assign(mcpProxy, {

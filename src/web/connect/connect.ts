@@ -36,6 +36,8 @@ import {
   verifyFormNonce,
 } from "../session.js";
 import { confirmPage, failurePage, problemPage, successPage } from "./pages.js";
+import { emitAudit } from "../../audit/audit.js";
+import { AuditEvents } from "../../audit/events.js";
 
 const bindingCookie = (state: string) => `tollgate_connect_${digest(state).slice(0, 12)}`;
 
@@ -92,7 +94,14 @@ export async function startAuthorization(
     maxAge: 600,
     path: callbackPath(services, entry.id),
   });
-  services.log.info({ upstream: entry.id, scopes: start.pending.scopes, scopeSource: start.scopeSource }, "redirecting the browser to the upstream authorization server");
+  emitAudit(services, {
+    event: AuditEvents.upstreamConnectStarted,
+    upstreamServerId: entry.id,
+    subjectId: p.subject,
+    startedBy: p.startedBy,
+    scopes: start.pending.scopes.join(" "),
+    scopeSource: start.scopeSource,
+  });
   return redirect(start.url.href, { status: 303, headers: { "set-cookie": cookie } });
 }
 
@@ -223,6 +232,13 @@ export async function connectCallback(request: Request, ctx: SystemRequestContex
     );
   } catch (err) {
     services.log.warn({ upstream: entry.id, err: errorSummary(err) }, "upstream connection failed at the callback");
+    emitAudit(services, {
+      event: AuditEvents.upstreamConnectFailed,
+      upstreamServerId: entry.id,
+      subjectId: flow.subject ?? flow.startedBy,
+      reasonCode: err instanceof AuthorizationDeniedError ? err.oauthError : err instanceof GatewayError ? err.code : "internal_error",
+      failureOrigin: err instanceof AuthorizationDeniedError ? "client" : "upstream",
+    });
     if (err instanceof AuthorizationDeniedError) return failurePage(entry.displayName, err.oauthError, err.description, clear);
     if (err instanceof TokenEndpointError) return failurePage(entry.displayName, err.oauthError ?? err.code, undefined, clear);
     const detail = err instanceof GatewayError ? err.code : "internal_error";

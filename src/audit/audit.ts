@@ -1,0 +1,62 @@
+/**
+ * The audit trail: every event becomes one structured log line with a stable `event` key (at
+ * `info`, so a log pipeline keeps them by default), goes to the optional sinks (store table,
+ * webhook) and feeds the MCP metrics. Handed to the gateway through `services.audit`.
+ *
+ * Emitting never blocks and never throws: sinks queue in memory and write in the background.
+ */
+import type { Logger } from "../log.js";
+import type { AuditEvent } from "./events.js";
+
+/** An event as sinks receive it: the event plus its time (ms since epoch). */
+export type TimedAuditEvent = AuditEvent & { time: number };
+
+/** Somewhere events are kept beyond the logs. `write` must return at once. */
+export interface AuditSink {
+  readonly name: string;
+  write(event: TimedAuditEvent): void;
+  /** Writes what is queued and stops. */
+  close(): Promise<void>;
+}
+
+export type AuditLevel = "info" | "debug" | "warn";
+
+export interface Audit {
+  /** Records one event. Cheap when nothing listens (log level above `level`, no sink). */
+  emit(event: AuditEvent, level?: AuditLevel): void;
+  /** Adds a listener that sees every event (metrics); listeners must not throw. */
+  listen(fn: (event: AuditEvent) => void): void;
+  readonly sinks: readonly AuditSink[];
+  close(): Promise<void>;
+}
+
+/** Creates the audit trail over a logger and zero or more sinks. */
+export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () => number }): Audit {
+  const { log } = opts;
+  const sinks = opts.sinks ?? [];
+  const listeners: Array<(event: AuditEvent) => void> = [];
+  const now = opts.now ?? Date.now;
+  return {
+    sinks,
+    emit(event, level = "info") {
+      for (const l of listeners) l(event);
+      if (log.isLevelEnabled(level)) log[level](event);
+      if (sinks.length && level !== "debug") {
+        const timed = { ...event, time: now() };
+        for (const s of sinks) s.write(timed);
+      }
+    },
+    listen(fn) {
+      listeners.push(fn);
+    },
+    async close() {
+      await Promise.all(sinks.map((s) => s.close().catch((err) => log.warn({ err, sink: s.name }, "audit sink failed to close"))));
+    },
+  };
+}
+
+/** Emits through `services.audit`, or writes the event as a log line where no trail is set up. */
+export function emitAudit(services: { audit?: Audit | undefined; log: Logger }, event: AuditEvent, level: AuditLevel = "info"): void {
+  if (services.audit) services.audit.emit(event, level);
+  else if (services.log.isLevelEnabled(level)) services.log[level](event);
+}

@@ -1,0 +1,216 @@
+/**
+ * MCP-aware metrics, derived from audit events: requests and capability calls by route, MCP
+ * method, capability and outcome; gateway and upstream time; open streams; upstream token
+ * refreshes; connect flows; store latency.
+ *
+ * Like the request metrics in `metrics.ts`, hot-path counts go into plain maps and typed arrays
+ * and are handed to prom-client when the registry is read (a scrape), so a request costs a few
+ * map lookups instead of prom-client's label hashing.
+ *
+ * Label values are bounded: MCP methods outside the spec's list count as `other`, and a
+ * capability name only becomes a label once the upstream listed it in a `tools/list` or
+ * `prompts/list` answer seen by the gateway (others count as `other`).
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { AuditEvents, type AuditEvent } from "./events.js";
+
+const MCP_METHODS = new Set([
+  "initialize", "ping", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/read",
+  "resources/templates/list", "resources/subscribe", "resources/unsubscribe", "completion/complete", "logging/setLevel",
+  "tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
+]);
+/** Names remembered per route and list kind; beyond this, new names count as `other`. */
+const MAX_NAMES = 1000;
+const BUFFER = 4096;
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30];
+
+/** Counts by label tuple between scrapes. */
+class PendingCounter {
+  readonly #counts = new Map<string, { labels: Record<string, string>; n: number }>();
+  constructor(readonly counter: Counter<string>) {}
+  add(key: string, labels: () => Record<string, string>): void {
+    const c = this.#counts.get(key);
+    if (c) c.n++;
+    else this.#counts.set(key, { labels: labels(), n: 1 });
+  }
+  flush(): void {
+    for (const c of this.#counts.values()) {
+      if (c.n > 0) this.counter.inc(c.labels, c.n);
+      c.n = 0;
+    }
+  }
+}
+
+/** Observations by label tuple between scrapes (drained early when a buffer fills). */
+class PendingHistogram {
+  readonly #buffers = new Map<string, { labels: Record<string, string>; values: Float64Array; n: number }>();
+  constructor(readonly histogram: Histogram<string>) {}
+  observe(key: string, labels: () => Record<string, string>, seconds: number): void {
+    let b = this.#buffers.get(key);
+    if (!b) this.#buffers.set(key, (b = { labels: labels(), values: new Float64Array(BUFFER), n: 0 }));
+    b.values[b.n++] = seconds;
+    if (b.n === BUFFER) this.#drain(b);
+  }
+  flush(): void {
+    for (const b of this.#buffers.values()) this.#drain(b);
+  }
+  #drain(b: { labels: Record<string, string>; values: Float64Array; n: number }): void {
+    for (let i = 0; i < b.n; i++) this.histogram.observe(b.labels, b.values[i]!);
+    b.n = 0;
+  }
+}
+
+export interface McpMetrics {
+  /** Feeds one audit event (registered as an audit listener). */
+  observe(event: AuditEvent): void;
+  /** Remembers capability names an upstream listed (`tools/list`, `prompts/list`) on a route. */
+  learn(route: string, kind: "tool" | "prompt", names: readonly string[]): void;
+  streamOpened(route: string): void;
+  streamClosed(route: string): void;
+  /** Records one store operation's duration. */
+  storeOperation(op: string, seconds: number, failed: boolean): void;
+}
+
+const mcpMethodLabel = (m: string | undefined) => (m === undefined ? "none" : MCP_METHODS.has(m) ? m : "other");
+
+/** Registers the MCP metric families on `registry`. */
+export function createMcpMetrics(registry: Registry): McpMetrics {
+  const known = new Map<string, Set<string>>();
+  const streams = new Map<string, number>();
+  const requests: PendingCounter = new PendingCounter(
+    new Counter({
+      name: "tollgate_mcp_requests_total",
+      help: "MCP HTTP requests by route, JSON-RPC method (batch for several), event (accepted/rejected) and outcome",
+      labelNames: ["route", "mcp_method", "event", "outcome"],
+      registers: [registry],
+      collect: (): void => requests.flush(),
+    }),
+  );
+  const calls: PendingCounter = new PendingCounter(
+    new Counter({
+      name: "tollgate_mcp_capability_calls_total",
+      help: "Capability calls (tools/call, prompts/get, resources/read) by route, method, capability and outcome",
+      labelNames: ["route", "mcp_method", "capability", "outcome"],
+      registers: [registry],
+      collect: (): void => calls.flush(),
+    }),
+  );
+  const duration: PendingHistogram = new PendingHistogram(
+    new Histogram({
+      name: "tollgate_mcp_duration_seconds",
+      help: "Time of MCP requests and capability calls split into gateway and upstream parts",
+      labelNames: ["route", "mcp_method", "part"],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+      collect: (): void => duration.flush(),
+    }),
+  );
+  new Gauge({
+    name: "tollgate_mcp_open_streams",
+    help: "SSE answers currently streaming through the gateway, by route",
+    labelNames: ["route"],
+    registers: [registry],
+    collect() {
+      for (const [route, n] of streams) this.set({ route }, n);
+    },
+  });
+  const refreshes = new Counter({
+    name: "tollgate_upstream_token_refreshes_total",
+    help: "Upstream token refreshes by upstream and result (ok, failed, coalesced into one in flight)",
+    labelNames: ["upstream", "result"],
+    registers: [registry],
+  });
+  const flows = new Counter({
+    name: "tollgate_upstream_connect_flows_total",
+    help: "Upstream connect flows by upstream and stage (started, completed, failed)",
+    labelNames: ["upstream", "stage"],
+    registers: [registry],
+  });
+  const reconsents = new Counter({
+    name: "tollgate_upstream_connections_lost_total",
+    help: "Upstream connections removed, by upstream and reason (revoked by the user or an admin, reconsent required)",
+    labelNames: ["upstream", "reason"],
+    registers: [registry],
+  });
+  const store: PendingHistogram = new PendingHistogram(
+    new Histogram({
+      name: "tollgate_store_operation_duration_seconds",
+      help: "Store operation latency by operation and result",
+      labelNames: ["operation", "result"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+      collect: (): void => store.flush(),
+    }),
+  );
+
+  function capabilityLabel(route: string, method: string | undefined, name: string | undefined): string {
+    if (name === undefined) return "none";
+    const kind = method === "tools/call" ? "tool" : method === "prompts/get" ? "prompt" : undefined;
+    return kind !== undefined && known.get(`${route}\u0000${kind}`)?.has(name) ? name : "other";
+  }
+
+  function timing(route: string, method: string, e: AuditEvent): void {
+    if (e.gatewayLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000g`, () => ({ route, mcp_method: method, part: "gateway" }), e.gatewayLatencyMs / 1000);
+    if (e.upstreamLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000u`, () => ({ route, mcp_method: method, part: "upstream" }), e.upstreamLatencyMs / 1000);
+  }
+
+  return {
+    observe(e) {
+      const upstream = e.upstreamServerId ?? "unknown";
+      switch (e.event) {
+        case AuditEvents.requestAccepted:
+        case AuditEvents.requestRejected: {
+          const route = e.operationId ?? "unknown";
+          const method = e.mcpMethod === "batch" ? "batch" : mcpMethodLabel(e.mcpMethod);
+          const event = e.event === AuditEvents.requestAccepted ? "accepted" : "rejected";
+          const outcome = e.outcome ?? "success";
+          requests.add(`${route}\u0000${method}\u0000${event}\u0000${outcome}`, () => ({ route, mcp_method: method, event, outcome }));
+          timing(route, method, e);
+          return;
+        }
+        case AuditEvents.capabilityCompleted: {
+          const route = e.operationId ?? "unknown";
+          const method = mcpMethodLabel(e.mcpMethod);
+          const capability = capabilityLabel(route, e.mcpMethod, e.capabilityName);
+          const outcome = e.outcome ?? "success";
+          calls.add(`${route}\u0000${method}\u0000${capability}\u0000${outcome}`, () => ({ route, mcp_method: method, capability, outcome }));
+          return;
+        }
+        case AuditEvents.upstreamConnectionRefreshed:
+          return refreshes.inc({ upstream, result: "ok" });
+        case AuditEvents.upstreamRefreshFailed:
+          return refreshes.inc({ upstream, result: "failed" });
+        case AuditEvents.upstreamRefreshCoalesced:
+          return refreshes.inc({ upstream, result: "coalesced" });
+        case AuditEvents.upstreamConnectStarted:
+          return flows.inc({ upstream, stage: "started" });
+        case AuditEvents.upstreamConnectionEstablished:
+          return flows.inc({ upstream, stage: "completed" });
+        case AuditEvents.upstreamConnectFailed:
+          return flows.inc({ upstream, stage: "failed" });
+        case AuditEvents.upstreamConnectionRevoked:
+          return reconsents.inc({ upstream, reason: "revoked" });
+        case AuditEvents.upstreamReconsentRequired:
+          return reconsents.inc({ upstream, reason: "reconsent_required" });
+      }
+    },
+    learn(route, kind, names) {
+      const key = `${route}\u0000${kind}`;
+      let set = known.get(key);
+      if (!set) known.set(key, (set = new Set()));
+      for (const n of names) {
+        if (set.size >= MAX_NAMES) break;
+        set.add(n);
+      }
+    },
+    streamOpened(route) {
+      streams.set(route, (streams.get(route) ?? 0) + 1);
+    },
+    streamClosed(route) {
+      streams.set(route, (streams.get(route) ?? 1) - 1);
+    },
+    storeOperation(op, seconds, failed) {
+      store.observe(`${op}\u0000${failed ? 1 : 0}`, () => ({ operation: op, result: failed ? "error" : "ok" }), seconds);
+    },
+  };
+}
