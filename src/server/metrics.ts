@@ -5,7 +5,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { GatewayMetrics } from "../metrics.js";
+import { metricsResponse, type GatewayMetrics } from "../metrics.js";
 
 export interface MetricsServer {
   url: string;
@@ -28,10 +28,14 @@ export async function startMetricsServer(metrics: GatewayMetrics, host: string, 
       res.writeHead(404).end();
       return;
     }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": metrics.registry.contentType, "cache-control": "no-store" }).end(req.method === "HEAD" ? undefined : text),
-      () => res.writeHead(500).end(),
-    );
+    // The same exposition as everywhere else (summed over cluster workers when there are several).
+    metricsResponse(metrics)
+      .then(async (r) => {
+        const text = await r.text();
+        res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "text/plain", "cache-control": "no-store" });
+        res.end(req.method === "HEAD" ? undefined : text);
+      })
+      .catch(() => res.writeHead(500).end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
