@@ -5,7 +5,7 @@
  *
  *   npm run soak                                   # 20 users, 3 minutes
  *   npm run soak -- --users 5 --duration 30        # shorter
- *   npm run soak -- --interval-ms 50 --token-ttl 60 --settle 35 --store memory:
+ *   npm run soak -- --interval-ms 50 --token-ttl 60 --settle 35 --workers 2 --store postgres://127.0.0.1/test
  *
  * Everything runs on 127.0.0.1: the gateway (`tollgate start`, its own process, the one measured),
  * the demo OAuth upstream (authorization server + MCP server, in this process), a JWKS server for
@@ -35,11 +35,13 @@ interface Args {
   tokenTtlS: number;
   /** Idle time after the clients closed before the last sample (keep-alive sockets expire). */
   settleS: number;
+  /** Gateway worker processes (`TOLLGATE_WORKERS`); RSS and descriptors are summed over all. */
+  workers: number;
   store: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { users: 20, durationS: 180, intervalMs: 100, tokenTtlS: 60, settleS: 35, store: undefined };
+  const out: Args = { users: 20, durationS: 180, intervalMs: 100, tokenTtlS: 60, settleS: 35, workers: 1, store: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[i + 1];
@@ -54,10 +56,11 @@ function parseArgs(argv: string[]): Args {
     else if (flag === "--interval-ms") out.intervalMs = num();
     else if (flag === "--token-ttl") out.tokenTtlS = Math.max(30, Math.floor(num()));
     else if (flag === "--settle") out.settleS = num();
+    else if (flag === "--workers") out.workers = Math.max(1, Math.floor(num()));
     else if (flag === "--store") {
       out.store = value;
       i++;
-    } else throw new Error(`unknown option ${flag} (known: --users, --duration, --interval-ms, --token-ttl, --settle, --store)`);
+    } else throw new Error(`unknown option ${flag} (known: --users, --duration, --interval-ms, --token-ttl, --settle, --workers, --store)`);
   }
   return out;
 }
@@ -143,13 +146,14 @@ async function main(): Promise<void> {
         TOLLGATE_STORE: args.store ?? `sqlite:${path.join(tmp, "soak.db")}`,
         TOLLGATE_ENCRYPTION_KEY: generateKey(),
         TOLLGATE_DEV_LOGIN: "1",
+        TOLLGATE_WORKERS: String(args.workers),
       },
       [INSPECT],
     );
     const gwUrl = `http://127.0.0.1:${gateway.port}`;
     const pid = gateway.child.pid;
     log(`soak: ${args.users} users, ${args.durationS} s, a call every ${args.intervalMs} ms per user, upstream tokens live ${args.tokenTtlS} s`);
-    log(`soak: gateway pid ${pid} at ${gwUrl}, store ${args.store ?? "sqlite (temp file)"}`);
+    log(`soak: gateway pid ${pid} (${args.workers} worker${args.workers > 1 ? "s, figures summed over the processes" : ""}) at ${gwUrl}, store ${args.store ?? "sqlite (temp file)"}`);
 
     // Connect every user through the real flow, then open their long-lived sessions.
     const streams = new StreamCounter();
