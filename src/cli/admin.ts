@@ -8,6 +8,7 @@ import { createSecretBox } from "../store/crypto.js";
 import { createStore } from "../store/index.js";
 import { rotateSecrets } from "../store/rotate.js";
 import type { Store } from "../store/types.js";
+import { queryAudit, type AuditQuery } from "../audit/store-sink.js";
 import { reportFailure } from "./output.js";
 import { loggerFromEnv, modeFromEnv, resolveKeyRing, type Env } from "./services.js";
 
@@ -77,6 +78,30 @@ export async function listConnections(opts: AdminOptions & { json: boolean }): P
     if (opts.json) opts.stdout(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) opts.stdout("no connections");
     else for (const row of rows) opts.stdout(Object.entries(row).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`).join("  "));
+    return 0;
+  } catch (err) {
+    return reportFailure(err, opts.stderr);
+  } finally {
+    await store?.close();
+  }
+}
+
+const AUDIT_COLUMNS = ["event", "subjectId", "upstreamServerId", "mcpMethod", "capabilityName", "outcome", "reasonCode", "latencyMs"] as const;
+
+/** `tollgate audit`: recent events of the store sink, newest first, filtered. */
+export async function listAudit(opts: AdminOptions & { json: boolean; query: AuditQuery }): Promise<number> {
+  let store: Store | undefined;
+  try {
+    store = (await openStore(opts)).store;
+    const events = await queryAudit(store, opts.query);
+    if (opts.json) opts.stdout(JSON.stringify(events, null, 2));
+    else if (events.length === 0) opts.stdout("no audit events (is TOLLGATE_AUDIT_SINK=store set on the gateway?)");
+    else {
+      for (const e of events) {
+        const cols = AUDIT_COLUMNS.filter((k) => e[k] !== undefined).map((k) => `${k}=${String(e[k])}`);
+        opts.stdout([new Date(e.time).toISOString(), ...cols].join("  "));
+      }
+    }
     return 0;
   } catch (err) {
     return reportFailure(err, opts.stderr);

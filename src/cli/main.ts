@@ -18,6 +18,8 @@ Commands:
   keys generate         print a new encryption key (base64 of 32 random bytes)
   keys rotate           re-encrypt stored secrets with the newest key of TOLLGATE_ENCRYPTION_KEY
   connections [--json]  list stored connections (no secrets)
+  audit [--user SUB] [--upstream ID] [--tool NAME] [--outcome O] [--event E] [--limit N] [--json]
+                        recent audit events kept by the store sink (TOLLGATE_AUDIT_SINK=store)
 
 Options:
   --project DIR   project folder (default: current folder)
@@ -75,6 +77,12 @@ export async function main(argv: string[], env: Env, io: Io = defaultIo): Promis
         host: { type: "string" },
         workers: { type: "string" },
         json: { type: "boolean" },
+        user: { type: "string" },
+        upstream: { type: "string" },
+        tool: { type: "string" },
+        outcome: { type: "string" },
+        event: { type: "string" },
+        limit: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -133,6 +141,12 @@ export async function main(argv: string[], env: Env, io: Io = defaultIo): Promis
       case "connections": {
         if (sub !== undefined && sub !== "list") throw new UsageError(`unknown connections command "${sub}" (use: connections [list])`);
         return await (await import("./admin.js")).listConnections({ projectDir, env, json: values.json === true, ...io });
+      }
+      case "audit": {
+        const limit = values.limit === undefined ? 100 : Number(values.limit);
+        if (!Number.isInteger(limit) || limit <= 0) throw new UsageError(`invalid --limit "${values.limit}"`);
+        const query = { subjectId: values.user, upstreamServerId: values.upstream, capabilityName: values.tool, outcome: values.outcome, event: values.event, limit };
+        return await (await import("./admin.js")).listAudit({ projectDir, env, json: values.json === true, query, ...io });
       }
       default:
         throw new UsageError(`unknown command "${command}"`);
