@@ -42,6 +42,29 @@ export class GatewayError extends Error {
   }
 }
 
+/** Seconds a client is told to wait (`Retry-After`) when the store is unavailable. */
+export const STORE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The gateway's store (SQLite file, PostgreSQL) failed or did not answer within its timeout:
+ * 503 with `Retry-After` — problem+json on HTTP routes and pages, a JSON-RPC error carrying the
+ * request's id (HTTP 503) on MCP routes. Nothing about the cause reaches the client; the log
+ * gets it. The store backends throw it (see `src/store/outage.ts`) and recover by themselves.
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.6.4 503 Service Unavailable
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3 Retry-After
+ */
+export class StoreUnavailableError extends GatewayError {
+  constructor(cause: unknown) {
+    super("store_unavailable", 503, "The gateway's data store is unavailable; try again shortly.", {
+      cause,
+      headers: { "retry-after": String(STORE_RETRY_AFTER_SECONDS) },
+      rpcCode: RpcCode.ServerError,
+      rpcStatus: 503,
+    });
+    this.name = "StoreUnavailableError";
+  }
+}
+
 /** JSON-RPC error codes used by the gateway. */
 export const RpcCode = {
   ParseError: -32700,

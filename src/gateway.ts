@@ -9,6 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { errorToResponse, GatewayError } from "./errors.js";
+import { mcpRequestInfo } from "./mcp/messages.js";
 import type { GatewayServices } from "./pipeline/services.js";
 import {
   asGatewayRequest,
@@ -258,6 +259,10 @@ export async function createGateway(project: Project, given: GatewayServices): P
       if (status >= 500) services.log.error(fields, "request failed");
       else services.log.info(fields, "request failed");
       context[OBSERVATION]?.failed(err);
+      if (b.route.mcp && err instanceof GatewayError && err.rpcCode !== undefined && context.custom.rpcId === undefined && request.method === "POST") {
+        // A JSON-RPC error answer names the request's id (a body that cannot be read leaves it null).
+        await mcpRequestInfo(request, context).catch(() => undefined);
+      }
       response = errorToResponse(err, { mcp: b.route.mcp, requestId: context.requestId, rpcId: context.custom.rpcId as never });
     }
     const obs = context[OBSERVATION];

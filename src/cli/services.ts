@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../log.js";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
-import { createStore, defaultSqlitePath } from "../store/index.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, createStore, defaultSqlitePath } from "../store/index.js";
 import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES } from "../mcp/messages.js";
 import { createMetrics, type GatewayMetrics } from "../metrics.js";
@@ -220,7 +220,14 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
     ensurePrivateDir(path.dirname(defaultSqlitePath(projectDir)), log);
   }
   const exposure = metricsExposureFromEnv(env);
-  const opened = opts.store ?? (await createStore(storeSpec, { projectDir, log }));
+  const opened =
+    opts.store ??
+    (await createStore(storeSpec, {
+      projectDir,
+      log,
+      connectTimeoutMs: positiveInt(env, "TOLLGATE_STORE_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT_MS),
+      queryTimeoutMs: positiveInt(env, "TOLLGATE_STORE_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS),
+    }));
   const systemRoutes = new SystemRoutes();
   const metrics = createMetrics();
   const { audit, mcpMetrics, store } = observabilityFromEnv(env, { log, store: opened, metrics });

@@ -10,6 +10,11 @@ export interface StoreClockOptions {
   now?: () => number;
 }
 
+/** Default connect timeout of the PostgreSQL store (`TOLLGATE_STORE_CONNECT_TIMEOUT_MS`). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Default statement timeout (PostgreSQL) and busy timeout (SQLite): `TOLLGATE_STORE_QUERY_TIMEOUT_MS`. */
+export const DEFAULT_QUERY_TIMEOUT_MS = 5_000;
+
 /** How long `withLock` waits for a lock when the caller does not say. */
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 /**

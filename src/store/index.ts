@@ -15,6 +15,7 @@ import { MemoryStore } from "./memory.js";
 
 export type { Store, StoredRecord, PutOptions } from "./types.js";
 export { MemoryStore } from "./memory.js";
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS } from "./common.js";
 
 /** Options for {@link createStore}. */
 export interface CreateStoreOptions {
@@ -23,7 +24,15 @@ export interface CreateStoreOptions {
   log?: Logger;
   /** Injectable clock (ms since epoch) for tests. */
   now?: () => number;
+  /** PostgreSQL: opening a connection or waiting for a pooled one gives up after this (ms). Default 5000. */
+  connectTimeoutMs?: number;
+  /**
+   * A statement gives up after this (ms). PostgreSQL: `statement_timeout` plus a client-side
+   * timer; SQLite: the busy timeout (how long a write waits for another process's). Default 5000.
+   */
+  queryTimeoutMs?: number;
 }
+
 
 /** The default SQLite file of a project. */
 export function defaultSqlitePath(projectDir: string): string {
@@ -44,13 +53,18 @@ export async function createStore(spec: string | undefined, opts: CreateStoreOpt
     if (file.startsWith("//")) file = file.slice(2); // accept sqlite:///abs/path and sqlite://rel
     const resolved = file === "" ? defaultSqlitePath(projectDir) : path.resolve(projectDir, file);
     const { SqliteStore } = await import("./sqlite.js");
-    const store = SqliteStore.open(resolved, { now: opts.now });
+    const store = SqliteStore.open(resolved, { now: opts.now, busyTimeoutMs: opts.queryTimeoutMs });
     opts.log?.info({ store: "sqlite", file: resolved }, "store opened");
     return store;
   }
   if (/^postgres(ql)?:\/\//i.test(s)) {
     const { PostgresStore } = await import("./postgres.js");
-    const store = await PostgresStore.connect(s, { now: opts.now, log: opts.log });
+    const store = await PostgresStore.connect(s, {
+      now: opts.now,
+      log: opts.log,
+      connectTimeoutMs: opts.connectTimeoutMs,
+      queryTimeoutMs: opts.queryTimeoutMs,
+    });
     opts.log?.info({ store: "postgres", schema: store.schema }, "store opened");
     return store;
   }

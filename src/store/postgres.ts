@@ -14,7 +14,9 @@ import { performance } from "node:perf_hooks";
 import pg from "pg";
 import type { Logger } from "../log.js";
 import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_LOCK_WAIT_MS,
+  DEFAULT_QUERY_TIMEOUT_MS,
   LocalLocks,
   expiryFrom,
   lockTimeoutError,
@@ -25,6 +27,7 @@ import {
   type StoreClockOptions,
 } from "./common.js";
 import { INSTANCE } from "./owner.js";
+import { pgFailure } from "./outage.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
 
 /** Numbered schema migrations (`$S` is the quoted schema); append only. */
@@ -62,7 +65,12 @@ export interface PostgresStoreOptions extends StoreClockOptions {
   log?: Logger;
   /** Pool size for queries (locks use a second pool of the same size). Default 10. */
   max?: number;
+  /** Opening a connection, or waiting for a free one in the pool, gives up after this (ms). Default 5000. */
+  connectTimeoutMs?: number;
+  /** A statement gives up after this (ms): `statement_timeout` on the server, and a client-side timer for a server that stopped answering. Default 5000. */
+  queryTimeoutMs?: number;
 }
+
 
 const LIVE = "(expires_at IS NULL OR expires_at > $3)";
 /** Per-session settings sent once per new connection (ahead of its first query). */
@@ -82,8 +90,11 @@ export class PostgresStore implements Store {
   private readonly t: { records: string; counters: string };
   private closed = false;
 
+  private readonly queryTimeout: number;
+
   private constructor(schema: string, pool: pg.Pool, lockPool: pg.Pool, opts: PostgresStoreOptions) {
     this.schema = schema;
+    this.queryTimeout = opts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
     this.pool = pool;
     this.lockPool = lockPool;
     this.now = opts.now ?? Date.now;
@@ -100,24 +111,33 @@ export class PostgresStore implements Store {
       throw new Error(`postgres schema "${schema}" must match [A-Za-z_][A-Za-z0-9_]{0,62}`);
     }
     parsed.searchParams.delete("schema");
+    const queryTimeout = opts.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
     const config: pg.PoolConfig = {
       connectionString: parsed.toString(),
       max: opts.max ?? 10,
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       // Names the process instance in pg_stat_activity / pg_locks (who holds which lock).
       application_name: `tollgate ${INSTANCE.id}`,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
     };
-    const pool = new pg.Pool(config);
+    // The client-side timer outlasts statement_timeout a little, so a slow statement ends with
+    // the server's own cancellation and only a silent server costs the connection.
+    const pool = new pg.Pool({ ...config, query_timeout: queryTimeout + 500 });
+    // Lock sessions wait on pg_advisory_lock for as long as the caller allows: per-query timers.
     const lockPool = new pg.Pool(config);
-    for (const p of [pool, lockPool]) {
+    const setups: Array<[pg.Pool, string]> = [
+      [pool, `${SESSION_SETUP}; SET statement_timeout = ${Math.floor(queryTimeout)}`],
+      [lockPool, SESSION_SETUP],
+    ];
+    for (const [p, setup] of setups) {
       // An idle client losing its connection must not crash the process; the pool replaces it.
       p.on("error", (err) => opts.log?.warn({ err: { message: err.message } }, "postgres idle client error"));
-      // The server ends (and frees the advisory locks of) a session whose host vanished within ~25 s.
+      // Queued ahead of the client's first query. Keepalives: the server ends (and frees the
+      // advisory locks of) a session whose host vanished within ~25 s.
       p.on("connect", (client) => {
-        client.query(SESSION_SETUP).catch((err: Error) => opts.log?.warn({ err: { message: err.message } }, "postgres session settings refused"));
+        client.query(setup).catch((err: Error) => opts.log?.warn({ err: { message: err.message } }, "postgres session settings refused"));
       });
     }
     const store = new PostgresStore(schema, pool, lockPool, opts);
@@ -128,6 +148,15 @@ export class PostgresStore implements Store {
       throw err;
     }
     return store;
+  }
+
+  /** One statement on the query pool; outages come out as `store_unavailable`. */
+  private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw pgFailure(err);
+    }
   }
 
   private async migrate(): Promise<void> {
@@ -160,14 +189,14 @@ export class PostgresStore implements Store {
 
   /** Applied migration versions, ascending (diagnostics and tests). */
   async migrations(): Promise<number[]> {
-    const r = await this.pool.query<{ version: number }>(
+    const r = await this.q<{ version: number }>(
       `SELECT version FROM ${quoteIdent(this.schema)}.schema_migrations ORDER BY version`,
     );
     return r.rows.map((row) => row.version);
   }
 
   async get<T = unknown>(ns: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const r = await this.pool.query<RecordRow>(
+    const r = await this.q<RecordRow>(
       `SELECT ${COLS} FROM ${this.t.records} WHERE ns = $1 AND key = $2 AND ${LIVE}`,
       [ns, key, this.now()],
     );
@@ -198,12 +227,12 @@ export class PostgresStore implements Store {
         RETURNING version`;
       params.push(opts.ifVersion);
     }
-    const r = await this.pool.query<{ version: string }>(sql, params);
+    const r = await this.q<{ version: string }>(sql, params);
     return r.rows[0] ? Number(r.rows[0].version) : undefined;
   }
 
   async take<T = unknown>(ns: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const r = await this.pool.query<RecordRow>(
+    const r = await this.q<RecordRow>(
       `DELETE FROM ${this.t.records} WHERE ns = $1 AND key = $2 AND ${LIVE} RETURNING ${COLS}`,
       [ns, key, this.now()],
     );
@@ -211,7 +240,7 @@ export class PostgresStore implements Store {
   }
 
   async delete(ns: string, key: string): Promise<boolean> {
-    const r = await this.pool.query<{ live: boolean }>(
+    const r = await this.q<{ live: boolean }>(
       `DELETE FROM ${this.t.records} WHERE ns = $1 AND key = $2 RETURNING ${LIVE} AS live`,
       [ns, key, this.now()],
     );
@@ -219,7 +248,7 @@ export class PostgresStore implements Store {
   }
 
   async list<T = unknown>(ns: string, prefix = "", limit?: number): Promise<Array<{ key: string } & StoredRecord<T>>> {
-    const r = await this.pool.query<RecordRow & { key: string }>(
+    const r = await this.q<RecordRow & { key: string }>(
       `SELECT key, ${COLS} FROM ${this.t.records}
        WHERE ns = $1 AND key >= $2 AND starts_with(key, $2) AND ${LIVE}
        ORDER BY key LIMIT $4`,
@@ -245,24 +274,38 @@ export class PostgresStore implements Store {
       this.log?.warn({ lock: name, err: { message: err.message } }, "postgres lock connection lost");
     };
     let held = false;
+    const key = lockKey(`${this.schema}:${name}`);
+    // Lock statements carry their own client-side timers (the pool has none: the lock wait is
+    // the caller's); a timer firing leaves the connection in an unknown state, so it is dropped.
+    const query = async <R extends pg.QueryResultRow>(c: pg.PoolClient, text: string, values: unknown[], timeoutMs: number) => {
+      try {
+        return await c.query<R>({ text, values, query_timeout: timeoutMs } as pg.QueryConfig);
+      } catch (err) {
+        if ((err as { severity?: unknown }).severity === undefined) broken ??= err as Error;
+        throw err;
+      }
+    };
     try {
-      client = await connectWithin(this.lockPool, deadline - performance.now(), () => lockTimeoutError(name, waitMs));
-      client.on("error", onError);
-      const key = lockKey(`${this.schema}:${name}`);
-      const left = Math.floor(deadline - performance.now());
-      if (left <= 0) {
-        const r = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS ok", [key]);
-        if (!r.rows[0]?.ok) throw lockTimeoutError(name, waitMs);
-      } else {
-        await client.query("SELECT set_config('lock_timeout', $1, false)", [`${left}ms`]);
-        try {
-          await client.query("SELECT pg_advisory_lock($1::bigint)", [key]);
-        } catch (err) {
-          if ((err as { code?: string }).code === "55P03") throw lockTimeoutError(name, waitMs);
-          throw err;
-        } finally {
-          await client.query("RESET lock_timeout").catch(() => undefined);
+      try {
+        client = await connectWithin(this.lockPool, deadline - performance.now(), () => lockTimeoutError(name, waitMs));
+        client.on("error", onError);
+        const left = Math.floor(deadline - performance.now());
+        if (left <= 0) {
+          const r = await query<{ ok: boolean }>(client, "SELECT pg_try_advisory_lock($1::bigint) AS ok", [key], this.queryTimeout);
+          if (!r.rows[0]?.ok) throw lockTimeoutError(name, waitMs);
+        } else {
+          await query(client, "SELECT set_config('lock_timeout', $1, false)", [`${left}ms`], this.queryTimeout);
+          try {
+            await query(client, "SELECT pg_advisory_lock($1::bigint)", [key], left + this.queryTimeout);
+          } catch (err) {
+            if ((err as { code?: string }).code === "55P03") throw lockTimeoutError(name, waitMs);
+            throw err;
+          } finally {
+            if (!broken) await query(client, "RESET lock_timeout", [], this.queryTimeout).catch(() => undefined);
+          }
         }
+      } catch (err) {
+        throw pgFailure(err);
       }
       held = true;
       const result = await fn();
@@ -270,7 +313,7 @@ export class PostgresStore implements Store {
     } finally {
       if (client) {
         if (held && !broken) {
-          await client.query("SELECT pg_advisory_unlock($1::bigint)", [lockKey(`${this.schema}:${name}`)]).catch((err: Error) => {
+          await query(client, "SELECT pg_advisory_unlock($1::bigint)", [key], this.queryTimeout).catch((err: Error) => {
             broken = err;
           });
         }
@@ -284,7 +327,7 @@ export class PostgresStore implements Store {
 
   async incr(ns: string, key: string, windowSeconds: number, by = 1): Promise<{ value: number; resetAt: number }> {
     const now = this.now();
-    const r = await this.pool.query<{ value: string; reset_at: string }>(
+    const r = await this.q<{ value: string; reset_at: string }>(
       `INSERT INTO ${this.t.counters} AS c (ns, key, value, reset_at) VALUES ($1, $2, $3, $5)
        ON CONFLICT (ns, key) DO UPDATE SET
          value = CASE WHEN c.reset_at <= $4 THEN EXCLUDED.value ELSE c.value + EXCLUDED.value END,
@@ -297,7 +340,7 @@ export class PostgresStore implements Store {
   }
 
   async namespaces(): Promise<string[]> {
-    const r = await this.pool.query<{ ns: string }>(
+    const r = await this.q<{ ns: string }>(
       `SELECT DISTINCT ns FROM ${this.t.records} WHERE expires_at IS NULL OR expires_at > $1 ORDER BY ns`,
       [this.now()],
     );
@@ -306,13 +349,13 @@ export class PostgresStore implements Store {
 
   async sweep(): Promise<number> {
     const now = this.now();
-    const a = await this.pool.query(`DELETE FROM ${this.t.records} WHERE expires_at IS NOT NULL AND expires_at <= $1`, [now]);
-    const b = await this.pool.query(`DELETE FROM ${this.t.counters} WHERE reset_at <= $1`, [now]);
+    const a = await this.q(`DELETE FROM ${this.t.records} WHERE expires_at IS NOT NULL AND expires_at <= $1`, [now]);
+    const b = await this.q(`DELETE FROM ${this.t.counters} WHERE reset_at <= $1`, [now]);
     return (a.rowCount ?? 0) + (b.rowCount ?? 0);
   }
 
   async ping(): Promise<void> {
-    await this.pool.query("SELECT 1");
+    await this.q("SELECT 1");
   }
 
   async close(): Promise<void> {

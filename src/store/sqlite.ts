@@ -28,6 +28,7 @@ import {
   type StoreClockOptions,
 } from "./common.js";
 import { newOwner, ownerIsGone } from "./owner.js";
+import { sqliteFailure } from "./outage.js";
 import type { PutOptions, Store, StoredRecord } from "./types.js";
 
 /** Numbered schema migrations; append only, never edit an applied one. */
@@ -124,7 +125,7 @@ export class SqliteStore implements Store {
   }
 
   async get<T = unknown>(ns: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const row = this.stmt.get.get({ ns, key, now: this.now() }) as RecordRow | undefined;
+    const row = this.run(() => this.stmt.get.get({ ns, key, now: this.now() })) as RecordRow | undefined;
     return row ? toRecord<T>(row) : undefined;
   }
 
@@ -132,30 +133,25 @@ export class SqliteStore implements Store {
     const now = this.now();
     const params = { ns, key, value: toJsonText(value), expires: expiryFrom(now, opts.ttlSeconds) ?? null, now };
     let row: { version: number } | undefined;
-    if (opts.ifVersion === undefined) row = this.stmt.upsert.get(params) as typeof row;
-    else if (opts.ifVersion === 0) row = this.stmt.insertIfAbsent.get(params) as typeof row;
-    else row = this.stmt.updateIfVersion.get({ ...params, expected: opts.ifVersion }) as typeof row;
+    if (opts.ifVersion === undefined) row = this.run(() => this.stmt.upsert.get(params)) as typeof row;
+    else if (opts.ifVersion === 0) row = this.run(() => this.stmt.insertIfAbsent.get(params)) as typeof row;
+    else row = this.run(() => this.stmt.updateIfVersion.get({ ...params, expected: opts.ifVersion })) as typeof row;
     return row?.version;
   }
 
   async take<T = unknown>(ns: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const row = this.stmt.take.get({ ns, key, now: this.now() }) as RecordRow | undefined;
+    const row = this.run(() => this.stmt.take.get({ ns, key, now: this.now() })) as RecordRow | undefined;
     return row ? toRecord<T>(row) : undefined;
   }
 
   async delete(ns: string, key: string): Promise<boolean> {
-    const row = this.stmt.delete.get({ ns, key, now: this.now() }) as { live: number } | undefined;
+    const row = this.run(() => this.stmt.delete.get({ ns, key, now: this.now() })) as { live: number } | undefined;
     return row?.live === 1;
   }
 
   async list<T = unknown>(ns: string, prefix = "", limit?: number): Promise<Array<{ key: string } & StoredRecord<T>>> {
-    const rows = this.stmt.list.all({
-      ns,
-      prefix,
-      pattern: `${globEscape(prefix)}*`,
-      now: this.now(),
-      limit: limit ?? -1,
-    }) as Array<RecordRow & { key: string }>;
+    const params = { ns, prefix, pattern: `${globEscape(prefix)}*`, now: this.now(), limit: limit ?? -1 };
+    const rows = this.run(() => this.stmt.list.all(params)) as Array<RecordRow & { key: string }>;
     return rows.map((r) => ({ key: r.key, ...toRecord<T>(r) }));
   }
 
@@ -168,12 +164,12 @@ export class SqliteStore implements Store {
     let renew: NodeJS.Timeout | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
-        const got = this.stmt.acquireLock.run({ name, owner, now: this.now(), expires: this.now() + leaseMs });
+        const got = this.run(() => this.stmt.acquireLock.run({ name, owner, now: this.now(), expires: this.now() + leaseMs }));
         if (got.changes === 1) break;
-        const holder = this.stmt.lockHolder.get({ name }) as { owner: string } | undefined;
+        const holder = this.run(() => this.stmt.lockHolder.get({ name })) as { owner: string } | undefined;
         if (holder && ownerIsGone(holder.owner)) {
           // The holder's process has ended (kill -9, crash): take the lock over now, not when its lease lapses.
-          const taken = this.stmt.takeOverLock.run({ name, owner, dead: holder.owner, expires: this.now() + leaseMs });
+          const taken = this.run(() => this.stmt.takeOverLock.run({ name, owner, dead: holder.owner, expires: this.now() + leaseMs }));
           if (taken.changes === 1) break;
         }
         const left = deadline - performance.now();
@@ -194,6 +190,8 @@ export class SqliteStore implements Store {
       if (renew) clearInterval(renew);
       try {
         if (this.db.open) this.stmt.releaseLock.run({ name, owner });
+      } catch {
+        // The file failed under us: the row stays until its lease lapses; fn's outcome stands.
       } finally {
         releaseLocal();
       }
@@ -202,7 +200,7 @@ export class SqliteStore implements Store {
 
   async incr(ns: string, key: string, windowSeconds: number, by = 1): Promise<{ value: number; resetAt: number }> {
     const now = this.now();
-    const row = this.stmt.incr.get({ ns, key, by, now, reset: now + windowMs(windowSeconds) }) as {
+    const row = this.run(() => this.stmt.incr.get({ ns, key, by, now, reset: now + windowMs(windowSeconds) })) as {
       value: number;
       reset_at: number;
     };
@@ -210,7 +208,7 @@ export class SqliteStore implements Store {
   }
 
   async namespaces(): Promise<string[]> {
-    const rows = this.stmt.namespaces.all({ now: this.now() }) as Array<{ ns: string }>;
+    const rows = this.run(() => this.stmt.namespaces.all({ now: this.now() })) as Array<{ ns: string }>;
     return rows.map((r) => r.ns);
   }
 
@@ -222,11 +220,21 @@ export class SqliteStore implements Store {
       n += this.stmt.sweepLocks.run({ now }).changes;
       return n;
     });
-    return tx.immediate();
+    return this.run(() => tx.immediate());
   }
 
+  /** Reads from the file (not just the connection), so a lost or unreadable file shows. */
   async ping(): Promise<void> {
-    this.db.prepare("SELECT 1").get();
+    this.run(() => this.stmt.ping.get());
+  }
+
+  /** Runs statements; file, disk and lock failures come out as `store_unavailable`. */
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw sqliteFailure(err);
+    }
   }
 
   async close(): Promise<void> {
@@ -270,6 +278,7 @@ function prepareStatements(db: Database.Database) {
       INSERT INTO locks (name, owner, expires_at) VALUES (@name, @owner, @expires)
       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
       WHERE locks.expires_at <= @now`),
+    ping: db.prepare("SELECT count(*) AS n FROM schema_migrations"),
     lockHolder: db.prepare("SELECT owner FROM locks WHERE name = @name"),
     takeOverLock: db.prepare("UPDATE locks SET owner = @owner, expires_at = @expires WHERE name = @name AND owner = @dead"),
     renewLock: db.prepare("UPDATE locks SET expires_at = @expires WHERE name = @name AND owner = @owner"),
