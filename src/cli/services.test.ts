@@ -6,6 +6,7 @@ import path from "node:path";
 import { silentLogger } from "../log.js";
 import { generateKey } from "../store/crypto.js";
 import { MemoryStore } from "../store/memory.js";
+import { TimedStore } from "../audit/store-timing.js";
 import {
   buildServices,
   devKeyPath,
@@ -190,7 +191,9 @@ test("buildServices wires store, secrets, health endpoints and overrides", async
     overrides: { devLogin: true },
   });
   try {
-    assert.equal(services.store, store);
+    // The store is handed out wrapped for its latency metrics; the wrapper holds the given store.
+    assert.ok(services.store instanceof TimedStore);
+    assert.equal(services.store.inner, store);
     assert.equal(services.settings.devLogin, true);
     assert.equal(services.settings.publicUrl, "http://127.0.0.1:1234");
     assert.equal(services.env.EXTRA, "1");
