@@ -136,7 +136,7 @@ describe("npm start", () => {
         void exited.then(() => reject(new Error(`npm start exited early:\n${output}`)));
       });
       assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${gwPort}/mcp/demo`));
-      assert.match(output, /npx @modelcontextprotocol\/inspector/);
+      assert.match(output, /npx -y @modelcontextprotocol\/inspector/);
       const client = new Client({ name: "npm-start-test", version: "1.0.0" });
       await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${gwPort}/mcp/hello`)));
       const r = (await client.callTool({ name: "echo", arguments: { text: "up" } })) as ToolResult;

@@ -141,7 +141,7 @@ if (await waitForGateway()) {
   console.log(`
 Tollgate quickstart is running at ${gatewayUrl}
 
-  Try it with MCP Inspector (in another terminal):   npx @modelcontextprotocol/inspector
+  Try it with MCP Inspector (in another terminal):   npx -y @modelcontextprotocol/inspector
   Transport: Streamable HTTP, then connect to one of:
 
     ${gatewayUrl}/mcp/hello   no sign-in; tools echo and time
