@@ -59,7 +59,7 @@ function formEncode(value: string): string {
  * authorization servers that skip the decoding step still see the client id they issued.
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
  */
-function clientSecretBasic(clientSecret: string): oauth.ClientAuth {
+export function clientSecretBasic(clientSecret: string): oauth.ClientAuth {
   return (_as, client, _body, headers) => {
     const pair = `${formEncode(client.client_id)}:${formEncode(clientSecret)}`;
     headers.set("authorization", `Basic ${Buffer.from(pair, "utf8").toString("base64")}`);

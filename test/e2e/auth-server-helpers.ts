@@ -29,6 +29,8 @@ export interface AuthEnv {
 export interface AuthEnvOptions {
   /** Use the dev login instead of an IdP. */
   devLogin?: boolean;
+  /** The IdP to use (closed by the caller); default a fresh `startIdp()`. */
+  idp?: TestIdp;
   /** Configure the IdP through the generic `mcp-oidc-oauth-inbound` preset (discovery at start-up). */
   oidcPreset?: boolean;
   gateway?: Record<string, unknown>;
@@ -43,7 +45,7 @@ export interface AuthEnvOptions {
 /** Starts IdP, upstream and gateway. */
 export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> {
   const upstream = await startMcpTestServer({ mode: "stateful" });
-  const idp = opts.devLogin ? undefined : await startIdp();
+  const idp = opts.devLogin ? undefined : (opts.idp ?? (await startIdp()));
   const auth: Record<string, unknown> = { gateway: { scopesSupported: ["mcp"], ...opts.gateway } };
   if (idp) {
     auth.oidc = { issuer: idp.issuer, jwksUrl: idp.jwksUrl };
@@ -109,7 +111,7 @@ export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> 
     routeB: `${gw.url}/mcp/b`,
     async close() {
       await gw.close();
-      await idp?.close();
+      if (!opts.idp) await idp?.close();
       await upstream.close();
       await new Promise<void>((r) => redirect.close(() => r()));
     },

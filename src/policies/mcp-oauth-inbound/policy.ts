@@ -32,6 +32,7 @@ function upstreamsOf(route: RouteConfig, init: BuildInit): UpstreamInfo[] {
     const p = init.policies.find((x) => x.name === name && x.policyType === TOKEN_EXCHANGE);
     if (!p) continue;
     const o = p.handler.options as { id?: unknown; displayName?: unknown; authMode?: unknown };
+    if (o.authMode === "id-jag") continue; // no connection to make: the IdP grants access
     out.push({
       id: typeof o.id === "string" ? o.id : name.replace(/^mcp-token-exchange-/, ""),
       displayName: typeof o.displayName === "string" ? o.displayName : name,

@@ -32,7 +32,8 @@ export interface ConnectRequired {
   upstreamId: string;
   displayName: string;
   operationId: string;
-  authMode: "user-oauth" | "shared-oauth";
+  /** `id-jag`: the URL is the gateway's sign-in (the IdP ID token is missing or expired). */
+  authMode: "user-oauth" | "shared-oauth" | "id-jag";
   /** The connect URL; undefined for `admin_connect_required`. */
   authUrl: string | undefined;
   elicitationId: string;
@@ -50,7 +51,8 @@ export function inputRequestKey(upstreamId: string): string {
 }
 
 /** The human message for a state. */
-export function connectMessage(c: Pick<ConnectRequired, "state" | "displayName">): string {
+export function connectMessage(c: Pick<ConnectRequired, "state" | "displayName"> & { authMode?: ConnectRequired["authMode"] }): string {
+  if (c.authMode === "id-jag") return `Sign in to the gateway again to use ${c.displayName}.`;
   switch (c.state) {
     case "reconsent_required":
       return `Your ${c.displayName} connection has expired or was revoked. Connect ${c.displayName} again to continue.`;

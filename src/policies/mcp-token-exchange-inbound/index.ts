@@ -15,6 +15,7 @@ import type { BuildInit } from "../registry.js";
 import { MCP_GATEWAY_MODULE, registerBuiltin, RUNTIME_MODULE } from "../registry.js";
 import { tokenExchangeOptionsSchema, upstreamIdOf, type TokenExchangeOptions } from "./options.js";
 import { tokenExchangePolicy } from "./policy.js";
+import { createIdJagExchange } from "./id-jag.js";
 
 export { tokenExchangeOptionsSchema, upstreamIdOf, type TokenExchangeOptions } from "./options.js";
 
@@ -45,6 +46,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
   const { services } = init;
   const id = upstreamIdOf(init.name, options);
   const upstreamUrl = upstreamUrlOf(init);
+  if (options.authMode === "id-jag") return createIdJagExchange(options, init, id, upstreamUrl);
   const fetch = createGuardedFetch({
     allowPrivate: await isNonPublicTarget(upstreamUrl),
     allowedHosts: services.settings.allowedUpstreamHosts.map((h) => h.toLowerCase()),

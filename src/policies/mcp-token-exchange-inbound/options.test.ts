@@ -19,15 +19,18 @@ test("authMode defaults to user-oauth; defaults of the OAuth modes", () => {
   assert.deepEqual(o.clientRegistration, { mode: "auto" });
 });
 
-test('authMode "id-jag" is refused by name, with its documented shape checked', () => {
-  const r = tokenExchangeOptionsSchema.safeParse({ displayName: "X", authMode: "id-jag", idJag });
-  assert.deepEqual(paths(r), ["authMode"]);
-  assert.match(r.error!.issues[0]!.message, /cross-app access/);
-  // Every other mistake is reported with it.
+test('authMode "id-jag": idJag required, OAuth-mode options refused, defaults filled', () => {
+  const ok = tokenExchangeOptionsSchema.parse({ displayName: "X", authMode: "id-jag", idJag });
+  assert.equal(ok.authMode, "id-jag");
+  assert.equal(ok.idJag!.scopeDelimiter, " ");
+  assert.deepEqual(ok.idJag!.scopes, []);
+  const rc = ok.idJag!.resourceAs.clientAuth;
+  assert.ok(rc.method === "private_key_jwt" && rc.algorithm === "RS256" && rc.expiresInSeconds === 300);
+  // Every mistake is reported at once.
   const worse = tokenExchangeOptionsSchema.safeParse({ displayName: "X", authMode: "id-jag", scopes: ["a"], prompt: false });
-  assert.deepEqual(paths(worse), ["authMode", "idJag", "scopes", "prompt"]);
+  assert.deepEqual(paths(worse), ["idJag", "scopes", "prompt"]);
   const bad = tokenExchangeOptionsSchema.safeParse({ displayName: "X", authMode: "id-jag", idJag: { ...idJag, resourceAs: { ...idJag.resourceAs, clientAuth: { method: "private_key_jwt", clientId: "gw", privateKeyPem: "k", expiresInSeconds: 7200 } } } });
-  assert.deepEqual(paths(bad), ["idJag.resourceAs.clientAuth.expiresInSeconds", "authMode"]);
+  assert.deepEqual(paths(bad), ["idJag.resourceAs.clientAuth.expiresInSeconds"]);
   // idJag belongs to id-jag only.
   assert.deepEqual(paths(tokenExchangeOptionsSchema.safeParse({ displayName: "X", authMode: "user-oauth", idJag })), ["idJag"]);
 });

@@ -42,9 +42,11 @@ const clientAuth = z.discriminatedUnion("method", [
 ]);
 
 /**
- * `idJag` of `authMode: "id-jag"` (cross-app access). The shape is checked in full so a project
- * gets every mistake at once; the mode itself is refused until cross-app access is implemented.
+ * `idJag` of `authMode: "id-jag"` (cross-app access): the IdP's token endpoint (token exchange
+ * for an ID-JAG) and the resource authorization server's (JWT bearer grant), each with its own
+ * client authentication. `resourceAs.resource` defaults to the route's upstream URL.
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-identity-assertion-authz-grant/
+ * @see ../../../docs/cross-app-access.md
  */
 export const tokenExchangeIdJagSchema = z.strictObject({
   scopes: z.array(z.string().min(1)).default([]),
@@ -52,10 +54,6 @@ export const tokenExchangeIdJagSchema = z.strictObject({
   idp: z.strictObject({ tokenUrl: z.url(), clientAuth }),
   resourceAs: z.strictObject({ tokenUrl: z.url(), audience: z.string().min(1), clientAuth, resource: z.string().min(1).optional() }),
 });
-
-/** Message for `authMode: "id-jag"` while cross-app access is not implemented. */
-export const ID_JAG_MODE_UNSUPPORTED =
-  'authMode "id-jag" (cross-app access, Identity Assertion JWT Authorization Grant) is not supported by Tollgate yet; use "user-oauth" or "shared-oauth"';
 
 /** Options that only apply to the OAuth modes (forbidden with `id-jag`). */
 const OAUTH_ONLY = ["scopes", "scopeDelimiter", "prompt", "clientRegistration"] as const;
@@ -85,7 +83,6 @@ export const tokenExchangeOptionsSchema = z.object({
 })
   .superRefine((o, ctx) => {
     if (o.authMode === "id-jag") {
-      ctx.addIssue({ code: "custom", path: ["authMode"], message: ID_JAG_MODE_UNSUPPORTED });
       if (o.idJag === undefined) ctx.addIssue({ code: "custom", path: ["idJag"], message: 'is required with authMode "id-jag"' });
       for (const k of OAUTH_ONLY) {
         if (o[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: 'does not apply with authMode "id-jag" (set it in idJag)' });
@@ -94,14 +91,24 @@ export const tokenExchangeOptionsSchema = z.object({
       ctx.addIssue({ code: "custom", path: ["idJag"], message: `applies only with authMode "id-jag", not "${o.authMode}"` });
     }
   })
-  .transform(({ idJag: _idJag, ...o }) => ({
-    ...o,
-    authMode: o.authMode as "user-oauth" | "shared-oauth",
-    scopeDelimiter: o.scopeDelimiter ?? " ",
-    clientRegistration: o.clientRegistration ?? { mode: "auto" as const },
-  }));
+  .transform(({ idJag, ...o }) => {
+    const base = {
+      ...o,
+      scopeDelimiter: o.scopeDelimiter ?? " ",
+      clientRegistration: o.clientRegistration ?? { mode: "auto" as const },
+    };
+    if (o.authMode === "id-jag") {
+      const j = idJag!;
+      return { ...base, authMode: "id-jag" as const, idJag: { ...j, scopeDelimiter: j.scopeDelimiter ?? " " } };
+    }
+    return { ...base, authMode: o.authMode as "user-oauth" | "shared-oauth", idJag: undefined };
+  });
 
 export type TokenExchangeOptions = z.output<typeof tokenExchangeOptionsSchema>;
+/** Options of an OAuth-mode (`user-oauth`, `shared-oauth`) upstream. */
+export type OAuthTokenExchangeOptions = Extract<TokenExchangeOptions, { authMode: "user-oauth" | "shared-oauth" }>;
+/** Options of an `id-jag` upstream. */
+export type IdJagTokenExchangeOptions = Extract<TokenExchangeOptions, { authMode: "id-jag" }>;
 
 /** The upstream id of a policy: `options.id`, else its name minus the `mcp-token-exchange-` prefix. */
 export function upstreamIdOf(name: string, options: { id?: string | undefined }): string {

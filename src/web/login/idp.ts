@@ -2,7 +2,8 @@
  * Browser login with the organisation's OIDC IdP: authorization code + PKCE against the IdP,
  * id_token validated (oauth4webapi checks iss/aud/exp/nonce, jose checks the signature against
  * the IdP's JWKS), then a gateway browser session for the IdP subject. The IdP's tokens are
- * dropped right away; they never leave the gateway.
+ * dropped right away (the ID token is kept, encrypted, only for cross-app access upstreams);
+ * they never leave the gateway except to the IdP itself.
  *
  * Start: `GET <basePath>/login?return_to=…`; the IdP redirects back to
  * `<publicUrl><basePath>/login/callback` (the redirect URI to register at the IdP).
@@ -16,6 +17,7 @@ import { createHash } from "node:crypto";
 import type { GatewayServices } from "../../pipeline/services.js";
 import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
+import { saveIdToken } from "../../oauth/id-jag/id-tokens.js";
 import { escapeHtml, htmlPage, redirect } from "../html.js";
 import {
   browserLoginConfig,
@@ -175,6 +177,7 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     let claims = payload as Record<string, unknown>;
     if (cfg.userinfoUrl) claims = await withUserinfo(cfg, claims, result.access_token, timeout);
     const user = userFromClaims(claims, [...(cfg.claims ?? DEFAULT_CLAIMS), ...loginClaims(services)]);
+    if (result.id_token && typeof payload.exp === "number") await saveIdToken(services, user.sub, result.id_token, payload.exp);
     const session = await createBrowserSession(request, services, user, { via: "idp", ttlSeconds: cfg.sessionTtlSeconds });
     const headers = new Headers();
     headers.append("set-cookie", session);
