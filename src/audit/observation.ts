@@ -12,7 +12,7 @@
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { mcpRequestInfo, type JsonRpcId, type JsonRpcMessage } from "../mcp/messages.js";
-import type { PipelineRequest, UserInfo } from "../pipeline/types.js";
+import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
@@ -190,6 +190,9 @@ export class McpObservation {
     const headAt = performance.now();
     // Read before the first await: the server starts sending the body right after this call.
     const ownAnswer = this.#answered || this.#error ? undefined : this.#gatewayAnswers(response);
+    // Refused before anything read the body (e.g. 401): its messages stay unknown rather than
+    // buffering an unauthenticated body for the audit trail.
+    if (this.original instanceof IncomingRequest && this.original.bodyPending) return;
     const info = await mcpRequestInfo(this.original);
     const user = request.user;
     const base: AuditEvent = {
