@@ -38,6 +38,8 @@ export interface Goals {
   p99AddedMs: number;
   sseKiB: number;
   txDeltaUs: number;
+  /** Tollgate's CPU per request in the default configuration, at most this many times bare Node's. */
+  bareNodeRatio: number;
 }
 
 const f = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(digits));
@@ -69,13 +71,13 @@ export function renderReport(
   }
   out.push("", "### Relative", "");
   out.push(
-    "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | CPU µs/req above bare Node | SSE memory vs nginx |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | CPU µs/req above bare Node | CPU/req vs bare Node @" + meta.rate + "/s / flat out | SSE memory vs nginx |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const r of results) {
     if (r.kind === "direct") continue;
     out.push(
-      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "tollgate" ? added(r.cpuAtRate, node?.cpuAtRate, 0) : "—"} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
+      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "tollgate" ? added(r.cpuAtRate, node?.cpuAtRate, 0) : "—"} | ${r.kind === "tollgate" ? `${ratio(r.cpuAtRate, node?.cpuAtRate)} / ${ratio(r.cpuAtMax, node?.cpuAtMax)}` : "—"} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
     );
   }
   const tg = results.find((r) => r.name === "tollgate");
@@ -85,6 +87,12 @@ export function renderReport(
     out.push("", "### Targets (Tollgate with JWT auth)", "", "| goal | measured | |", "|---|---:|---|");
     const row = (goal: string, v: number | undefined, limit: number, unit: string, digits = 0) =>
       out.push(`| ${goal} | ${v === undefined ? "—" : `${v.toFixed(digits)} ${unit}`} | ${v === undefined ? "not measured" : v <= limit ? "met" : "**missed**"} |`);
+    for (const r of [tg, results.find((x) => x.name === "tollgate-w2")]) {
+      if (!r || !node?.cpuAtMax || !node.cpuAtRate) continue;
+      const which = r === tg ? "default configuration" : "default configuration, --workers 2";
+      row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, flat out (${which})`, r.cpuAtMax! / node.cpuAtMax, goals.bareNodeRatio, "×", 2);
+      row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, at ${meta.rate}/s (${which})`, r.cpuAtRate! / node.cpuAtRate, goals.bareNodeRatio, "×", 2);
+    }
     row(`CPU per request ≤ ${goals.cpuUs} µs (at ${meta.rate}/s), on this host`, tg.cpuAtRate, goals.cpuUs, "µs");
     const scaled = tg.cpuAtRate !== undefined && node?.cpuAtRate ? (tg.cpuAtRate * goals.referenceBareNodeUs) / node.cpuAtRate : undefined;
     row(

@@ -220,32 +220,42 @@ export async function startIdentity(audience: string): Promise<{
 }
 
 /**
- * Starts `node bin/tollgate.js start` (of this checkout, or of `root`) on a project directory. The store is `memory:` unless
- * `env.TOLLGATE_STORE` says otherwise; the log level is `warn` so request logging (one JSON line
- * per request at `info`) is not part of the measurement.
+ * Starts `node bin/tollgate.js start` (of this checkout, or of `root`) on a project directory, in
+ * the default configuration (log level `info`: one access line per request) unless `env` says
+ * otherwise. The store is `memory:` unless `env.TOLLGATE_STORE` says otherwise; with it the
+ * gateway runs one process. `args` are more CLI arguments (e.g. `--workers 2`).
  */
 export async function startTollgate(
   projectDir: string,
   env: Record<string, string>,
   nodeArgs: string[] = [],
   root = repoRoot,
+  args: string[] = [],
 ): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1"],
+    [...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1", ...args],
     {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TOLLGATE_STORE: "memory:", TOLLGATE_LOG_LEVEL: "warn", ...env },
+      env: { ...process.env, TOLLGATE_STORE: "memory:", ...env },
     },
   );
   const child = track("tollgate", proc);
-  // Logs go to stdout; keep the tail for error reports (at `warn` nothing is logged per request).
+  // Logs go to stdout (a pipe, as under a process manager); keep the tail for error reports.
   proc.stdout!.setEncoding("utf8").on("data", (d: string) => {
     child.stderr.push(d);
     if (child.stderr.length > 200) child.stderr.shift();
   });
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, 60_000);
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, 120_000);
+  if (args.includes("--workers")) {
+    // /healthz answers as soon as the first worker serves: wait for the line saying all do.
+    const deadline = Date.now() + 120_000;
+    while (!child.stderr.join("").includes(" workers\n")) {
+      if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${child.name}: workers did not start:\n${child.stderr.join("")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
   return { child, port };
 }

@@ -1,9 +1,11 @@
 /**
  * Smoke test: the smallest complete path a new install must get right. A gateway with one
  * anonymous MCP route in front of an official-SDK MCP server (stateful Streamable HTTP), driven
- * by the official SDK client: initialize, tools/list, tools/call.
+ * by the official SDK client: initialize, tools/list, tools/call — in process with the memory
+ * store, and as `tollgate start --workers 2` with the default SQLite store.
  *
- * CI also runs this file under the newest Node LTS line to catch runtime regressions early.
+ * CI also runs this file under the newest Node LTS line, with the native SQLite module built for
+ * it, to catch runtime regressions early.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +17,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { z } from "zod";
+import { generateKey } from "../../src/store/crypto.js";
+import { exitOf, outputOf, spawnCli, waitForLine } from "../helpers/cli.js";
 import { startGateway } from "../helpers/harness.js";
 import { proxyProject } from "./mcp-proxy-helpers.js";
 
@@ -74,15 +78,10 @@ async function startUpstream(): Promise<{ url: string; sessions: number; open: n
   };
 }
 
-test("initialize, tools/list and tools/call through an anonymous MCP route", async () => {
-  const upstream = await startUpstream();
-  const projectDir = await proxyProject([{ path: "/mcp/smoke", options: { rewritePattern: upstream.url } }]);
-  const gw = await startGateway({ projectDir }).catch(async (err: unknown) => {
-    await upstream.close();
-    throw err;
-  });
+/** initialize, tools/list, tools/call and DELETE through `${gatewayUrl}/mcp/smoke`. */
+async function exercise(gatewayUrl: string, upstream: Awaited<ReturnType<typeof startUpstream>>): Promise<void> {
   const client = new Client({ name: "smoke-client", version: "1.0.0" });
-  const transport = new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp/smoke`));
+  const transport = new StreamableHTTPClientTransport(new URL(`${gatewayUrl}/mcp/smoke`));
   try {
     await client.connect(transport);
     assert.equal(client.getServerVersion()?.name, "smoke-upstream");
@@ -102,7 +101,37 @@ test("initialize, tools/list and tools/call through an anonymous MCP route", asy
     assert.equal(upstream.open, 0, "DELETE ended the upstream session");
   } finally {
     await client.close().catch(() => {});
+  }
+}
+
+test("initialize, tools/list and tools/call through an anonymous MCP route", async () => {
+  const upstream = await startUpstream();
+  const projectDir = await proxyProject([{ path: "/mcp/smoke", options: { rewritePattern: upstream.url } }]);
+  const gw = await startGateway({ projectDir }).catch(async (err: unknown) => {
+    await upstream.close();
+    throw err;
+  });
+  try {
+    await exercise(gw.url, upstream);
+  } finally {
     await gw.close();
+    await upstream.close();
+  }
+});
+
+test("the same through `tollgate start --workers 2` on the default SQLite store", async () => {
+  const upstream = await startUpstream();
+  const projectDir = await proxyProject([{ path: "/mcp/smoke", options: { rewritePattern: upstream.url } }]);
+  const child = spawnCli(["start", "--project", projectDir, "--port", "0", "--workers", "2"], { TOLLGATE_ENCRYPTION_KEY: generateKey() });
+  try {
+    const [, url] = await waitForLine(child, /at (http:\/\/127\.0\.0\.1:\d+).* with 2 workers/, 120_000);
+    const ready = await fetch(`${url}/readyz`);
+    assert.deepEqual(await ready.json(), { status: "ok", store: "sqlite" });
+    await exercise(url!, upstream);
+    child.kill("SIGTERM");
+    assert.equal(await exitOf(child), 0, outputOf(child).stderr);
+  } finally {
+    child.kill("SIGKILL");
     await upstream.close();
   }
 });
