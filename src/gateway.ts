@@ -34,6 +34,7 @@ import { compilePath, type PathMatcher } from "./routing/match.js";
 import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
 import { observerFor, OBSERVATION, type McpObservation } from "./audit/index.js";
+import { runInSpan, type Span } from "./tracing/index.js";
 
 export interface FetchInfo {
   /** Address of the TCP peer. */
@@ -233,13 +234,17 @@ export async function createGateway(project: Project, given: GatewayServices): P
     context: RequestContext,
   ): Promise<Response> {
     let response: Response | undefined;
+    const tracing = services.tracing;
     try {
       const webFrom = b.webFrom;
       for (let i = 0; i < b.inbound.length; i++) {
         const p = b.inbound[i]!;
         if (i === webFrom) request = await webRequestReady(request);
         // A policy that answers synchronously is not awaited: no microtask per policy.
-        let out = p.fn(request, context, p.options, p.name);
+        const given = request;
+        let out = tracing
+          ? runInSpan(tracing, tracing.start(`policy ${p.name}`, "internal", { "tollgate.policy": p.name }), () => p.fn(given, context, p.options, p.name))
+          : p.fn(request, context, p.options, p.name);
         if (isPromise(out)) out = await out;
         if (out instanceof Response) {
           response = out;
@@ -249,7 +254,10 @@ export async function createGateway(project: Project, given: GatewayServices): P
       }
       if (response === undefined) {
         if (webFrom === b.inbound.length) request = await webRequestReady(request);
-        response = await b.handler(request, context);
+        const given = request;
+        response = await (tracing
+          ? runInSpan(tracing, tracing.start(`handler ${b.route.operationId}`, "internal", { "tollgate.route": b.route.operationId }), () => b.handler(given, context))
+          : b.handler(request, context));
       } else if (webFrom >= 0 && b.outbound.length > 0) request = await webRequestReady(request);
       for (const p of b.outbound) response = await p.fn(response, request, context, p.options, p.name);
       for (const h of context.hooks) response = await h(response, request, context);
@@ -273,6 +281,24 @@ export async function createGateway(project: Project, given: GatewayServices): P
   const observe = observerFor(services);
 
   async function fetch(input: Request | IncomingRequest, info: FetchInfo = {}): Promise<Response> {
+    const tracing = services.tracing;
+    if (!tracing) return serve(input, info, undefined);
+    const method = input.method.toUpperCase();
+    const span = tracing.startRequest(method, input.headers, { "http.request.method": method });
+    try {
+      const response = await tracing.within(span, () => serve(input, info, span));
+      span.setAttribute("http.response.status_code", response.status);
+      if (response.status >= 500) tracing.fail(span, { name: String(response.status) });
+      return response;
+    } catch (err) {
+      tracing.fail(span, err);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async function serve(input: Request | IncomingRequest, info: FetchInfo, span: Span | undefined): Promise<Response> {
     const started = performance.now();
     const method = input.method.toUpperCase();
     const given = input.headers.get("x-request-id");
@@ -291,6 +317,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
       const sys = services.systemRoutes.match(method, url.pathname);
       if (sys && "handler" in sys) {
         routeName = "system";
+        span?.updateName(`${method} system`);
         response = await sys.handler(await webRequestReady(input), {
           params: sys.params,
           requestId,
@@ -317,6 +344,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
           });
         } else {
           routeName = m.built.route.operationId;
+          if (span) span.updateName(`${method} ${routeName}`).setAttributes({ "http.route": m.built.route.path, "tollgate.route": routeName });
           const request = input instanceof GatewayRequest || input instanceof IncomingRequest ? input : new GatewayRequest(input);
           request.params = m.params;
           request.query = url.search ? Object.fromEntries(url.searchParams) : {};
@@ -324,7 +352,11 @@ export async function createGateway(project: Project, given: GatewayServices): P
           const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
           const context = new RequestContext(requestId, m.built.route, services, info, upstreamSignal, signals);
           if (observe && m.built.route.mcp) {
-            context[OBSERVATION] = observe(routeName, method, requestId, request, started, () => upstreamSignal.aborted);
+            const obs = (context[OBSERVATION] = observe(routeName, method, requestId, request, started, () => upstreamSignal.aborted));
+            if (span) {
+              obs.traceId = span.spanContext().traceId;
+              obs.spanId = span.spanContext().spanId;
+            }
           }
           response = await runRoute(m.built, request, context);
           if (cors) response = applyCors(input, response, cors);

@@ -62,5 +62,6 @@ export interface AuditEvent {
   upstreamLatencyMs?: number;
   requestId?: string;
   traceId?: string;
+  spanId?: string;
   [field: string]: string | number | boolean | undefined;
 }

@@ -115,6 +115,8 @@ function clientNameOf(user: UserInfo | undefined, messages: JsonRpcMessage[]): s
 /** One MCP request's observation. Created by the gateway; fed by the proxy handler. */
 export class McpObservation {
   traceId: string | undefined = undefined;
+  /** The request's server span, when tracing is on. */
+  spanId: string | undefined = undefined;
   #upstreamMs = 0;
   #attempted = false;
   #answered = false;
@@ -205,6 +207,7 @@ export class McpObservation {
       transport: TRANSPORT,
       requestId: this.requestId,
       traceId: this.traceId,
+      spanId: this.spanId,
     };
     // Accepted: the upstream's answer was passed on. Otherwise the gateway answered itself
     // (denied, connect required, a failure), whether or not the upstream was asked first.

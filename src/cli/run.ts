@@ -221,6 +221,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       for (const g of new Set([current, ...retired])) await g.close().catch(() => {});
       await metricsServer?.close();
       await services.audit?.close();
+      await services.tracing?.shutdown().catch((err: unknown) => log.warn({ err }, "flushing traces failed"));
       await services.dispatcher.close().catch(() => {});
       await services.store.close().catch((err) => log.warn({ err }, "closing the store failed"));
       log.info("stopped");

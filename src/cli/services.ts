@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, createStore, defa
 import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES } from "../mcp/messages.js";
 import { createMetrics, type GatewayMetrics } from "../metrics.js";
+import { tracingFromEnv } from "../tracing/index.js";
 import { metricsExposureFromEnv, observabilityFromEnv, registerPublicMetrics } from "./observability.js";
 import type { Store } from "../store/types.js";
 
@@ -234,6 +235,9 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
   registerHealthRoutes(systemRoutes, store, metrics, exposure.token);
   // No per-origin connection cap: every open SSE stream through the gateway holds one upstream socket.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
+  // Each process (each worker too) starts its own SDK; nothing of it loads when tracing is off.
+  const tracing = await tracingFromEnv(env);
+  if (tracing) log.info("OpenTelemetry tracing on (OTLP/HTTP)");
   return {
     settings,
     log,
@@ -244,6 +248,7 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
     metrics,
     audit,
     mcpMetrics,
+    tracing,
     now: () => Date.now(),
     env,
   };

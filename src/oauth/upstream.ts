@@ -23,6 +23,7 @@ import {
 import { ClientRegistry, type ClientRegistrationConfig, type ResolvedClient } from "./registration.js";
 import { chooseScopes, formatScopes, type ScopeSource } from "./scopes.js";
 import type { GuardedFetch } from "./ssrf.js";
+import type { Tracing } from "../tracing/index.js";
 
 export interface UpstreamOAuthConfig {
   /** Upstream id (policy option `id`). */
@@ -52,6 +53,8 @@ export interface UpstreamOAuthDeps {
   log: Logger;
   fetch: GuardedFetch;
   now: () => number;
+  /** Token exchanges get a client span each when tracing is on. */
+  tracing?: Tracing | undefined;
 }
 
 /** What the gateway keeps between redirecting to the AS and receiving the callback. */
@@ -96,6 +99,12 @@ export class UpstreamOAuth {
       fetch: deps.fetch,
       now: deps.now,
     });
+  }
+
+  /** One token request, in a client span when tracing is on (no token, code or verifier on it). */
+  private traced(grantType: string, run: () => Promise<TokenSet>): Promise<TokenSet> {
+    const t = this.deps.tracing;
+    return t ? t.trace("oauth.token", "client", { "oauth.grant_type": grantType, "tollgate.upstream": this.config.id }, run) : run();
   }
 
   /** Remembers what an upstream 401/403 challenge said (for discovery and scope choice). */
@@ -198,13 +207,15 @@ export class UpstreamOAuth {
     const { as, client } = await this.flowParties(pending);
     const params = validateCallback(as, client, callbackParams, pending.state);
     try {
-      return await exchangeCode(this.deps.fetch, as, client, {
-        params,
-        redirectUri: pending.redirectUri,
-        verifier: pending.verifier,
-        resource: pending.resource,
-        now: this.deps.now(),
-      });
+      const run = () =>
+        exchangeCode(this.deps.fetch, as, client, {
+          params,
+          redirectUri: pending.redirectUri,
+          verifier: pending.verifier,
+          resource: pending.resource,
+          now: this.deps.now(),
+        });
+      return await this.traced("authorization_code", run);
     } catch (err) {
       await this.onTokenError(err, as, client);
       throw err;
@@ -226,7 +237,8 @@ export class UpstreamOAuth {
       throw new TokenEndpointError("invalid_grant", "client_changed", new Error("client registration changed"));
     }
     try {
-      return await refreshTokens(this.deps.fetch, d.as, client, { refreshToken: grant.refreshToken, resource: grant.resource, now: this.deps.now() });
+      const run = () => refreshTokens(this.deps.fetch, d.as, client, { refreshToken: grant.refreshToken, resource: grant.resource, now: this.deps.now() });
+      return await this.traced("refresh_token", run);
     } catch (err) {
       await this.onTokenError(err, d.as, client);
       if (err instanceof TokenEndpointError && err.kind === "invalid_client" && client.kind !== "manual") {

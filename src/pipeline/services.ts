@@ -11,6 +11,7 @@ import type { SystemRoutes } from "../routing/system-routes.js";
 import type { GatewayMetrics } from "../metrics.js";
 import type { Audit } from "../audit/audit.js";
 import type { McpMetrics } from "../audit/metrics.js";
+import type { Tracing } from "../tracing/index.js";
 
 export interface GatewaySettings {
   /** The origin clients and browsers use, e.g. `https://gw.example.com` (no trailing slash). */
@@ -50,6 +51,8 @@ export interface GatewayServices {
   audit?: Audit;
   /** MCP-aware metrics fed by the audit trail and the proxy. */
   mcpMetrics?: McpMetrics;
+  /** OpenTelemetry traces, when the `OTEL_*` settings turn them on (docs/observability.md). */
+  tracing?: Tracing;
   /** Milliseconds since epoch; injectable for expiry tests. */
   now(): number;
   /** Environment as loaded (process env + project `.env`), for `$env` and `${env.X}`. */

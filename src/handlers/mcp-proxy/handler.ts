@@ -32,6 +32,7 @@ import { createSessionBinder, SESSION_BINDING_LABEL } from "./session.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
 import { discard, endsEmpty, exchange as exchangeOnce, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
 import { OBSERVATION, type McpObservation, type ObservedContext } from "../../audit/observation.js";
+import type { Tracing } from "../../tracing/index.js";
 
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -72,6 +73,34 @@ async function timed(obs: McpObservation, o: ExchangeOptions, policy: RedirectPo
     return await exchangeOnce(o, policy);
   } finally {
     obs.upstreamTime(performance.now() - t);
+  }
+}
+
+/**
+ * One upstream exchange in a client span whose W3C `traceparent` (and `tracestate`) the upstream
+ * receives; the body (and any `_meta` trace keys in it) goes as the client sent it.
+ * @see https://www.w3.org/TR/trace-context/#traceparent-header
+ */
+async function traced(tracing: Tracing, send: typeof exchangeOnce, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
+  let server: { "server.address"?: string; "server.port"?: number } = {};
+  try {
+    const u = new URL(o.url);
+    server = { "server.address": u.hostname, "server.port": Number(u.port) || (u.protocol === "https:" ? 443 : 80) };
+  } catch {
+    // undici reports the bad URL
+  }
+  const span = tracing.start(`upstream ${o.method}`, "client", { "http.request.method": o.method, ...server });
+  tracing.inject(span, o.headers);
+  try {
+    const res = await send(o, policy);
+    span.setAttribute("http.response.status_code", res.statusCode);
+    if (res.statusCode >= 500) tracing.fail(span, { name: String(res.statusCode) });
+    return res;
+  } catch (err) {
+    tracing.fail(span, err);
+    throw err;
+  } finally {
+    span.end();
   }
 }
 
@@ -200,7 +229,9 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
   async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
     const obs = (context as ObservedContext)[OBSERVATION];
-    const exchange = obs ? (x: ExchangeOptions, p: RedirectPolicy) => timed(obs, x, p) : exchangeOnce;
+    const timedExchange = obs ? (x: ExchangeOptions, p: RedirectPolicy) => timed(obs, x, p) : exchangeOnce;
+    const tracing = services.tracing;
+    const exchange = tracing ? (x: ExchangeOptions, p: RedirectPolicy) => traced(tracing, timedExchange, x, p) : timedExchange;
     let res = await exchange(o, policy);
     if (!isAuthRefusal(res)) return res;
     const outcome = await recover(res, context, false);

@@ -65,7 +65,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
       redirectUri: callbackUrl(services, id),
       clientMetadataUrl: https ? clientMetadataUrl(services, id) : undefined,
     },
-    { store: services.store, secrets: services.secrets, log: services.log, fetch, now: () => services.now() },
+    { store: services.store, secrets: services.secrets, log: services.log, fetch, now: () => services.now(), tracing: services.tracing },
   );
   const entry: UpstreamEntry = {
     id,

@@ -150,15 +150,18 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     const params = oauth.validateAuthResponse(as, client, url.searchParams, state);
     const secret = cfg.clientSecret;
     const clientAuth = !secret ? oauth.None() : cfg.tokenEndpointAuthMethod === "client_secret_post" ? oauth.ClientSecretPost(secret) : oauth.ClientSecretBasic(secret);
-    const response = await oauth.authorizationCodeGrantRequest(
-      as,
-      client,
-      clientAuth,
-      params,
-      idpRedirectUri(services),
-      pending.verifier ?? oauth.nopkce,
-      { signal: AbortSignal.timeout(timeout), [oauth.allowInsecureRequests]: insecure },
-    );
+    const exchange = () =>
+      oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        clientAuth,
+        params,
+        idpRedirectUri(services),
+        pending.verifier ?? oauth.nopkce,
+        { signal: AbortSignal.timeout(timeout), [oauth.allowInsecureRequests]: insecure },
+      );
+    const tracing = services.tracing;
+    const response = await (tracing ? tracing.trace("idp.token", "client", { "oauth.grant_type": "authorization_code" }, exchange) : exchange());
     const result = await oauth.processAuthorizationCodeResponse(as, client, response, {
       expectedNonce: pending.nonce,
       requireIdToken: !cfg.idTokenOptional,
