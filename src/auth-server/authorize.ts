@@ -1,6 +1,6 @@
 /**
- * The browser side of the authorization server: the authorization endpoint, then (after the
- * browser login) the consent page and its decision.
+ * The authorization endpoint (`B/oauth/authorize[R]`): checks the request, stores it as a
+ * pending authorization, and sends the browser through sign-in to the setup page (`setup.ts`).
  *
  * Until the client and its redirect URI are verified, errors are shown as a page and never
  * redirected (an unverified redirect URI would make the gateway an open redirector). After
@@ -19,18 +19,15 @@
  */
 import type { SystemRequestContext } from "../routing/system-routes.js";
 import { escapeHtml, htmlPage, redirect } from "../web/html.js";
-import { csrfToken, getBrowserUser, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../web/session.js";
+import { gatewayPaths } from "../routing/gateway-paths.js";
+import { requireBrowserUser } from "../web/session.js";
 import { findClient, isLoopbackRedirect, redirectUriMatches, scopeList, TOLERATED_SCOPES } from "./clients.js";
-import { renderConsent, upstreamStatuses } from "./consent-page.js";
 import { random, sha256, single } from "./http.js";
 import type { AuthServer } from "./server.js";
-import { issueCode } from "./tokens.js";
 import { NS, type PendingAuthorization } from "./types.js";
-import { emitAudit } from "../audit/audit.js";
-import { AuditEvents } from "../audit/events.js";
 
 /** An error page (no redirect): for requests whose client or redirect URI is not verified. */
-function errorPage(message: string, status = 400): Response {
+export function errorPage(message: string, status = 400): Response {
   return htmlPage(
     "Authorization request refused",
     `<h1>Authorization request refused</h1><p>${escapeHtml(message)}</p>` +
@@ -39,19 +36,49 @@ function errorPage(message: string, status = 400): Response {
   );
 }
 
-/** The redirect back to the client carrying `params` plus `state` and `iss`. */
-function backToClient(as: AuthServer, redirectUri: string, state: string | undefined, params: Record<string, string>): Response {
+/**
+ * The redirect back to the client carrying `params` plus `state` and `iss` (the issuer whose
+ * metadata the client started from: the route's own, or the origin's).
+ */
+export function backToClient(issuer: string, redirectUri: string, state: string | undefined, params: Record<string, string>): Response {
   const u = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
   if (state !== undefined) u.searchParams.set("state", state);
-  u.searchParams.set("iss", as.issuer);
+  u.searchParams.set("iss", issuer);
   return redirect(u.href, { status: 303 });
+}
+
+/** The setup page of a pending authorization (same-origin path). */
+export function setupPath(as: AuthServer, id: string): string {
+  return `${gatewayPaths(as.services.settings.basePath).setup}?req=${id}`;
+}
+
+/**
+ * The resource of an authorization request: the route named by the endpoint path
+ * (`B/oauth/authorize{R}`), the `resource` parameter, or — when neither names one and the
+ * gateway protects exactly one route without path parameters — that route.
+ */
+function chooseResource(as: AuthServer, request: Request, routePrefix: string | undefined, q: URLSearchParams): string | { error: string } {
+  const given = [...new Set(q.getAll("resource"))];
+  if (given.length > 1) return { error: "Only one resource parameter is supported." };
+  if (routePrefix !== undefined) {
+    const implied = `${as.issuer}${new URL(request.url).pathname.slice(routePrefix.length)}`;
+    if (given.length && given[0] !== implied) return { error: "The resource differs from the route this endpoint serves." };
+    return implied;
+  }
+  if (given.length) return given[0]!;
+  const concrete = as.resourceConfigs().filter((rc) => !rc.route.path.includes("{"));
+  if (concrete.length === 1 && as.resourceConfigs().length === 1) return `${as.issuer}${concrete[0]!.route.path}`;
+  return { error: "The resource parameter is required: this gateway serves several MCP routes." };
 }
 
 const CHALLENGE_RE = /^[A-Za-z0-9_-]{43}$/;
 
-/** GET `<basePath>/oauth/authorize`. */
-export async function authorize(as: AuthServer, request: Request, ctx: SystemRequestContext): Promise<Response> {
+/**
+ * GET `B/oauth/authorize` and `B/oauth/authorize{R}` (`routePrefix` = `B/oauth/authorize`: the
+ * rest of the path is the route, and the route's issuer answers).
+ */
+export async function authorize(as: AuthServer, request: Request, ctx: SystemRequestContext, routePrefix?: string): Promise<Response> {
   const { services } = ctx;
   const q = new URL(request.url).searchParams;
   const clientId = single(q, "client_id");
@@ -74,8 +101,9 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
   const stateParam = single(q, "state");
   const state = stateParam ?? undefined;
   const trusted = client.kind === "static" || isLoopbackRedirect(redirectUri);
+  const issuer = routePrefix !== undefined ? `${as.issuer}${new URL(request.url).pathname.slice(routePrefix.length)}` : as.issuer;
   const fail = (error: string, description: string) =>
-    trusted ? backToClient(as, redirectUri, state, { error, error_description: description }) : errorPage(description);
+    trusted ? backToClient(issuer, redirectUri, state, { error, error_description: description }) : errorPage(description);
   if (stateParam === null) return fail("invalid_request", "state is repeated.");
   const responseType = single(q, "response_type");
   if (!responseType) return fail("invalid_request", "response_type is required.");
@@ -83,9 +111,8 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
   const challenge = single(q, "code_challenge");
   if (!challenge || !CHALLENGE_RE.test(challenge)) return fail("invalid_request", "A PKCE code_challenge is required.");
   if (single(q, "code_challenge_method") !== "S256") return fail("invalid_request", "code_challenge_method must be S256.");
-  const resources = [...new Set(q.getAll("resource"))];
-  if (resources.length !== 1) return fail("invalid_target", "Exactly one resource parameter is required.");
-  const resource = resources[0]!;
+  const resource = chooseResource(as, request, routePrefix, q);
+  if (typeof resource !== "string") return fail("invalid_target", resource.error);
   const rc = as.resourceFor(resource);
   if (!rc) return fail("invalid_target", "The resource is not served by this gateway.");
   if (!client.grantTypes.includes("authorization_code")) return fail("unauthorized_client", "The client may not use authorization codes.");
@@ -112,74 +139,13 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
     codeChallenge: challenge,
     resource,
     scope,
+    issuer,
     createdAt: services.now(),
   };
   await services.store.put(NS.pending, sha256(id), pending, { ttlSeconds: as.config.pendingTtlSeconds });
-  const consentPath = `${services.settings.basePath}/oauth/consent?req=${id}`;
-  const user = await requireBrowserUser(request, services, consentPath);
+  const next = setupPath(as, id);
+  const user = await requireBrowserUser(request, services, next);
   if (user instanceof Response) return user;
-  return redirect(consentPath);
+  return redirect(next);
 }
 
-function expiredPage(): Response {
-  return errorPage("This authorization request is unknown or has expired. Start again from your application.");
-}
-
-/** GET `<basePath>/oauth/consent?req=…`: what the user is asked to approve. */
-export async function consentPage(as: AuthServer, request: Request, ctx: SystemRequestContext): Promise<Response> {
-  const { services } = ctx;
-  const id = new URL(request.url).searchParams.get("req") ?? "";
-  if (!/^[A-Za-z0-9_-]{32}$/.test(id)) return expiredPage();
-  const pending = (await services.store.get<PendingAuthorization>(NS.pending, sha256(id)))?.value;
-  if (!pending) return expiredPage();
-  const user = await requireBrowserUser(request, services, `${services.settings.basePath}/oauth/consent?req=${id}`);
-  if (user instanceof Response) return user;
-  const client = await findClient(services, as.config, pending.clientId);
-  const rc = as.resourceFor(pending.resource);
-  if (!client || !rc) return expiredPage();
-  const upstreams = await upstreamStatuses(services, rc, user.sub, `${services.settings.basePath}/oauth/consent?req=${id}`);
-  return renderConsent({
-    services,
-    requestId: id,
-    csrf: await csrfToken(request, services),
-    client,
-    redirectUri: pending.redirectUri,
-    resource: pending.resource,
-    rc,
-    scope: pending.scope,
-    user,
-    upstreams,
-  });
-}
-
-/** POST `<basePath>/oauth/consent`: the decision (`approve` or `cancel`). */
-export async function consentDecision(as: AuthServer, request: Request, ctx: SystemRequestContext): Promise<Response> {
-  const { services } = ctx;
-  const form = await readForm(request);
-  const user = await getBrowserUser(request, services);
-  if (!form || !user || !sameOriginPost(request, services) || !(await verifyCsrf(request, services, form.get("csrf")))) {
-    return errorPage("The consent form expired or was not sent from this gateway's page. Start again from your application.", 403);
-  }
-  const id = form.get("req") ?? "";
-  if (!/^[A-Za-z0-9_-]{32}$/.test(id)) return expiredPage();
-  const taken = await services.store.take<PendingAuthorization>(NS.pending, sha256(id));
-  if (!taken) return expiredPage();
-  const p = taken.value;
-  const decision = form.get("decision");
-  const redirectHost = new URL(p.redirectUri).host;
-  if (decision !== "approve") {
-    emitAudit(services, { event: AuditEvents.consentDenied, clientId: p.clientId, subjectId: user.sub, redirectHost });
-    return backToClient(as, p.redirectUri, p.state, { error: "access_denied", error_description: "The user declined." });
-  }
-  const code = await issueCode(services, {
-    clientId: p.clientId,
-    redirectUri: p.redirectUri,
-    redirectUriGiven: p.redirectUriGiven,
-    codeChallenge: p.codeChallenge,
-    resource: p.resource,
-    scope: p.scope,
-    user,
-  });
-  emitAudit(services, { event: AuditEvents.consentApproved, clientId: p.clientId, subjectId: user.sub, redirectHost, resource: p.resource });
-  return backToClient(as, p.redirectUri, p.state, { code });
-}

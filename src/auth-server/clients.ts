@@ -207,7 +207,7 @@ export async function registerClient(
   if (m.scope !== undefined) {
     if (typeof m.scope !== "string") return bad("scope must be a string.");
     const unknown = scopeList(m.scope).filter((s) => !knownScopes.has(s) && !TOLERATED_SCOPES.has(s));
-    if (unknown.length) return bad("scope names a scope this gateway does not offer (see scopes_supported in its metadata).");
+    if (unknown.length) return bad(`scope may only name ${[...knownScopes].join(", ")} (see scopes_supported in the metadata).`);
     scope = scopeList(m.scope).join(" ") || undefined;
   }
   const name = m.client_name;
@@ -238,6 +238,8 @@ export async function registerClient(
   };
   await services.store.put(NS.clients, clientId, record, { ttlSeconds: config.unusedClientTtlSeconds, ifVersion: 0 });
   services.log.info({ clientId, clientName: record.clientName, authMethod: method }, "oauth client registered");
+  // The answer echoes the registered metadata (RFC 7591 §3.2.1); without a requested scope, the
+  // scopes the client may ask for.
   const out: Record<string, unknown> = {
     client_id: clientId,
     client_id_issued_at: Math.floor(now / 1000),
@@ -245,10 +247,11 @@ export async function registerClient(
     grant_types: record.grantTypes,
     response_types: ["code"],
     token_endpoint_auth_method: method,
+    scope: scope ?? [...knownScopes].join(" "),
+    client_id_metadata_document_supported: config.cimdEnabled,
   };
   if (record.clientName) out.client_name = record.clientName;
   if (clientUri) out.client_uri = clientUri;
-  if (scope) out.scope = scope;
   if (secret) {
     out.client_secret = secret;
     out.client_secret_expires_at = 0;

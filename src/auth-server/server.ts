@@ -1,19 +1,22 @@
 /**
- * The gateway as OAuth authorization server for MCP clients: one per gateway (issuer = the
- * public origin), serving every route protected by `mcp-oauth-inbound`. Each such route is a
- * resource (RFC 8707) with its own protected resource metadata; tokens are bound to it.
+ * The gateway as OAuth authorization server for MCP clients: one per gateway, serving every
+ * route protected by `mcp-oauth-inbound`. Each such route is a resource (RFC 8707) with its own
+ * protected resource metadata, and its own issuer identifier `G{R}` (the route's URL) whose
+ * metadata names the per-route authorization endpoint `G{B}/oauth/authorize{R}`; the gateway
+ * origin `G` is the issuer for clients that start from the root metadata. Tokens are bound to
+ * the resource.
  *
- * Endpoints (`<basePath>` default `/__tollgate`):
+ * Endpoints (`B` = base path, see `routing/gateway-paths.ts`; `R` = route path):
  *
  * | path | what |
  * |---|---|
- * | `/.well-known/oauth-authorization-server[<route path>]` | RFC 8414 metadata |
- * | `/.well-known/oauth-protected-resource<route path>` | RFC 9728 metadata |
- * | `<basePath>/oauth/authorize` | authorization endpoint (browser) |
- * | `<basePath>/oauth/consent` | consent page (GET) and decision (POST) |
- * | `<basePath>/oauth/token` | token endpoint |
- * | `<basePath>/oauth/register` | RFC 7591 dynamic client registration |
- * | `<basePath>/oauth/revoke` | RFC 7009 revocation |
+ * | `/.well-known/oauth-authorization-server[R]` | RFC 8414 metadata (also under `/.well-known/openid-configuration[R]`) |
+ * | `/.well-known/oauth-protected-resource R` | RFC 9728 metadata |
+ * | `B/oauth/authorize[R]` | authorization endpoint (browser); with `R` the resource is implied |
+ * | `B/oauth/setup` | setup page (GET) and its decision (POST); `B/oauth/consent` is an alias |
+ * | `B/oauth/token` | token endpoint |
+ * | `B/oauth/register` | RFC 7591 dynamic client registration |
+ * | `B/oauth/revoke` | RFC 7009 revocation |
  *
  * @see https://www.rfc-editor.org/rfc/rfc8414 Authorization Server Metadata
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/authorization
@@ -21,9 +24,11 @@
 import type { GatewayServices } from "../pipeline/services.js";
 import { compilePath, type PathMatcher } from "../routing/match.js";
 import { registerProtectedResource } from "../policies/shared/protected-resource.js";
-import { ensureWebRoutes } from "../web/index.js";
+import { gatewayPaths } from "../routing/gateway-paths.js";
+import { browserLoginConfig, ensureWebRoutes } from "../web/index.js";
 import { AUTH_METHODS, GRANT_TYPES } from "./clients.js";
-import { authorize, consentDecision, consentPage } from "./authorize.js";
+import { authorize } from "./authorize.js";
+import { setupDecision, setupPage } from "./setup.js";
 import { json, preflight } from "./http.js";
 import { registerEndpoint, revokeEndpoint, tokenEndpoint } from "./token-endpoint.js";
 import type { AuthServerConfig, ResourceConfig } from "./types.js";
@@ -39,6 +44,8 @@ export interface AuthServer {
   resourceFor(resource: string): ResourceConfig | undefined;
   /** Every scope some resource supports. */
   knownScopes(): Set<string>;
+  /** The resources (routes) this server protects. */
+  resourceConfigs(): ResourceConfig[];
 }
 
 interface Internal extends AuthServer {
@@ -52,15 +59,18 @@ export function getAuthServer(services: GatewayServices): AuthServer | undefined
   return servers.get(services);
 }
 
-/** RFC 8414 metadata of the gateway's authorization server. */
-export function authServerMetadata(as: AuthServer, resource?: ResourceConfig): Record<string, unknown> {
-  const authorize = new URL(as.endpoint("authorize"));
-  // Per-route metadata names the route in the endpoint (RFC 6749 §3.1 lets an endpoint carry a
-  // query), so clients that omit `resource` still ask for the right one.
-  if (resource && !resource.route.path.includes("{")) authorize.searchParams.set("resource", `${as.issuer}${resource.route.path}`);
+/** The documents' path prefixes: RFC 8414, and OpenID Connect Discovery (accepted by clients too). */
+const AS_METADATA_PREFIXES = ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
+
+/**
+ * RFC 8414 metadata of the gateway's authorization server: the origin's (issuer `G`), or a
+ * route's (`resourcePath` = the concrete route path: issuer `G{R}`, authorization endpoint
+ * `G{B}/oauth/authorize{R}`).
+ */
+export function authServerMetadata(as: AuthServer, resource?: { rc: ResourceConfig; path: string }): Record<string, unknown> {
   const doc: Record<string, unknown> = {
-    issuer: as.issuer,
-    authorization_endpoint: authorize.href,
+    issuer: resource ? `${as.issuer}${resource.path}` : as.issuer,
+    authorization_endpoint: resource ? `${as.endpoint("authorize")}${resource.path}` : as.endpoint("authorize"),
     token_endpoint: as.endpoint("token"),
     revocation_endpoint: as.endpoint("revoke"),
     response_types_supported: ["code"],
@@ -69,19 +79,28 @@ export function authServerMetadata(as: AuthServer, resource?: ResourceConfig): R
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: AUTH_METHODS,
     revocation_endpoint_auth_methods_supported: AUTH_METHODS,
-    scopes_supported: resource ? resource.scopesSupported : [...as.knownScopes()],
+    scopes_supported: resource ? resource.rc.scopesSupported : [...as.knownScopes()],
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: as.config.cimdEnabled,
+    "x-zuplo-browser-login-kind": browserLoginConfig(as.services) ? "federated_oidc" : "local_dev",
   };
   if (as.config.dcrEnabled) doc.registration_endpoint = as.endpoint("register");
   return doc;
 }
 
 function metadataHandler(as: AuthServer, rc?: ResourceConfig) {
-  return (request: Request) =>
-    request.method === "OPTIONS"
-      ? preflight()
-      : json(authServerMetadata(as, rc), 200, { "cache-control": "public, max-age=300" });
+  return (request: Request) => {
+    if (request.method === "OPTIONS") return preflight();
+    const pathname = new URL(request.url).pathname;
+    const prefix = AS_METADATA_PREFIXES.find((p) => pathname.startsWith(p)) ?? "";
+    const doc = authServerMetadata(as, rc ? { rc, path: pathname.slice(prefix.length) } : undefined);
+    return json(doc, 200, { "cache-control": "public, max-age=300" });
+  };
+}
+
+/** The system-route template of a route path (`{id}` params become `:id`; `/` becomes empty). */
+function routeTail(path: string): string {
+  return path === "/" ? "" : path.replace(/\{([A-Za-z0-9_]+)\}/g, ":$1");
 }
 
 /**
@@ -123,33 +142,50 @@ export function ensureAuthServer(services: GatewayServices, config: AuthServerCo
     knownScopes() {
       return new Set(this.resources.flatMap((r) => r.rc.scopesSupported));
     },
+    resourceConfigs() {
+      return this.resources.map((r) => r.rc);
+    },
   };
   servers.set(services, as);
   const r = services.systemRoutes;
-  const o = `${basePath}/oauth`;
-  r.add(["GET", "OPTIONS"], "/.well-known/oauth-authorization-server", metadataHandler(as));
-  r.add(["GET"], `${o}/authorize`, (req, ctx) => authorize(as, req, ctx));
-  r.add(["GET"], `${o}/consent`, (req, ctx) => consentPage(as, req, ctx));
-  r.add(["POST"], `${o}/consent`, (req, ctx) => consentDecision(as, req, ctx));
-  r.add(["POST", "OPTIONS"], `${o}/token`, (req) => (req.method === "OPTIONS" ? preflight() : tokenEndpoint(as, req)));
-  r.add(["POST", "OPTIONS"], `${o}/revoke`, (req) => (req.method === "OPTIONS" ? preflight() : revokeEndpoint(as, req)));
+  const p = gatewayPaths(basePath);
+  for (const prefix of AS_METADATA_PREFIXES) r.add(["GET", "OPTIONS"], prefix, metadataHandler(as));
+  r.add(["GET"], p.authorize, (req, ctx) => authorize(as, req, ctx));
+  for (const path of [p.setup, p.legacy.consent]) {
+    r.add(["GET"], path, (req, ctx) => setupPage(as, req, ctx));
+    r.add(["POST"], path, (req, ctx) => setupDecision(as, req, ctx));
+  }
+  r.add(["POST", "OPTIONS"], p.token, (req) => (req.method === "OPTIONS" ? preflight() : tokenEndpoint(as, req)));
+  r.add(["POST", "OPTIONS"], p.revoke, (req) => (req.method === "OPTIONS" ? preflight() : revokeEndpoint(as, req)));
   if (config.dcrEnabled) {
-    r.add(["POST", "OPTIONS"], `${o}/register`, (req, ctx) =>
+    r.add(["POST", "OPTIONS"], p.register, (req, ctx) =>
       req.method === "OPTIONS" ? preflight() : registerEndpoint(as, req, ctx.clientAddress ?? ctx.remoteAddress),
     );
   }
   return as;
 }
 
-/** Adds a protected route (resource): its protected resource metadata and per-route AS metadata. */
+/**
+ * Adds a protected route (resource): its protected resource metadata (RFC 9728, naming the
+ * route's own issuer), its per-route AS metadata, and its per-route authorization endpoint.
+ */
 export function addResource(as: AuthServer, rc: ResourceConfig): void {
   const internal = as as Internal;
   const { services } = as;
   internal.resources.push({ matcher: compilePath(rc.route.path), rc });
   registerProtectedResource(services, [rc.route], {
-    authorizationServers: [as.issuer],
+    authorizationServers: (resource) => [resource],
     scopesSupported: rc.scopesSupported,
+    extra: {
+      resource_name: rc.upstreams.length === 1 ? rc.upstreams[0]!.displayName : rc.route.operationId,
+      mcp_protocol_version: MCP_PROTOCOL_VERSION,
+    },
   });
-  const tail = rc.route.path === "/" ? "" : rc.route.path.replace(/\{([A-Za-z0-9_]+)\}/g, ":$1");
-  services.systemRoutes.add(["GET", "OPTIONS"], `/.well-known/oauth-authorization-server${tail}`, metadataHandler(as, rc));
+  const tail = routeTail(rc.route.path);
+  for (const prefix of AS_METADATA_PREFIXES) services.systemRoutes.add(["GET", "OPTIONS"], `${prefix}${tail}`, metadataHandler(as, rc));
+  const authorizePath = gatewayPaths(services.settings.basePath).authorize;
+  if (tail) services.systemRoutes.add(["GET"], `${authorizePath}${tail}`, (req, ctx) => authorize(as, req, ctx, authorizePath));
 }
+
+/** The MCP protocol version the protected resource metadata announces. */
+export const MCP_PROTOCOL_VERSION = "2025-11-25";

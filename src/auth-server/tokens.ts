@@ -81,6 +81,8 @@ export interface TokenSet {
   expires_in: number;
   scope: string;
   refresh_token?: string;
+  /** The resource the token is bound to (RFC 8707), as Zuplo's gateway answers it. */
+  resource: string;
 }
 
 async function mintPair(
@@ -101,7 +103,7 @@ async function mintPair(
     expiresAt: now + rc.accessTokenTtlSeconds * 1000,
   };
   await services.store.put(NS.access, parseToken(access)!.key, ar, { ttlSeconds: rc.accessTokenTtlSeconds });
-  const out: TokenSet = { access_token: access, token_type: "Bearer", expires_in: rc.accessTokenTtlSeconds, scope };
+  const out: TokenSet = { access_token: access, token_type: "Bearer", expires_in: rc.accessTokenTtlSeconds, scope, resource: grant.resource };
   if (withRefresh) {
     const refresh = `tgr_${grantId}.${random(32)}`;
     const rr: RefreshRecord = { clientId: grant.clientId, spent: false, expiresAt: now + rc.refreshTokenTtlSeconds * 1000 };

@@ -96,6 +96,8 @@ export interface PendingAuthorization {
   codeChallenge: string;
   resource: string;
   scope: string;
+  /** The issuer the client started from (`iss` of the response); absent in older records. */
+  issuer?: string | undefined;
   createdAt: number;
 }
 
@@ -119,6 +121,8 @@ export interface GrantRecord {
   user: UserInfo;
   resource: string;
   scope: string;
+  /** The issuer the client started from (`iss` of the response); absent in older records. */
+  issuer?: string | undefined;
   createdAt: number;
 }
 

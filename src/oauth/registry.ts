@@ -49,19 +49,32 @@ export function gatewayBase(services: GatewayServices): string {
   return `${services.settings.publicUrl.replace(/\/+$/, "")}${services.settings.basePath}`;
 }
 
-/** The redirect URI the upstream sends the browser back to. */
+/** The redirect URI the upstream sends the browser back to (`B/auth/connections/{id}/callback`). */
 export function callbackUrl(services: GatewayServices, id: string): string {
-  return `${gatewayBase(services)}/connections/${encodeURIComponent(id)}/callback`;
+  return `${gatewayBase(services)}/auth/connections/${encodeURIComponent(id)}/callback`;
 }
 
-/** The URL of the upstream's Client ID Metadata Document (its client_id). */
-export function clientMetadataUrl(services: GatewayServices, id: string): string {
-  return `${gatewayBase(services)}/.well-known/oauth-client/${encodeURIComponent(id)}`;
+/** The auth profile id of an upstream: `<id>:<authMode>` (connect-required answers, CIMD URL). */
+export function authProfileId(id: string, authMode: string): string {
+  return `${id}:${authMode}`;
 }
 
-/** The `authUrl` of a connect-required answer. */
-export function connectUrl(services: GatewayServices, id: string, ticket: string): string {
-  return `${gatewayBase(services)}/connections/${encodeURIComponent(id)}/connect?ticket=${encodeURIComponent(ticket)}`;
+/**
+ * The URL of the upstream's Client ID Metadata Document (its client_id):
+ * `B/.well-known/oauth-client/{id}?authProfileId=<id>:<authMode>`.
+ */
+export function clientMetadataUrl(services: GatewayServices, id: string, authMode: string): string {
+  const q = new URLSearchParams({ authProfileId: authProfileId(id, authMode) });
+  return `${gatewayBase(services)}/.well-known/oauth-client/${encodeURIComponent(id)}?${q}`;
+}
+
+/**
+ * The `authUrl` of a connect-required answer:
+ * `B/auth/connections/{id}/connect?redirect=true&operationId=…&browserTicket=…`.
+ */
+export function connectUrl(services: GatewayServices, id: string, ticket: string, operationId: string): string {
+  const q = new URLSearchParams({ redirect: "true", operationId, browserTicket: ticket });
+  return `${gatewayBase(services)}/auth/connections/${encodeURIComponent(id)}/connect?${q}`;
 }
 
 /**
@@ -74,7 +87,7 @@ export async function mintConnectUrl(
   t: Omit<TicketData, "upstreamId" | "createdAt">,
 ): Promise<string> {
   const ticket = await issueTicket(services.store, { ...t, upstreamId: entry.id, createdAt: services.now() });
-  return connectUrl(services, entry.id, ticket);
+  return connectUrl(services, entry.id, ticket, t.operationId);
 }
 
 /** True for a path (with query) on the gateway's own origin: `/…`, never `//host` or `/\host`. */

@@ -82,6 +82,7 @@ export function gatewayPaths(basePath: string) {
     register: `${o}/register`,
     revoke: `${o}/revoke`,
     devLogin: `${o}/dev-login`,
+    logout: `${basePath}/logout`,
     /** `:id` is the upstream connection id. */
     connect: `${basePath}/auth/connections/:id/connect`,
     connectCallback: `${basePath}/auth/connections/:id/callback`,

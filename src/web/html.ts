@@ -21,6 +21,29 @@ export interface HtmlPageInit {
    * Accepts URLs (reduced to their origin, or `scheme:` for non-http schemes) or CSP sources.
    */
   formAction?: string[];
+  /** The signed-in user, shown at the top of the page with a sign-out button. */
+  account?: AccountBlock | undefined;
+}
+
+/** Who is signed in, and the sign-out form's target (POST with the session's CSRF token). */
+export interface AccountBlock {
+  label: string;
+  csrf: string;
+  /** The sign-out endpoint (`B/logout`). */
+  action: string;
+  /** Same-origin page to return to after signing out (sign-in is asked for again there). */
+  returnTo?: string | undefined;
+}
+
+/** The account bar: "Signed in as … [Sign out]". Its own small form, so it works on every page. */
+export function accountBar(a: AccountBlock): string {
+  return (
+    `<header class="account"><span>Signed in as <strong>${escapeHtml(a.label)}</strong></span>` +
+    `<form method="post" action="${escapeHtml(a.action)}">` +
+    `<input type="hidden" name="csrf" value="${escapeHtml(a.csrf)}">` +
+    (a.returnTo ? `<input type="hidden" name="return_to" value="${escapeHtml(a.returnTo)}">` : "") +
+    `<button type="submit" class="link">Sign out</button></form></header>`
+  );
 }
 
 /** Reduces a URL to a CSP source expression: its origin for http(s), `scheme:` otherwise. */
@@ -81,6 +104,17 @@ button,.button{font:600 1rem system-ui,sans-serif;padding:.55rem 1.2rem;border-r
 button.secondary,.button.secondary{background:#fff;color:#2f5bd3}
 a.button.small{font-size:.85rem;padding:.25rem .8rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+header.account{display:flex;align-items:center;justify-content:space-between;gap:1rem;max-width:34rem;margin:1.5rem auto -1.5rem;padding:0 .5rem;font-size:.9rem;color:#5b6270}
+header.account form{margin:0}
+button.link{background:none;border:none;color:#2f5bd3;padding:0;font:600 .9rem system-ui,sans-serif;text-decoration:underline;cursor:pointer}
+h2{font-size:1.05rem;margin:0 0 .5rem}
+section.step{border:1px solid #e1e4ea;border-radius:10px;padding:1rem 1.1rem;margin:1rem 0}
+section.step.current{border:2px solid #2f5bd3;background:#f7f9ff}
+section.step.later{opacity:.85}
+li.upstream.todo{border-color:#2f5bd3;background:#fff}
+a.button.big{font-size:1.05rem;padding:.7rem 1.3rem;white-space:nowrap}
+button[disabled]{background:#c5cad3;border-color:#c5cad3;color:#fff;cursor:not-allowed}
+.blocked{font-size:.9rem;color:#8a4b00;background:#fff6d6;border:1px solid #e8d48a;padding:.5rem .7rem;border-radius:8px}
 `;
 
 /**
@@ -97,7 +131,7 @@ export function htmlPage(title: string, bodyHtml: string, init: HtmlPageInit = {
     `<meta name="viewport" content="width=device-width,initial-scale=1">` +
     `<meta name="referrer" content="no-referrer">` +
     `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
-    `<body><main>${bodyHtml}</main></body></html>`;
+    `<body>${init.account ? accountBar(init.account) : ""}<main>${bodyHtml}</main></body></html>`;
   return new Response(html, { status: init.status ?? 200, headers });
 }
 

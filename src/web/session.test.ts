@@ -122,7 +122,7 @@ test("requireBrowserUser redirects to login, or explains when none is available"
   assert.equal(r.headers.get("location"), "/__tollgate/login?return_to=%2F__tollgate%2Fconnections%2Fx%2Fconnect%3Fticket%3Dt");
   const login = await call(s, new Request(`http://127.0.0.1:8787${r.headers.get("location")}`));
   assert.equal(login.status, 302);
-  assert.match(login.headers.get("location")!, /^\/__tollgate\/login\/dev\?return_to=/);
+  assert.match(login.headers.get("location")!, /^\/__tollgate\/oauth\/dev-login\?return_to=/);
   const none = await requireBrowserUser(new Request("http://127.0.0.1:8787/a"), services({ devLogin: false }), "/x");
   assert.ok(none instanceof Response);
   assert.equal(none.status, 403);

@@ -46,7 +46,7 @@ export interface AuthEnvOptions {
 export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> {
   const upstream = await startMcpTestServer({ mode: "stateful" });
   const idp = opts.devLogin ? undefined : (opts.idp ?? (await startIdp()));
-  const auth: Record<string, unknown> = { gateway: { scopesSupported: ["mcp"], ...opts.gateway } };
+  const auth: Record<string, unknown> = { gateway: { ...opts.gateway } };
   if (idp) {
     auth.oidc = { issuer: idp.issuer, jwksUrl: idp.jwksUrl };
     auth.browserLogin = {
@@ -101,7 +101,7 @@ export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> 
     settings: { devLogin: !!opts.devLogin, ...opts.settings },
     limits: opts.limits,
   });
-  idp?.addClient({ ...IDP_CLIENT, redirectUris: [`${gw.url}/__tollgate/login/callback`] });
+  idp?.addClient({ ...IDP_CLIENT, redirectUris: [`${gw.url}/__tollgate/oauth/callback`] });
   return {
     gw,
     idp,
@@ -136,12 +136,12 @@ export async function registerClient(env: AuthEnv, body: Record<string, unknown>
 
 /** Signs the browser in at the IdP (or the dev login) from a login page. */
 export async function signIn(browser: TestBrowser, page: BrowserPage, user: string, stopAt?: (u: URL) => boolean): Promise<BrowserPage> {
-  if (page.url.pathname.endsWith("/login/dev")) return browser.submit(page, { username: user }, stopAt ? { stopAt } : {});
+  if (page.url.pathname.endsWith("/oauth/dev-login")) return browser.submit(page, { username: user }, stopAt ? { stopAt } : {});
   return browser.submit(page, { username: user, password: `${user}-pw` }, stopAt ? { stopAt } : {});
 }
 
 /**
- * Drives the browser part of an authorization: authorize → login → consent → approve.
+ * Drives the browser part of an authorization: authorize → login → setup page → approve.
  * Returns the URL the gateway redirected to (the client's redirect URI with code or error).
  */
 export async function browserAuthorize(
@@ -152,8 +152,8 @@ export async function browserAuthorize(
 ): Promise<{ redirectedTo: URL; consent: BrowserPage }> {
   const stopAt = (u: URL) => u.href.startsWith(env.redirectUri);
   let page = await browser.open(authorizeUrl, { stopAt });
-  if (!page.url.pathname.includes("/oauth/consent")) page = await signIn(browser, page, opts.user ?? "alice", stopAt);
-  if (!page.url.pathname.includes("/oauth/consent")) throw new Error(`expected the consent page, got ${page.url.href} ${page.status} ${page.text.slice(0, 300)}`);
+  if (!page.url.pathname.includes("/oauth/setup")) page = await signIn(browser, page, opts.user ?? "alice", stopAt);
+  if (!page.url.pathname.includes("/oauth/setup")) throw new Error(`expected the setup page, got ${page.url.href} ${page.status} ${page.text.slice(0, 300)}`);
   const consent = page;
   const done = await browser.submit(consent, {}, { button: { name: "decision", value: opts.decision ?? "approve" }, stopAt });
   if (done.status !== 0) throw new Error(`expected a redirect to the client, got ${done.status} ${done.text.slice(0, 300)}`);

@@ -29,7 +29,11 @@ describe("mcp-oauth-inbound authorization server", () => {
   test("metadata: PRM per route and RFC 8414 document", async () => {
     const prm = await (await fetch(`${env.gw.url}/.well-known/oauth-protected-resource/mcp/a`)).json();
     assert.equal(prm.resource, env.routeA);
-    assert.deepEqual(prm.authorization_servers, [env.gw.url]);
+    // Each route is its own issuer (the route's URL), as Zuplo's gateway documents it.
+    assert.deepEqual(prm.authorization_servers, [env.routeA]);
+    assert.deepEqual(prm.scopes_supported, ["mcp:tools"]);
+    assert.equal(prm.mcp_protocol_version, "2025-11-25");
+    assert.equal(typeof prm.resource_name, "string");
     const res = await fetch(`${env.gw.url}/.well-known/oauth-authorization-server`);
     assert.equal(res.headers.get("access-control-allow-origin"), "*");
     const md = await res.json();
@@ -41,8 +45,8 @@ describe("mcp-oauth-inbound authorization server", () => {
     assert.deepEqual(md.grant_types_supported, ["authorization_code", "refresh_token"]);
     assert.equal(md.registration_endpoint, `${env.gw.url}/__tollgate/oauth/register`);
     const perRoute = await (await fetch(`${env.gw.url}/.well-known/oauth-authorization-server/mcp/b`)).json();
-    assert.equal(perRoute.issuer, env.gw.url);
-    assert.equal(new URL(perRoute.authorization_endpoint).searchParams.get("resource"), env.routeB);
+    assert.equal(perRoute.issuer, env.routeB);
+    assert.equal(perRoute.authorization_endpoint, `${env.gw.url}/__tollgate/oauth/authorize/mcp/b`);
   });
 
   test("no token → 401 with resource_metadata; bad token → invalid_token", async () => {
@@ -66,7 +70,7 @@ describe("mcp-oauth-inbound authorization server", () => {
       assert.equal(r.status, 400, uri);
       assert.equal(r.json.error, "invalid_redirect_uri", uri);
     }
-    const ok = await registerClient(env, { scope: "mcp", redirect_uris: ["https://app.example/cb", "cursor://anysphere.cursor-retrieval/oauth/callback"] });
+    const ok = await registerClient(env, { scope: "mcp:tools", redirect_uris: ["https://app.example/cb", "cursor://anysphere.cursor-retrieval/oauth/callback"] });
     assert.equal(ok.status, 201);
     assert.match(String(ok.json.client_id), /^tgc_/);
     assert.equal(ok.json.client_secret, undefined);
@@ -76,7 +80,7 @@ describe("mcp-oauth-inbound authorization server", () => {
     const { tokens } = await obtainTokens(env);
     assert.equal(tokens.token_type, "Bearer");
     assert.equal(tokens.expires_in, 900);
-    assert.equal(tokens.scope, "mcp");
+    assert.equal(tokens.scope, "mcp:tools");
     assert.match(String(tokens.access_token), /^tga_/);
     assert.match(String(tokens.refresh_token), /^tgr_/);
     const res = await mcpInitialize(env.routeA, String(tokens.access_token));
@@ -234,7 +238,7 @@ describe("mcp-oauth-inbound authorization server", () => {
     assert.match(consent.text, /127\.0\.0\.1:\d+<\/span>/, "redirect host shown");
     // a new request, but the POST carries a wrong CSRF token
     const page = await browser.open(authorizeUrl(env, { client_id: clientId, code_challenge: pkce().challenge }));
-    assert.ok(page.url.pathname.endsWith("/oauth/consent"));
+    assert.ok(page.url.pathname.endsWith("/oauth/setup"));
     const forged = await browser.submit(page, { csrf: "forged" }, { button: { name: "decision", value: "approve" } });
     assert.equal(forged.status, 403);
   });

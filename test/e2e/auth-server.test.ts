@@ -68,7 +68,11 @@ class BrowserDrivenProvider implements OAuthClientProvider {
   async redirectToAuthorization(url: URL) {
     const { redirectedTo } = await browserAuthorize(this.env, this.browser, url.href);
     assert.equal(redirectedTo.searchParams.get("state"), "sdk-state");
-    assert.equal(redirectedTo.searchParams.get("iss"), this.env.gw.url);
+    // The SDK discovered the route's own authorization server (issuer = the route URL) and used
+    // its per-route authorization endpoint.
+    const route = url.pathname.slice("/__tollgate/oauth/authorize".length);
+    assert.ok(route === "/mcp/a" || route === "/mcp/b", url.pathname);
+    assert.equal(redirectedTo.searchParams.get("iss"), `${this.env.gw.url}${route}`);
     this.code = redirectedTo.searchParams.get("code") ?? undefined;
   }
 }

@@ -33,7 +33,8 @@ import { startMcpTestServer, type McpTestServer } from "../fixtures/mcp-servers.
 import { MemoryOAuthClientProvider, startOAuthUpstream, TestBrowser, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import { BIN, cleanEnv, ROOT } from "../helpers/cli.js";
 import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
-import { connectInBrowser, sdkClient, whoami } from "./upstream-oauth-kit.js";
+import { disconnectGrant, upstreamOAuthState } from "../../src/oauth/registry.js";
+import { completeSetup, connectInBrowser, sdkClient, whoami } from "./upstream-oauth-kit.js";
 
 const FIXTURE = path.join(ROOT, "test/fixtures/projects/seed");
 const FILES = ["zuplo.jsonc", "config/policies.json", "config/routes.oas.json"];
@@ -152,7 +153,8 @@ describe("seed project: running", () => {
     const url = new URL(`${gw.url}${routePath}`);
     await assert.rejects(new Client({ name: "seed", version: "1.0.0" }).connect(new StreamableHTTPClientTransport(url, { authProvider: auth })), UnauthorizedError);
     assert.ok(auth.authorizationUrl?.href.startsWith(`${gw.url}/`), `the gateway is the authorization server (${auth.authorizationUrl?.href})`);
-    const back = await browser.walk(auth.authorizationUrl!, { stopAt: (u) => u.href.startsWith(CALLBACK) });
+    // The setup page connects the route's per-user upstreams before it approves.
+    const back = await completeSetup(browser, auth.authorizationUrl!, (u) => u.href.startsWith(CALLBACK), { upstreamUser: "alice-linear" });
     assert.equal(back.status, 0, `consent sent the browser back to the client (at ${back.url.pathname}: ${back.text.slice(0, 200)})`);
     await new StreamableHTTPClientTransport(url, { authProvider: auth }).finishAuth(back.url.searchParams.get("code")!);
     assert.ok(auth.saved?.access_token);
@@ -181,11 +183,13 @@ describe("seed project: running", () => {
     assert.equal(page.status, 0);
     assert.equal(`${page.url.origin}${page.url.pathname}`, `https://${SEED_ENV.AUTH0_DOMAIN}/authorize`);
     assert.equal(page.url.searchParams.get("client_id"), SEED_ENV.AUTH0_CLIENT_ID);
-    assert.equal(page.url.searchParams.get("redirect_uri"), `${gw.url}/__tollgate/login/callback`);
+    assert.equal(page.url.searchParams.get("redirect_uri"), `${gw.url}/__tollgate/oauth/callback`);
   });
 
   test("Linear (metadata at the origin root): connect-required with every field, then the connected account", async () => {
     const token = await signInClient("/mcp/linear-v1");
+    // Linear was connected on the setup page; the grant then disappears (revoked, disconnected).
+    assert.ok(await disconnectGrant(gw.services, upstreamOAuthState(gw.services).upstreams.get("linear")!, "alice", "test"));
 
     // A client that did not declare URL elicitation: the JSON-RPC error, URL also in the message.
     const res = await fetch(`${gw.url}/mcp/linear-v1`, {
@@ -204,7 +208,7 @@ describe("seed project: running", () => {
     assert.equal(body.error.code, -32042);
     const { data } = body.error;
     const authUrl = data.authUrl as string;
-    assert.ok(authUrl.startsWith(`${gw.url}/__tollgate/connections/linear/connect?ticket=`), authUrl);
+    assert.ok(authUrl.startsWith(`${gw.url}/__tollgate/auth/connections/linear/connect?redirect=true&`), authUrl);
     assert.ok(body.error.message.startsWith("Connect Linear to continue."), body.error.message);
     assert.ok(body.error.message.includes(authUrl), "the URL is in the message for clients without URL elicitation");
     assert.deepEqual(

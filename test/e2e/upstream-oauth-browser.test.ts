@@ -1,8 +1,8 @@
 /**
  * The whole connect flow in a real browser (Playwright driving Debian's chromium): the MCP
- * client's connect-required link → dev login → the gateway's confirmation page → the upstream's
- * login → the callback's success page. A real browser also enforces the pages' CSP (including
- * `form-action` on the redirect to the upstream) and cookie rules the test browser does not.
+ * client's connect-required link → dev login → (the signed-in user is the link's) the upstream's
+ * login → the callback's success page. A real browser also enforces the pages' CSP and cookie
+ * rules the test browser does not.
  *
  * Skipped when chromium (`$CHROMIUM_PATH`, default /usr/bin/chromium) is missing, unless CI=true (then it fails).
  */
@@ -47,12 +47,10 @@ test("connect an upstream in chromium, then use it from the MCP client", { skip 
     await page.goto(authUrl);
     // Dev login (loopback only).
     await page.fill("#username", "alice");
-    await Promise.all([page.waitForURL(/\/connections\/notes\/connect\?ticket=/), page.click("button[type=submit]")]);
-    assert.match(await page.textContent("h1") ?? "", /Connect Demo Notes to alice/);
-    // Confirm: the gateway redirects (303) to the upstream's authorization server.
-    await Promise.all([page.waitForURL((u) => u.origin === s.upstream.origin), page.click("button[value=connect]")]);
+    // Signed in as the link's user: the connect link goes straight to the upstream's sign-in.
+    await Promise.all([page.waitForURL((u) => u.origin === s.upstream.origin), page.click("button[type=submit]")]);
     await page.fill("input[name=username]", "alice");
-    await Promise.all([page.waitForURL(/\/connections\/notes\/callback\?/), page.click("button[type=submit]")]);
+    await Promise.all([page.waitForURL(/\/auth\/connections\/notes\/callback\?/), page.click("button[type=submit]")]);
     assert.match(await page.textContent("h1") ?? "", /Demo Notes is connected/);
     assert.deepEqual(violations, []);
     const cookies = await context.cookies(s.gw.url);

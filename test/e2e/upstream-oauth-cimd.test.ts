@@ -42,13 +42,17 @@ test("CIMD only: the client_id is the gateway's metadata document URL, fetched b
   const s = await startScenario(identity, { registration: { dcr: false, cimd: true } }, {}, { settings: { publicUrl: PUBLIC } });
   target = s.gw.url;
   try {
-    const docUrl = `${PUBLIC}/__tollgate/.well-known/oauth-client/notes`;
+    const docUrl = `${PUBLIC}/__tollgate/.well-known/oauth-client/notes?authProfileId=notes%3Auser-oauth`;
     const doc = (await (await fetch(docUrl)).json()) as Record<string, unknown>;
+    // The URL without authProfileId (client ids of grants connected before) still answers, as itself.
+    const legacy = `${PUBLIC}/__tollgate/.well-known/oauth-client/notes`;
+    assert.equal(((await (await fetch(legacy)).json()) as Record<string, unknown>).client_id, legacy);
+    assert.equal((await fetch(`${legacy}?authProfileId=notes%3Ashared-oauth`)).status, 404);
     assert.deepEqual(doc, {
       client_id: docUrl,
       client_name: "Demo Notes",
       client_uri: PUBLIC,
-      redirect_uris: [`${PUBLIC}/__tollgate/connections/notes/callback`],
+      redirect_uris: [`${PUBLIC}/__tollgate/auth/connections/notes/callback`],
       grant_types: ["authorization_code", "refresh_token"],
       response_types: ["code"],
       token_endpoint_auth_method: "none",

@@ -1,9 +1,9 @@
 /**
- * Connecting an upstream from the gateway's consent page, end to end: the official SDK client's
- * OAuth against the gateway (dev login), the consent page listing the route's upstream as not
- * connected with a Connect button, the connect flow at the demo upstream (a real oidc-provider),
- * back on the consent page showing it connected, approve — and the client's first tools/call
- * reaches the upstream without a connect-required round trip.
+ * Connecting an upstream from the gateway's setup page, end to end: the official SDK client's
+ * OAuth against the gateway (dev login), the setup page listing the route's upstream as not
+ * connected with a Connect button and Approve refused, the connect flow at the demo upstream (a
+ * real oidc-provider), back on the setup page showing it connected, approve — and the client's
+ * first tools/call reaches the upstream without a connect-required round trip.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -57,15 +57,15 @@ after(async () => {
   await upstream?.close();
 });
 
-/** The Demo Notes row of the consent page: its Connect link, or its "Connected" badge. */
+/** The Demo Notes row of the setup page: its Connect link, or its "Connected" state. */
 function notesRow(page: BrowserPage): { connectHref: string | undefined; connected: boolean } {
-  const row = /<li><span>Demo Notes<\/span>(.*?)<\/li>/.exec(page.text);
-  assert.ok(row, `the consent page lists Demo Notes: ${page.text.slice(0, 600)}`);
-  const href = /<a class="button[^"]*" href="([^"]+)"[^>]*>Connect<\/a>/.exec(row[1]!)?.[1]?.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
-  return { connectHref: href, connected: /<span class="badge">Connected<\/span>/.test(row[1]!) };
+  const row = /<li class="upstream[^"]*" data-upstream="notes" data-state="([a-z-]+)">(.*?)<\/li>/.exec(page.text);
+  assert.ok(row, `the setup page lists Demo Notes: ${page.text.slice(0, 600)}`);
+  const href = /<a class="button big" href="([^"]+)"[^>]*>Connect Demo Notes<\/a>/.exec(row[2]!)?.[1]?.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+  return { connectHref: href, connected: row[1] === "connected" };
 }
 
-test("connect an upstream from the consent page, come back to it, approve: the first tools/call just works", async () => {
+test("connect an upstream from the setup page, come back to it, approve: the first tools/call just works", async () => {
   const url = new URL(`${gw.url}/mcp/notes`);
   const provider = new MemoryOAuthClientProvider();
   const first = new StreamableHTTPClientTransport(url, { authProvider: provider });
@@ -73,37 +73,47 @@ test("connect an upstream from the consent page, come back to it, approve: the f
   await first.close();
   assert.ok(provider.authorizationUrl, "the SDK asked to open the gateway's authorization page");
 
-  // Authorize → dev login → the consent page.
+  // Authorize → dev login → the setup page.
   const browser = new TestBrowser();
   const toClient = (u: URL) => u.href.startsWith(provider.callbackUrl);
   const login = await browser.open(provider.authorizationUrl, { stopAt: toClient });
-  assert.match(login.url.pathname, /\/login\/dev$/);
+  assert.match(login.url.pathname, /\/oauth\/dev-login$/);
   let consent = await browser.submit(login, { username: "alice" }, { stopAt: toClient });
-  assert.match(consent.url.pathname, /\/oauth\/consent$/);
+  assert.match(consent.url.pathname, /\/oauth\/setup$/);
   const before = notesRow(consent);
   assert.equal(before.connected, false);
   assert.ok(before.connectHref, "a Connect button for the upstream");
+  assert.match(consent.text, /<button type="submit" name="decision" value="approve" disabled/, "Approve is disabled");
+
+  // Approve is refused server-side while Demo Notes is not connected; the request stays pending.
+  const refused = await browser.submit(consent, {}, { button: { name: "decision", value: "approve" }, stopAt: toClient });
+  assert.equal(refused.status, 409);
+  assert.match(refused.text, /Connect Demo Notes before approving/);
 
   // The button carries a connect ticket bound to alice and the route, like connect-required answers.
   const link = new URL(before.connectHref);
-  assert.equal(link.origin + link.pathname, `${gw.url}/__tollgate/connections/notes/connect`);
-  const ticket = await peekTicket(gw.services.store, link.searchParams.get("ticket"));
+  assert.equal(link.origin + link.pathname, `${gw.url}/__tollgate/auth/connections/notes/connect`);
+  assert.equal(link.searchParams.get("redirect"), "true");
+  assert.equal(link.searchParams.get("operationId"), "notes-mcp");
+  const ticket = await peekTicket(gw.services.store, link.searchParams.get("browserTicket"));
   assert.equal(ticket?.subject, "alice");
   assert.equal(ticket?.upstreamId, "notes");
   assert.equal(ticket?.operationId, "notes-mcp");
   assert.equal(ticket?.returnTo, `${consent.url.pathname}${consent.url.search}`);
 
-  // Connect: the gateway's confirmation, the upstream's sign-in, the callback — then back here.
+  // Connect: straight to the upstream's sign-in (the signed-in user is the ticket's subject),
+  // the callback — then back here.
   const back = await browser.walk(link, {
     values: (page): Record<string, string> => (/name="username"/.test(page.text) ? { username: "alice" } : {}),
-    stopAt: (u) => u.pathname.endsWith("/oauth/consent"),
+    stopAt: (u) => u.pathname.endsWith("/oauth/setup"),
   });
-  assert.equal(back.status, 0, `expected a redirect back to the consent page, got ${back.status} at ${back.url.href}: ${back.text.slice(0, 300)}`);
-  assert.equal(back.url.href, consent.url.href, "back on the same consent page");
+  assert.equal(back.status, 0, `expected a redirect back to the setup page, got ${back.status} at ${back.url.href}: ${back.text.slice(0, 300)}`);
+  assert.equal(back.url.href, consent.url.href, "back on the same setup page");
   assert.equal(upstream.authorizationRequests.length, 1);
   consent = await browser.open(back.url, { stopAt: toClient });
   const after = notesRow(consent);
-  assert.equal(after.connected, true, "the consent page shows the upstream connected");
+  assert.equal(after.connected, true, "the setup page shows the upstream connected");
+  assert.doesNotMatch(consent.text, /value="approve" disabled/, "Approve is enabled");
   assert.equal(after.connectHref, undefined);
 
   // Approve → code → token, then MCP: no connect-required round trip.
@@ -132,6 +142,6 @@ test("the Connect link's return address cannot leave the gateway", async () => {
     await assert.rejects(connectUrlFor(gw.services, "notes", "alice", "notes-mcp", bad), /same-origin/, bad);
   }
   await assert.rejects(connectUrlFor(gw.services, "unknown", "alice", "notes-mcp"), /no per-user upstream/);
-  const ok = await connectUrlFor(gw.services, "notes", "alice", "notes-mcp", "/__tollgate/oauth/consent?req=x");
-  assert.match(ok, /\/__tollgate\/connections\/notes\/connect\?ticket=/);
+  const ok = await connectUrlFor(gw.services, "notes", "alice", "notes-mcp", "/__tollgate/oauth/setup?req=x");
+  assert.match(ok, /\/__tollgate\/auth\/connections\/notes\/connect\?redirect=true&operationId=notes-mcp&browserTicket=/);
 });

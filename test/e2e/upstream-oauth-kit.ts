@@ -126,6 +126,30 @@ export async function connectInBrowser(browser: TestBrowser, authUrl: string, us
   });
 }
 
+/**
+ * Walks the gateway's authorization in the browser: sign-in (dev login as `user`), then the
+ * setup page — each not-yet-connected upstream is connected through its Connect button (signing
+ * in upstream as `upstreamUser`), which returns to the setup page — then Approve. Returns the
+ * redirect to the client (status 0).
+ */
+export async function completeSetup(
+  browser: TestBrowser,
+  authorizationUrl: string | URL,
+  stopAt: (u: URL) => boolean,
+  opts: { user?: string; upstreamUser?: string } = {},
+): Promise<BrowserPage> {
+  const fill = (name: string | undefined) => (page: BrowserPage): Record<string, string> =>
+    name && /name="username"/.test(page.text) ? { username: name } : {};
+  let page = await browser.walk(authorizationUrl, { values: fill(opts.user ?? "alice"), stopAt: (u) => stopAt(u) || u.pathname.endsWith("/oauth/setup") });
+  for (let i = 0; i < 5 && page.status === 0 && !stopAt(page.url); i++) {
+    const setup = await browser.open(page.url, { stopAt });
+    const link = /<a class="button big" href="([^"]+)"/.exec(setup.text)?.[1]?.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+    if (!link) return browser.submit(setup, {}, { button: { name: "decision", value: "approve" }, stopAt });
+    page = await browser.walk(link, { values: fill(opts.upstreamUser ?? opts.user ?? "alice"), stopAt: (u) => u.pathname.endsWith("/oauth/setup") });
+  }
+  return page;
+}
+
 /** Calls the upstream's `whoami` tool and returns its text. */
 export async function whoami(client: Client): Promise<string> {
   const r = (await client.callTool({ name: "whoami", arguments: {} })) as { content: Array<{ type: string; text?: string }> };

@@ -85,9 +85,35 @@ test("a forged iss in the callback is refused (RFC 9207)", async () => {
   assert.equal(s.upstream.tokenRequestLog.filter((r) => r.grantType === "authorization_code" && r.status !== 200).length, 0, "no code exchange attempted");
 });
 
+test("the connect URL without redirect=true answers 428 with the connect-required payload", async () => {
+  const link = new URL(await linkFor(s, "frank"));
+  link.searchParams.delete("redirect");
+  const res = await fetch(link, { redirect: "manual" });
+  assert.equal(res.status, 428);
+  const body = (await res.json()) as Record<string, unknown>;
+  assert.deepEqual({ ...body, authUrl: undefined }, {
+    state: "authenticating",
+    upstreamServerId: "notes",
+    operationId: link.searchParams.get("operationId"),
+    authUrl: undefined,
+    nextAction: "redirect",
+    authProfileId: "notes:user-oauth",
+  });
+  const authUrl = new URL(String(body.authUrl));
+  assert.equal(authUrl.searchParams.get("redirect"), "true");
+  assert.equal(authUrl.searchParams.get("browserTicket"), link.searchParams.get("browserTicket"));
+  // Asking did not use the ticket up: the browser link still works.
+  const browser = new TestBrowser();
+  const login = await browser.open(authUrl);
+  const upstreamAuthorize = await browser.submit(login, { username: "frank" }, { stopAt: (u) => u.origin === s.upstream.origin });
+  assert.equal(upstreamAuthorize.status, 0, "straight to the upstream");
+});
+
 test("a connect link that is cancelled is used up", async () => {
   const dave = new TestBrowser();
-  const link = await linkFor(s, "dave");
+  // A link of the earlier form (`…/connections/<id>/connect?ticket=…`) shows the confirmation page.
+  const issued = new URL(await linkFor(s, "dave"));
+  const link = `${s.gw.url}/__tollgate/connections/notes/connect?ticket=${issued.searchParams.get("browserTicket")}`;
   const login = await dave.open(link);
   const confirm = await dave.submit(login, { username: "dave" });
   assert.match(confirm.text, /Connect Demo Notes to dave/);
@@ -110,7 +136,7 @@ test("without any browser login: a start-up warning, and an explicit confirmatio
     // Posting without the form's CSRF value is refused.
     const forged = await browser.open(confirm.forms[0]!.action, {
       method: "POST",
-      body: new URLSearchParams({ ticket: new URL(link).searchParams.get("ticket")!, decision: "connect" }),
+      body: new URLSearchParams({ ticket: new URL(link).searchParams.get("browserTicket")!, decision: "connect" }),
     });
     assert.equal(forged.status, 403);
     const done = await browser.walk(link, { values: () => ({ username: "erin" }) });

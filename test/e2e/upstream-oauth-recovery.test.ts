@@ -58,7 +58,7 @@ test("an upstream that refuses even the freshly refreshed token: reconsent_requi
       const seen = s.upstream.seenAuthorizations.length;
       const data = connectData(await failure(() => c.client.callTool({ name: "whoami", arguments: {} })));
       assert.equal(data.state, "reconsent_required");
-      assert.match(data.authUrl, /\/connections\/notes\/connect\?ticket=/);
+      assert.match(data.authUrl, /\/auth\/connections\/notes\/connect\?redirect=true&operationId=[^&]+&browserTicket=/);
       assert.equal(s.upstream.tokenRequests.refresh_token, refreshes + 1, "exactly one refresh");
       const tried = s.upstream.seenAuthorizations.slice(seen);
       assert.equal(tried.length, 2, "the request and its one retry");
@@ -87,7 +87,7 @@ test("an upstream that forgot the gateway's registered client: reconsent_require
     const [oldClient] = upstream.clientIds();
     assert.ok(oldClient);
     const issuer = upstream.issuer;
-    const registration = registrationKey("notes", issuer, `${s.gw.url}/__tollgate/connections/notes/callback`);
+    const registration = registrationKey("notes", issuer, `${s.gw.url}/__tollgate/auth/connections/notes/callback`);
     assert.ok(await s.gw.services.store.get(CLIENTS_NS, registration), "the DCR registration is stored");
 
     // The upstream restarts on the same port and remembers nothing: clients, grants, tokens.

@@ -89,7 +89,7 @@ test("a grant revoked at the upstream asks the user to reconnect (reconsent_requ
       );
       assert.match(second, /expired or was revoked/);
       const url = await expectConnectRequired(() => c.client.callTool({ name: "whoami", arguments: {} }));
-      assert.match(url, /\/connections\/notes\/connect\?ticket=/);
+      assert.match(url, /\/auth\/connections\/notes\/connect\?redirect=true&operationId=[^&]+&browserTicket=/);
     } finally {
       await c.close();
     }

@@ -83,7 +83,7 @@ function setCookie(res: Response, prefix: string): string {
 }
 
 /**
- * Signs `user` in with the dev login, confirms the connection and returns the redirect to the
+ * Signs `user` in with the dev login, opens the connect link and returns the redirect to the
  * upstream's authorization endpoint, with the session and browser-binding cookies (`name=value`).
  */
 async function startFlow(browser: TestBrowser, user: string, id: string): Promise<{ authorize: URL; session: string; binding: string }> {
@@ -91,11 +91,9 @@ async function startFlow(browser: TestBrowser, user: string, id: string): Promis
   const loginForm = login.forms[0]!;
   const signedIn = await browser.fetch(loginForm.action, { method: "POST", body: new URLSearchParams({ ...loginForm.fields, username: user }) });
   const session = setCookie(signedIn, "tollgate_session=");
-  const confirm = await browser.open(new URL(signedIn.headers.get("location")!, loginForm.action));
-  assert.match(confirm.text, new RegExp(`to ${user}`));
-  const form = confirm.forms[0]!;
-  const started = await browser.fetch(form.action, { method: "POST", body: new URLSearchParams({ ...form.fields, decision: "connect" }) });
-  assert.equal(started.status, 303);
+  // Signed in as the link's user: the connect link redirects straight to the upstream.
+  const started = await browser.fetch(new URL(signedIn.headers.get("location")!, loginForm.action));
+  assert.equal(started.status, 302);
   return { authorize: new URL(started.headers.get("location")!), session, binding: setCookie(started, "tollgate_connect_") };
 }
 
@@ -124,7 +122,7 @@ test("one upstream's state at another upstream's callback exchanges no code and 
   // Alice's session and the flow's binding cookie arrive at beta's redirect URI with alpha's
   // state and a code, with and without beta's issuer.
   for (const iss of [beta.issuer, undefined]) {
-    const misdirected = new URL(`${gw.url}/__tollgate/connections/beta/callback`);
+    const misdirected = new URL(`${gw.url}/__tollgate/auth/connections/beta/callback`);
     misdirected.searchParams.set("state", state);
     misdirected.searchParams.set("code", "code-from-somewhere");
     if (iss) misdirected.searchParams.set("iss", iss);

@@ -109,7 +109,7 @@ for (const method of ["client_secret_basic", "client_secret_post"] as const) {
       clientId: "tollgate-manual",
       clientSecret: secret,
       tokenEndpointAuthMethod: method,
-      redirectUris: [`${s.gw.url}/__tollgate/connections/notes/callback`],
+      redirectUris: [`${s.gw.url}/__tollgate/auth/connections/notes/callback`],
     });
     await run(s, "alice", () => {
       const rec = s.upstream.tokenRequestLog.find((r) => r.grantType === "authorization_code");

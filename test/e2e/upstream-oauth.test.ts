@@ -32,7 +32,7 @@ async function connectedClient(user: string) {
   const first = sdkClient(gw.url, token);
   const authUrl = await expectConnectRequired(() => first.firstUse());
   await first.close();
-  assert.ok(authUrl.startsWith(`${gw.url}/__tollgate/connections/notes/connect?ticket=`), authUrl);
+  assert.match(authUrl, new RegExp(`^${gw.url}/__tollgate/auth/connections/notes/connect\\?redirect=true&operationId=[^&]+&browserTicket=`), authUrl);
   const page = await connectInBrowser(new TestBrowser(), authUrl, user);
   assert.equal(page.status, 200, page.text.slice(0, 500));
   assert.match(page.text, /Demo Notes is connected/);
@@ -156,7 +156,7 @@ test("connect-required on the wire: 2026-07-28 InputRequiredResult, SSE framing,
   const req = Object.values(r.result.inputRequests)[0]!;
   assert.equal(req.method, "elicitation/create");
   assert.equal(req.params.mode, "url");
-  assert.ok(req.params.url.startsWith(`${gw.url}/__tollgate/connections/notes/connect?ticket=`));
+  assert.ok(req.params.url.startsWith(`${gw.url}/__tollgate/auth/connections/notes/connect?redirect=true&`));
   assert.ok(r.result.requestState);
 
   const sse = await post({ jsonrpc: "2.0", id: 2, method: "tools/list" }, { accept: "text/event-stream", "mcp-protocol-version": "2025-11-25" });

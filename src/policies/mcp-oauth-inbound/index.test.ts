@@ -111,7 +111,7 @@ test("two mcp-oauth-inbound policies that disagree on which clients may register
   const same = await testGateway(
     [
       { name: "open", exportName: "McpOAuthInboundPolicy", options: { gateway: { accessTokenTtlSeconds: 300 } } },
-      { name: "strict", exportName: "McpOAuthInboundPolicy", options: { gateway: { requiredScopes: ["mcp"] } } },
+      { name: "strict", exportName: "McpOAuthInboundPolicy", options: { gateway: { requiredScopes: ["mcp:tools"] } } },
     ],
     routes,
     { settings: { devLogin: true } },

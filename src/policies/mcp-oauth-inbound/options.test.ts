@@ -14,7 +14,7 @@ test("defaults of the gateway block and of browserLogin", () => {
   assert.equal(o.gateway.refreshTokenTtlSeconds, 2_592_000);
   assert.equal(o.gateway.cimdEnabled, true);
   assert.equal(o.gateway.authorizationRequestTtlSeconds, undefined);
-  assert.deepEqual(o.gateway.scopesSupported, ["mcp"]);
+  assert.deepEqual(o.gateway.scopesSupported, ["mcp:tools"]);
   assert.deepEqual(o.clients, []);
   const b = o.browserLogin!;
   assert.deepEqual(

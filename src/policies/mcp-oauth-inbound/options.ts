@@ -28,7 +28,7 @@ export const gatewaySchema = z
     /** Tollgate: how long a user may take to sign in and consent, seconds (default `browserLogin.stateTtlSeconds`). */
     authorizationRequestTtlSeconds: z.number().int().min(60).max(86_400).optional(),
     /** Tollgate: scopes MCP clients may request (listed in the metadata). */
-    scopesSupported: z.array(scopeToken).default(["mcp"]),
+    scopesSupported: z.array(scopeToken).default(["mcp:tools"]),
     /** Tollgate: scopes a token must carry on the route (403 insufficient_scope otherwise). */
     requiredScopes: z.array(scopeToken).default([]),
   })

@@ -106,8 +106,8 @@ test("without a grant: connect-required with a single-use ticket bound to the ca
   assert.equal(body.id, 3);
   assert.equal(body.error.code, -32042);
   assert.equal(body.error.data.state, "authenticating");
-  assert.match(body.error.data.authUrl, /^https:\/\/gw\.example\.com\/__tollgate\/connections\/linear\/connect\?ticket=[A-Za-z0-9_-]{43}$/);
-  const ticket = new URL(body.error.data.authUrl).searchParams.get("ticket")!;
+  assert.match(body.error.data.authUrl, /^https:\/\/gw\.example\.com\/__tollgate\/auth\/connections\/linear\/connect\?redirect=true&operationId=[^&]+&browserTicket=[A-Za-z0-9_-]{43}$/);
+  const ticket = new URL(body.error.data.authUrl).searchParams.get("browserTicket")!;
   const tickets = await services.store.list<{ subject: string; upstreamId: string; operationId: string }>("connect-tickets");
   const mine = tickets.find((t) => t.value.subject === "alice")!;
   assert.deepEqual([mine.value.upstreamId, mine.value.operationId], ["linear", "linear-mcp"]);
@@ -211,7 +211,7 @@ test("2026-07-28 clients get an InputRequiredResult on tools/call", async () => 
   )) as Response;
   const body = (await out.json()) as { result: { resultType: string; inputRequests: Record<string, { params: { url: string } }> } };
   assert.equal(body.result.resultType, "input_required");
-  assert.match(body.result.inputRequests.tollgate_connect_linear!.params.url, /connect\?ticket=/);
+  assert.match(body.result.inputRequests.tollgate_connect_linear!.params.url, /connect\?.*browserTicket=/);
 });
 
 test("shared mode: admin_connect_required without a link until an admin connects", async () => {

@@ -63,7 +63,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
       prompt: options.prompt,
       registration: options.clientRegistration,
       redirectUri: callbackUrl(services, id),
-      clientMetadataUrl: https ? clientMetadataUrl(services, id) : undefined,
+      clientMetadataUrl: https ? clientMetadataUrl(services, id, options.authMode) : undefined,
     },
     { store: services.store, secrets: services.secrets, log: services.log, fetch, now: () => services.now(), tracing: services.tracing },
   );

@@ -18,9 +18,14 @@ export function resourceMetadataUrl(publicUrl: string, pathname: string): string
 }
 
 export interface ProtectedResourceInfo {
-  /** Issuer identifiers of the authorization servers that mint accepted tokens. */
-  authorizationServers: string[];
+  /**
+   * Issuer identifiers of the authorization servers that mint accepted tokens, or a function of
+   * the concrete resource URL (the gateway's own server has one issuer per route).
+   */
+  authorizationServers: string[] | ((resource: string) => string[]);
   scopesSupported?: string[] | undefined;
+  /** Further RFC 9728 fields (`resource_name`, …). */
+  extra?: Record<string, unknown> | undefined;
 }
 
 const CORS = {
@@ -49,12 +54,15 @@ export function registerProtectedResource(
         });
       }
       const path = new URL(request.url).pathname.slice(PRM_PREFIX.length) || "/";
+      const resource = `${services.settings.publicUrl}${path}`;
+      const servers = info.authorizationServers;
       const doc: Record<string, unknown> = {
-        resource: `${services.settings.publicUrl}${path}`,
-        authorization_servers: info.authorizationServers,
+        resource,
+        authorization_servers: typeof servers === "function" ? servers(resource) : servers,
         bearer_methods_supported: ["header"],
       };
       if (info.scopesSupported?.length) doc.scopes_supported = info.scopesSupported;
+      Object.assign(doc, info.extra);
       return new Response(JSON.stringify(doc), {
         status: 200,
         headers: { ...CORS, "content-type": "application/json", "cache-control": "public, max-age=300" },

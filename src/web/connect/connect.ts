@@ -1,12 +1,16 @@
 /**
  * The connect flow in the browser:
  *
- * 1. `GET <basePath>/connections/<id>/connect?ticket=…` — the `authUrl`. The browser user must be
- *    the ticket's subject (checked against the gateway's own browser session); the page asks for
- *    explicit confirmation in a CSRF-protected form.
+ * 1. `GET <basePath>/auth/connections/<id>/connect?redirect=true&operationId=…&browserTicket=…`
+ *    — the `authUrl`. The browser user must be the ticket's subject (checked against the
+ *    gateway's own browser session); then the ticket is used up and the browser goes straight to
+ *    the upstream (302). Without a browser login to check against, and for links of the earlier
+ *    form (`<basePath>/connections/<id>/connect?ticket=…`), a page asks for explicit confirmation
+ *    in a CSRF-protected form. Without `redirect=true` the answer is 428 with the connect-required
+ *    payload (JSON) whose `authUrl` is the browser link.
  * 2. `POST` of that form — uses the ticket up, stores the pending authorization (PKCE verifier,
  *    state) bound to this browser by a cookie, redirects to the upstream authorization endpoint.
- * 3. `GET <basePath>/connections/<id>/callback` — single-use state, browser binding, RFC 9207
+ * 3. `GET <basePath>/auth/connections/<id>/callback` — single-use state, browser binding, RFC 9207
  *    `iss`, code exchange with `resource`, the grant stored encrypted; then a success page, or
  *    back to the page the connection was started from (the consent page) when the ticket says so.
  *
@@ -18,7 +22,8 @@ import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
 import { digest, peekFlow, peekTicket, randomValue, saveFlow, takeFlow, takeTicket } from "../../oauth/connect-state.js";
 import { AuthorizationDeniedError, TokenEndpointError } from "../../oauth/flow.js";
-import { storeNewGrant, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { authProfileId, callbackUrl, storeNewGrant, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
 import { errorSummary } from "../../oauth/upstream.js";
 import { redirect } from "../html.js";
 import {
@@ -42,7 +47,7 @@ import { AuditEvents } from "../../audit/events.js";
 const bindingCookie = (state: string) => `tollgate_connect_${digest(state).slice(0, 12)}`;
 
 function callbackPath(services: GatewayServices, id: string): string {
-  return `${services.settings.basePath}/connections/${encodeURIComponent(id)}/callback`;
+  return new URL(callbackUrl(services, id)).pathname;
 }
 
 function userLabel(user: UserInfo): string {
@@ -71,6 +76,7 @@ export async function startAuthorization(
   services: GatewayServices,
   entry: UpstreamEntry,
   p: { subject: string | undefined; startedBy: string; scopes?: string[] | undefined; stepUps: number; returnTo?: string | undefined },
+  status: 302 | 303 = 303,
 ): Promise<Response> {
   let start;
   try {
@@ -102,36 +108,59 @@ export async function startAuthorization(
     scopes: start.pending.scopes.join(" "),
     scopeSource: start.scopeSource,
   });
-  return redirect(start.url.href, { status: 303, headers: { "set-cookie": cookie } });
+  return redirect(start.url.href, { status, headers: { "set-cookie": cookie } });
 }
 
-/** GET connect: identity check and confirmation page. */
+/** The 428 answer of a connect URL asked without `redirect=true`: the connect-required payload. */
+function connectRequired(entry: UpstreamEntry, url: URL, ticket: { operationId: string; reason: string }): Response {
+  const link = new URL(url);
+  link.searchParams.set("redirect", "true");
+  const body = {
+    state: ticket.reason === "reconsent_required" ? "reconsent_required" : "authenticating",
+    upstreamServerId: entry.id,
+    operationId: ticket.operationId,
+    authUrl: link.href,
+    nextAction: "redirect",
+    authProfileId: authProfileId(entry.id, entry.authMode),
+  };
+  return new Response(JSON.stringify(body), {
+    status: 428,
+    headers: { "content-type": "application/json", "cache-control": "no-store", "referrer-policy": "no-referrer" },
+  });
+}
+
+/** GET connect: identity check, then the upstream (`redirect=true`), a confirmation page, or 428 JSON. */
 export async function connectPage(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const { services } = ctx;
   const entry = entryOr404(services, ctx.params.id);
   if (entry instanceof Response) return entry;
   const url = new URL(request.url);
-  const ticketValue = url.searchParams.get("ticket");
+  const legacyLink = !url.searchParams.has("browserTicket");
+  const ticketValue = url.searchParams.get("browserTicket") ?? url.searchParams.get("ticket");
   const ticket = await peekTicket(services.store, ticketValue);
   if (!ticket || ticket.upstreamId !== entry.id || entry.authMode !== "user-oauth") return expiredTicket();
-  const action = `${services.settings.basePath}/connections/${encodeURIComponent(entry.id)}/connect`;
+  const wantsRedirect = url.searchParams.get("redirect") === "true";
+  if (!wantsRedirect && !legacyLink) return connectRequired(entry, url, ticket);
+  const action = gatewayPaths(services.settings.basePath).connect.replace(":id", encodeURIComponent(entry.id));
   let authOrigin: string | undefined;
-  try {
-    authOrigin = new URL((await entry.oauth.discovery()).as.authorization_endpoint!).origin;
-  } catch {
-    authOrigin = undefined; // the POST will report the failure
-  }
-  const common = {
-    displayName: entry.displayName,
-    summary: entry.summary,
-    action,
-    ticket: ticketValue!,
-    upstreamHost: entry.oauth.config.upstreamUrl.host,
-    authOrigin,
+  const confirm = async () => {
+    try {
+      authOrigin = new URL((await entry.oauth.discovery()).as.authorization_endpoint!).origin;
+    } catch {
+      authOrigin = undefined; // the POST will report the failure
+    }
+    return {
+      displayName: entry.displayName,
+      summary: entry.summary,
+      action,
+      ticket: ticketValue!,
+      upstreamHost: entry.oauth.config.upstreamUrl.host,
+      authOrigin,
+    };
   };
   if (!browserLoginAvailable(services)) {
     const nonce = issueFormNonce(services, action);
-    return confirmPage({ ...common, userLabel: ticket.subject, csrf: nonce.token, bearerMode: true, setCookie: nonce.setCookie });
+    return confirmPage({ ...(await confirm()), userLabel: ticket.subject, csrf: nonce.token, bearerMode: true, setCookie: nonce.setCookie });
   }
   const user = await requireBrowserUser(request, services, `${url.pathname}${url.search}`);
   if (user instanceof Response) return user;
@@ -144,7 +173,16 @@ export async function connectPage(request: Request, ctx: SystemRequestContext): 
       403,
     );
   }
-  return confirmPage({ ...common, userLabel: userLabel(user), csrf: await csrfToken(request, services), bearerMode: false });
+  if (!wantsRedirect) return confirmPage({ ...(await confirm()), userLabel: userLabel(user), csrf: await csrfToken(request, services), bearerMode: false });
+  // The signed-in user is the ticket's subject: no confirmation step, straight to the upstream.
+  const taken = await takeTicket(services.store, ticketValue);
+  if (!taken || taken.upstreamId !== entry.id) return expiredTicket();
+  return startAuthorization(
+    services,
+    entry,
+    { subject: taken.subject, startedBy: user.sub, scopes: taken.scopes, stepUps: taken.stepUps, returnTo: taken.returnTo },
+    302,
+  );
 }
 
 /** POST connect: the confirmation form. */

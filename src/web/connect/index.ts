@@ -3,16 +3,18 @@
  *
  * | path | what |
  * |---|---|
- * | `GET <basePath>/.well-known/oauth-client/<id>` | the upstream's Client ID Metadata Document |
- * | `GET/POST <basePath>/connections/<id>/connect` | connect link and its confirmation form |
- * | `GET <basePath>/connections/<id>/callback` | the upstream's redirect URI |
+ * | `GET <basePath>/.well-known/oauth-client/<id>?authProfileId=<id>:<mode>` | the upstream's Client ID Metadata Document |
+ * | `GET/POST <basePath>/auth/connections/<id>/connect` | connect link (`redirect=true`: to the upstream; else 428 JSON) and its confirmation form |
+ * | `GET <basePath>/auth/connections/<id>/callback` | the upstream's redirect URI |
+ * | `<basePath>/connections/<id>/connect`, `…/callback` | the same handlers under their earlier paths |
  * | `GET/POST <basePath>/connections` | the signed-in user's connections (HTML) |
  * | `GET <basePath>/api/connections`, `DELETE …/<id>` | the same as JSON |
  * | `GET/POST <basePath>/admin/connections` | shared connections, administrators only |
  */
 import type { GatewayServices } from "../../pipeline/services.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
-import { callbackUrl, clientMetadataUrl, upstreamOAuthState } from "../../oauth/registry.js";
+import { authProfileId, callbackUrl, clientMetadataUrl, upstreamOAuthState } from "../../oauth/registry.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
 import { clientMetadataDocument } from "../../oauth/registration.js";
 import { registerWebRoutes } from "../index.js";
 import { connectCallback, connectPage, connectSubmit } from "./connect.js";
@@ -20,12 +22,20 @@ import { adminHtml, adminSubmit, connectionsDelete, connectionsHtml, connections
 
 const registered = new WeakSet<GatewayServices>();
 
-/** Serves an upstream's Client ID Metadata Document (public, cacheable). */
-function clientMetadata(_request: Request, ctx: SystemRequestContext): Response {
+/**
+ * Serves an upstream's Client ID Metadata Document (public, cacheable). Its `client_id` is the
+ * URL asked for: with `authProfileId` (which must name this upstream and its mode), or without
+ * it — the URL grants connected before carried, so their refreshes keep working.
+ */
+function clientMetadata(request: Request, ctx: SystemRequestContext): Response {
   const entry = ctx.params.id ? upstreamOAuthState(ctx.services).upstreams.get(ctx.params.id) : undefined;
-  if (!entry) return new Response(JSON.stringify({ error: "not_found" }), { status: 404, headers: { "content-type": "application/json" } });
+  const notFound = () => new Response(JSON.stringify({ error: "not_found" }), { status: 404, headers: { "content-type": "application/json" } });
+  if (!entry) return notFound();
+  const profile = new URL(request.url).searchParams.get("authProfileId");
+  if (profile !== null && profile !== authProfileId(entry.id, entry.authMode)) return notFound();
+  const url = clientMetadataUrl(ctx.services, entry.id, entry.authMode);
   const doc = clientMetadataDocument({
-    clientId: clientMetadataUrl(ctx.services, entry.id),
+    clientId: profile === null ? url.slice(0, url.indexOf("?")) : url,
     clientName: entry.displayName,
     redirectUri: callbackUrl(ctx.services, entry.id),
     clientUri: ctx.services.settings.publicUrl,
@@ -42,10 +52,13 @@ export function registerConnectRoutes(services: GatewayServices): void {
   registerWebRoutes(services);
   const base = services.settings.basePath;
   const r = services.systemRoutes;
-  r.add(["GET"], `${base}/.well-known/oauth-client/:id`, clientMetadata);
-  r.add(["GET"], `${base}/connections/:id/connect`, connectPage);
-  r.add(["POST"], `${base}/connections/:id/connect`, connectSubmit);
-  r.add(["GET"], `${base}/connections/:id/callback`, connectCallback);
+  const p = gatewayPaths(base);
+  r.add(["GET"], p.clientMetadata, clientMetadata);
+  for (const path of [p.connect, p.legacy.connect]) {
+    r.add(["GET"], path, connectPage);
+    r.add(["POST"], path, connectSubmit);
+  }
+  for (const path of [p.connectCallback, p.legacy.connectCallback]) r.add(["GET"], path, connectCallback);
   r.add(["GET"], `${base}/connections`, connectionsHtml);
   r.add(["POST"], `${base}/connections`, connectionsSubmit);
   r.add(["GET"], `${base}/api/connections`, connectionsJson);

@@ -21,6 +21,10 @@ import {
   verifyFormNonce,
 } from "../session.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
+
+/** The name the form suggests (the subject Zuplo's dev login always uses). */
+export const DEFAULT_DEV_USER = "dev-browser-user";
 
 /** Usernames the dev login accepts (also the subject). */
 const USERNAME_RE = /^[A-Za-z0-9._@+-]{1,64}$/;
@@ -74,7 +78,7 @@ function refusal(request: Request, ctx: SystemRequestContext): Response | undefi
 }
 
 function formPage(ctx: SystemRequestContext, returnTo: string, error?: string): Response {
-  const path = `${ctx.services.settings.basePath}/login/dev`;
+  const path = gatewayPaths(ctx.services.settings.basePath).devLogin;
   const nonce = issueFormNonce(ctx.services, path);
   const body =
     `<h1>Dev login</h1>` +
@@ -82,14 +86,16 @@ function formPage(ctx: SystemRequestContext, returnTo: string, error?: string): 
     (error ? `<p class="warn">${escapeHtml(error)}</p>` : "") +
     `<form method="post" action="${escapeHtml(path)}">` +
     `<label for="username">User name</label>` +
-    `<input type="text" id="username" name="username" autocomplete="username" required autofocus maxlength="64">` +
+    `<input type="text" id="username" name="username" autocomplete="username" required autofocus maxlength="64" value="${DEFAULT_DEV_USER}">` +
     `<input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">` +
     `<input type="hidden" name="csrf" value="${escapeHtml(nonce.token)}">` +
     `<div class="actions"><button type="submit">Sign in</button></div></form>`;
-  return htmlPage("Dev login", body, { status: error ? 400 : 200, headers: { "set-cookie": nonce.setCookie } });
+  // The sign-in redirects to `return_to`, which may redirect on to an upstream's authorization
+  // server (a connect link with redirect=true); browsers apply form-action to that whole chain.
+  return htmlPage("Dev login", body, { status: error ? 400 : 200, headers: { "set-cookie": nonce.setCookie }, formAction: ["http:", "https:"] });
 }
 
-/** GET `<basePath>/login/dev`: the form. */
+/** GET `<basePath>/oauth/dev-login` (alias `<basePath>/login/dev`): the form. */
 export async function devLoginPage(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const refused = refusal(request, ctx);
   if (refused) return refused;
@@ -97,7 +103,7 @@ export async function devLoginPage(request: Request, ctx: SystemRequestContext):
   return formPage(ctx, returnTo);
 }
 
-/** POST `<basePath>/login/dev`: starts the session and returns to a same-origin page. */
+/** POST `<basePath>/oauth/dev-login`: starts the session and returns to a same-origin page. */
 export async function devLoginSubmit(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const refused = refusal(request, ctx);
   if (refused) return refused;
@@ -107,7 +113,7 @@ export async function devLoginSubmit(request: Request, ctx: SystemRequestContext
     return htmlPage(
       "Sign-in form expired",
       `<h1>Sign-in form expired</h1><p>Please <a href="${escapeHtml(
-        `${ctx.services.settings.basePath}/login/dev?return_to=${encodeURIComponent(returnTo)}`,
+        `${gatewayPaths(ctx.services.settings.basePath).devLogin}?return_to=${encodeURIComponent(returnTo)}`,
       )}">open the sign-in page again</a>.</p>`,
       { status: 403 },
     );

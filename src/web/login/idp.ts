@@ -6,7 +6,8 @@
  * they never leave the gateway except to the IdP itself.
  *
  * Start: `GET <basePath>/login?return_to=…`; the IdP redirects back to
- * `<publicUrl><basePath>/login/callback` (the redirect URI to register at the IdP).
+ * `<publicUrl><basePath>/oauth/callback` (the redirect URI to register at the IdP, as in Zuplo's
+ * guides; `<basePath>/login/callback` is served too, for registrations made before).
  *
  * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
  * @see https://www.rfc-editor.org/rfc/rfc9207 Authorization response issuer identification
@@ -18,6 +19,7 @@ import type { GatewayServices } from "../../pipeline/services.js";
 import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
 import { saveIdToken } from "../../oauth/id-jag/id-tokens.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
 import { escapeHtml, htmlPage, redirect } from "../html.js";
 import {
   browserLoginConfig,
@@ -57,7 +59,7 @@ function jwks(url: string, timeoutMs: number) {
 
 /** The gateway's redirect URI at the IdP. */
 export function idpRedirectUri(services: GatewayServices): string {
-  return `${services.settings.publicUrl}${services.settings.basePath}/login/callback`;
+  return `${services.settings.publicUrl}${gatewayPaths(services.settings.basePath).callback}`;
 }
 
 const isLoopbackHttp = (u: string) => /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/i.test(u);
@@ -71,6 +73,8 @@ function asAndClient(cfg: BrowserLoginConfig): { as: oauth.AuthorizationServer; 
 
 const stateCookieName = (services: GatewayServices) =>
   services.settings.publicUrl.startsWith("https:") ? "__Secure-tollgate_login" : "tollgate_login";
+// Scoped to the base path: the start (`…/login`) and both callback paths must see it.
+const stateCookiePath = (services: GatewayServices) => services.settings.basePath || "/";
 const stateKey = (state: string) => createHash("sha256").update(state).digest("base64url");
 
 /** GET `<basePath>/login`: sends the browser to the IdP (or the dev login, or explains). */
@@ -80,7 +84,7 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   const cfg = browserLoginConfig(services);
   if (!cfg) {
     if (devLoginEnabled(services)) {
-      return redirect(`${services.settings.basePath}/login/dev?return_to=${encodeURIComponent(returnTo)}`);
+      return redirect(`${gatewayPaths(services.settings.basePath).devLogin}?return_to=${encodeURIComponent(returnTo)}`);
     }
     return noLoginPage();
   }
@@ -109,7 +113,7 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   // (login CSRF: an attacker's code injected into a victim's browser) is refused.
   const cookie = cookieHeader(services.settings, stateCookieName(services), state, {
     maxAge: ttl,
-    path: `${services.settings.basePath}/login`,
+    path: stateCookiePath(services),
   });
   return redirect(url.href, { headers: { "set-cookie": cookie } });
 }
@@ -125,7 +129,7 @@ export function userFromClaims(claims: Record<string, unknown>, names: string[] 
   return { sub: String(claims.sub), data };
 }
 
-/** GET `<basePath>/login/callback`: the IdP's redirect back with a code. */
+/** GET `<basePath>/oauth/callback` (alias `<basePath>/login/callback`): the IdP's redirect back with a code. */
 export async function loginCallback(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const { services } = ctx;
   const cfg = browserLoginConfig(services);
@@ -135,7 +139,7 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
   const rec = state ? await services.store.take<PendingLogin>(LOGIN_STATE_NS, stateKey(state)) : undefined;
   const clear = cookieHeader(services.settings, stateCookieName(services), "", {
     maxAge: 0,
-    path: `${services.settings.basePath}/login`,
+    path: stateCookiePath(services),
   });
   const cookieState = readCookie(request, stateCookieName(services));
   if (!rec || !cookieState || !safeEqual(cookieState, state)) {

@@ -1,11 +1,13 @@
 /**
- * Browser login endpoints: `<basePath>/login` (start), `<basePath>/login/callback` (IdP
- * redirect URI), `<basePath>/login/dev` (loopback dev login) and `<basePath>/logout`.
+ * Browser login endpoints: `<basePath>/login` (start), `<basePath>/oauth/callback` (the IdP
+ * redirect URI; alias `<basePath>/login/callback`), `<basePath>/oauth/dev-login` (loopback dev
+ * login; alias `<basePath>/login/dev`) and `<basePath>/logout`.
  */
 import type { GatewayServices } from "../../pipeline/services.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
 import { htmlPage, redirect } from "../html.js";
-import { endBrowserSession, readForm, sameOriginPost, verifyCsrf } from "../session.js";
+import { endBrowserSession, readForm, safeReturnTo, sameOriginPost, verifyCsrf } from "../session.js";
 import { devLoginPage, devLoginSubmit } from "./dev.js";
 import { loginCallback, loginStart } from "./idp.js";
 
@@ -21,16 +23,22 @@ async function logout(request: Request, ctx: SystemRequestContext): Promise<Resp
     });
   }
   const cookie = await endBrowserSession(request, ctx.services);
-  return redirect(`${ctx.services.settings.basePath}/login/signed-out`, { status: 303, headers: { "set-cookie": cookie } });
+  // A page that offers sign-out may name itself as `return_to`: it then asks for sign-in again.
+  const back = form.get("return_to");
+  const next = back ? safeReturnTo(back, ctx.services) : `${ctx.services.settings.basePath}/login/signed-out`;
+  return redirect(next, { status: 303, headers: { "set-cookie": cookie } });
 }
 
 /** Registers the login endpoints on the gateway's system routes. */
 export function registerLoginRoutes(services: GatewayServices): void {
   const base = services.settings.basePath;
+  const p = gatewayPaths(base);
   services.systemRoutes.add(["GET"], `${base}/login`, loginStart);
-  services.systemRoutes.add(["GET"], `${base}/login/callback`, loginCallback);
-  services.systemRoutes.add(["GET"], `${base}/login/dev`, devLoginPage);
-  services.systemRoutes.add(["POST"], `${base}/login/dev`, devLoginSubmit);
+  for (const path of [p.callback, p.legacy.idpCallback]) services.systemRoutes.add(["GET"], path, loginCallback);
+  for (const path of [p.devLogin, p.legacy.devLogin]) {
+    services.systemRoutes.add(["GET"], path, devLoginPage);
+    services.systemRoutes.add(["POST"], path, devLoginSubmit);
+  }
   services.systemRoutes.add(["GET"], `${base}/login/signed-out`, () =>
     htmlPage("Signed out", "<h1>Signed out</h1><p>You are signed out of the gateway.</p>"),
   );

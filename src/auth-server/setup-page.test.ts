@@ -1,13 +1,13 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { testServices } from "../../test/helpers/test-kit.js";
-import { renderConsent, type ConsentView } from "./consent-page.js";
+import { renderSetup, type SetupView } from "./setup-page.js";
 import type { OAuthClient } from "./types.js";
 
 const services = testServices();
 after(() => services.close());
 
-function view(client: Partial<OAuthClient>, redirectUri: string): ConsentView {
+function view(client: Partial<OAuthClient>, redirectUri: string): SetupView {
   return {
     services,
     requestId: "r".repeat(32),
@@ -41,15 +41,15 @@ function view(client: Partial<OAuthClient>, redirectUri: string): ConsentView {
   };
 }
 
-test("consent for a URL client id with a loopback redirect URI warns that any local program could be the client", async () => {
+test("setup page for a URL client id with a loopback redirect URI warns that any local program could be the client", async () => {
   // Anyone can name a well-known client's metadata URL and any loopback port (the MCP
   // authorization spec, "Localhost Redirect URI Risks"): the verified name proves little here.
-  const loopback = await renderConsent(view({}, "http://127.0.0.1:49152/callback")).text();
+  const loopback = await renderSetup(view({}, "http://127.0.0.1:49152/callback")).text();
   assert.match(loopback, /class="warn"/);
   assert.match(loopback, /this computer/);
   assert.match(loopback, /Claude &#60;b&#62;/, "the client name is escaped");
-  const web = await renderConsent(view({}, "https://claude.example/oauth/callback")).text();
+  const web = await renderSetup(view({}, "https://claude.example/oauth/callback")).text();
   assert.doesNotMatch(web, /class="warn"/);
-  const configured = await renderConsent(view({ kind: "static", clientId: "cli" }, "http://127.0.0.1:49152/callback")).text();
+  const configured = await renderSetup(view({ kind: "static", clientId: "cli" }, "http://127.0.0.1:49152/callback")).text();
   assert.doesNotMatch(configured, /class="warn"/);
 });

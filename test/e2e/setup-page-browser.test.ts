@@ -1,0 +1,153 @@
+/**
+ * The setup page in a real browser (Debian chromium through playwright-core): an MCP client's
+ * authorization lands on it after the dev login; the route's upstream (the demo notes server, a
+ * real oidc-provider) is not connected, so its Connect button leads and Approve is disabled —
+ * and refused by the gateway if sent anyway. Connect → the upstream's sign-in → back on the
+ * setup page, now connected → Approve → the client's redirect URI with a code. The page shows
+ * who is signed in, with sign-out.
+ *
+ * Screenshots `setup-page-before.png` and `setup-page-after.png` go to
+ * `$TOLLGATE_SCREENSHOT_DIR` (run with `TOLLGATE_SCREENSHOT_DIR=docs` to refresh the ones in
+ * the docs) or the temp folder, so a test run leaves the working tree untouched.
+ *
+ * Needs `/usr/bin/chromium`; skipped without it unless CI=true.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import type { Browser } from "playwright-core";
+import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
+import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
+import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
+import { pkce } from "./auth-server-helpers.js";
+
+const SHOTS = path.resolve(process.env.TOLLGATE_SCREENSHOT_DIR ?? os.tmpdir());
+const MCP = "$import(@zuplo/runtime/mcp-gateway)";
+
+describe("setup page in a real browser", { skip: chromiumSkip }, () => {
+  let upstream: OAuthUpstream;
+  let gw: RunningGateway;
+  let browser: Browser;
+  let client: http.Server;
+  let redirectUri: string;
+
+  before(async () => {
+    upstream = await startOAuthUpstream();
+    const dir = await writeProject({
+      "modules/zuplo.runtime.ts":
+        `import { RuntimeExtensions } from "@zuplo/runtime";\nimport { McpGatewayPlugin } from "@zuplo/runtime/mcp-gateway";\n` +
+        `export function runtimeInit(runtime: RuntimeExtensions) {\n  runtime.addPlugin(new McpGatewayPlugin());\n}\n`,
+      "config/policies.json": JSON.stringify({
+        policies: [
+          { name: "auth", policyType: "mcp-oauth-inbound", handler: { module: MCP, export: "McpOAuthInboundPolicy", options: {} } },
+          {
+            name: "mcp-token-exchange-notes",
+            policyType: "mcp-token-exchange-inbound",
+            handler: { module: MCP, export: "McpTokenExchangeInboundPolicy", options: { displayName: "Demo Notes", authMode: "user-oauth" } },
+          },
+        ],
+      }),
+      "config/routes.oas.json": JSON.stringify({
+        openapi: "3.1.0",
+        info: { title: "setup page", version: "1" },
+        paths: {
+          "/mcp/notes": {
+            "get,post": {
+              operationId: "notes-mcp",
+              "x-zuplo-route": {
+                corsPolicy: "none",
+                handler: { module: MCP, export: "McpProxyHandler", options: { rewritePattern: upstream.mcpUrl } },
+                policies: { inbound: ["auth", "mcp-token-exchange-notes"] },
+              },
+            },
+          },
+        },
+      }),
+    });
+    gw = await startGateway({ projectDir: dir, settings: { devLogin: true } });
+    client = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("client callback"));
+    await new Promise<void>((r) => client.listen(0, "127.0.0.1", r));
+    redirectUri = `http://127.0.0.1:${(client.address() as AddressInfo).port}/callback`;
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.close();
+    await upstream?.close();
+    await new Promise<void>((r) => (client ? client.close(() => r()) : r()));
+  });
+
+  test("connect the upstream from the setup page, then approve", async () => {
+    const reg = await fetch(`${gw.url}/__zuplo/oauth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ client_name: "Claude Desktop (test)", redirect_uris: [redirectUri], token_endpoint_auth_method: "none", scope: "mcp:tools" }),
+    });
+    const clientId = String(((await reg.json()) as { client_id: string }).client_id);
+    const { challenge } = pkce();
+    const authorize = new URL(`${gw.url}/__zuplo/oauth/authorize/mcp/notes`);
+    for (const [k, v] of Object.entries({ response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "st-1", scope: "mcp:tools" })) {
+      authorize.searchParams.set(k, v);
+    }
+    const page = await browser.newPage({ viewport: { width: 760, height: 900 } });
+    const csp: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) csp.push(m.text());
+    });
+    await page.goto(authorize.href);
+    // The dev login (loopback only): the suggested user name is replaced with alice.
+    await page.waitForURL(/\/__zuplo\/oauth\/dev-login\?/);
+    await page.fill("#username", "alice");
+    await page.click('button[type="submit"]');
+    await page.waitForURL(/\/__zuplo\/oauth\/setup\?req=/);
+    const setupUrl = page.url();
+
+    // Before: connecting is the step; Approve is disabled and says why.
+    assert.match(await page.locator("h1").innerText(), /Connect your accounts for Claude Desktop \(test\)/);
+    assert.match(await page.locator("header.account").innerText(), /Signed in as alice/);
+    assert.equal(await page.locator("header.account button", { hasText: "Sign out" }).count(), 1);
+    const row = page.locator('li[data-upstream="notes"]');
+    assert.equal(await row.getAttribute("data-state"), "not-connected");
+    const connect = row.locator("a.button.big", { hasText: "Connect Demo Notes" });
+    assert.equal(await connect.count(), 1);
+    const approve = page.locator('button[name="decision"][value="approve"]');
+    assert.equal(await approve.isDisabled(), true);
+    assert.match(await page.locator("#approve-help").innerText(), /once Demo Notes is connected/);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, "setup-page-before.png"), fullPage: true });
+
+    // Approve sent anyway (the disabled attribute removed) is refused by the gateway.
+    await approve.evaluate((b) => b.removeAttribute("disabled"));
+    await approve.click();
+    await page.waitForLoadState();
+    assert.match(await page.locator('[role="alert"]').innerText(), /Connect Demo Notes before approving/);
+    assert.equal(await page.locator('li[data-upstream="notes"]').getAttribute("data-state"), "not-connected");
+
+    // Connect: the upstream's sign-in page, then straight back to the setup page.
+    await page.locator("a.button.big", { hasText: "Connect Demo Notes" }).click();
+    await page.waitForURL((u) => u.origin === new URL(upstream.origin).origin);
+    await page.fill('input[name="username"]', "alice-notes");
+    await page.click('button[type="submit"]');
+    await page.waitForURL((u) => u.href === setupUrl);
+
+    // After: connected, Approve enabled.
+    assert.equal(await page.locator('li[data-upstream="notes"]').getAttribute("data-state"), "connected");
+    assert.match(await page.locator("h1").innerText(), /Allow Claude Desktop \(test\)\?/);
+    assert.equal(await page.locator('button[name="decision"][value="approve"]').isDisabled(), false);
+    await page.screenshot({ path: path.join(SHOTS, "setup-page-after.png"), fullPage: true });
+
+    const landed = page.waitForURL((u) => u.href.startsWith(redirectUri));
+    await page.click('button[name="decision"][value="approve"]');
+    await landed;
+    const url = new URL(page.url());
+    assert.ok(url.searchParams.get("code"));
+    assert.equal(url.searchParams.get("state"), "st-1");
+    assert.equal(url.searchParams.get("iss"), `${gw.url}/mcp/notes`);
+    assert.deepEqual(csp, [], "no CSP violations");
+    await page.close();
+  });
+});
