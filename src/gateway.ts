@@ -32,6 +32,7 @@ import type { Project, ResolvedRoute } from "./project/types.js";
 import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
 import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
+import { registerRegistry } from "./registry/index.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
 import { observerFor, OBSERVATION, type McpObservation } from "./audit/index.js";
 import { runInSpan, type Span } from "./tracing/index.js";
@@ -197,6 +198,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
       webFrom: firstCustom >= 0 ? firstCustom : web ? route.policies.inbound.length : -1,
     });
   }
+  if (project.mcpGateway?.registry.enabled) registerRegistry(services, project, project.mcpGateway.registry.path);
   const staticRoutes = new Map<string, BuiltRoute[]>();
   const paramRoutes: BuiltRoute[] = [];
   for (const b of table) {

@@ -40,6 +40,19 @@ export class SystemRoutes {
     this.entries.push({ methods: new Set(upper), matcher: compilePath(path, ":"), handler });
   }
 
+  /**
+   * Registers `handler` for `methods` on `prefix` and everything below it. Checked in
+   * registration order, so register the specific paths under the prefix first.
+   */
+  addPrefix(methods: string[], prefix: string, handler: SystemHandler): void {
+    const matcher: PathMatcher = {
+      pattern: `${prefix}/*`,
+      static: false,
+      match: (p) => (p === prefix || p.startsWith(`${prefix}/`) ? {} : undefined),
+    };
+    this.entries.push({ methods: new Set(methods.map((m) => m.toUpperCase())), matcher, handler });
+  }
+
   /** Finds a handler; `allow` lists methods when the path matches but the method does not. */
   match(
     method: string,
