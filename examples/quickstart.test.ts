@@ -16,6 +16,7 @@ import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { startHelloServer } from "./demo-upstream/hello-server.js";
 import { MemoryOAuthClientProvider, startOAuthUpstream, TestBrowser } from "../test/fixtures/oauth-upstream.js";
 import { startGateway } from "../test/helpers/harness.js";
+import { completeSetup } from "../test/e2e/upstream-oauth-kit.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const projectDir = path.join(root, "examples", "quickstart");
@@ -56,39 +57,16 @@ describe("quickstart project", () => {
       UnauthorizedError,
     );
     assert.ok(auth.authorizationUrl?.href.startsWith(gw.url));
-    const back = await browser.walk(auth.authorizationUrl!, {
-      values: (p): Record<string, string> => ("username" in (p.forms[0]?.fields ?? {}) ? { username: "alice" } : {}),
-      stopAt: (u) => u.href.startsWith(CALLBACK),
-    });
+    // 2. The setup page: connect Demo Notes (signing in there as another account name), then approve.
+    const back = await completeSetup(browser, auth.authorizationUrl!, (u) => u.href.startsWith(CALLBACK), { user: "alice", upstreamUser: "alice-notes" });
     assert.equal(back.status, 0, `the gateway sent the browser back to the client (at ${back.url.pathname})`);
     const code = back.url.searchParams.get("code");
     assert.ok(code);
+    assert.equal(demo.tokenRequests.authorization_code, 1, "Demo Notes was connected on the setup page");
     const first = new StreamableHTTPClientTransport(demoUrl, { authProvider: auth });
     await first.finishAuth(code);
 
-    // 2. The gateway answers with connect-required and the URL to open.
-    let connectUrl: string | undefined;
-    const client = new Client({ name: "quickstart-test", version: "1.0.0" });
-    try {
-      await client.connect(new StreamableHTTPClientTransport(demoUrl, { authProvider: auth }));
-      await client.callTool({ name: "whoami", arguments: {} });
-    } catch (err) {
-      const e = err as { code?: number; data?: { elicitations?: Array<{ url: string }> } };
-      assert.equal(e.code, -32042);
-      connectUrl = e.data?.elicitations?.[0]?.url;
-    }
-    await client.close();
-    assert.ok(connectUrl?.startsWith(`${gw.url}/__tollgate/connections/demo/connect`), connectUrl);
-
-    // 3. The same browser connects Demo Notes, signing in there as another account name.
-    const done = await browser.walk(connectUrl!, {
-      values: (p): Record<string, string> => (p.url.origin === demo.origin ? { username: "alice-notes" } : {}),
-    });
-    assert.equal(done.status, 200, done.text.slice(0, 200));
-    assert.equal(done.url.origin, gw.url);
-    assert.equal(demo.tokenRequests.authorization_code, 1);
-
-    // 4. whoami now runs as the connected upstream account; the gateway's token never goes upstream.
+    // 3. whoami runs as the connected upstream account at once; the gateway's token never goes upstream.
     const connected = new Client({ name: "quickstart-test", version: "1.0.0" });
     await connected.connect(new StreamableHTTPClientTransport(demoUrl, { authProvider: auth }));
     const who = (await connected.callTool({ name: "whoami", arguments: {} })) as ToolResult;

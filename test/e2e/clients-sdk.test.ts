@@ -95,7 +95,11 @@ test("SDK client: sign in, connect Demo Notes on the consent page, whoami is the
 test("SDK client without a connection: initialize succeeds, the list asks to connect, the same session works once connected", { skip, timeout: 60_000 }, async () => {
   const { page, close } = await newPage(browser);
   try {
-    const auth = await signIn(page, "bob", false);
+    // The setup page approves only with Demo Notes connected; the connection then goes away.
+    const auth = await signIn(page, "bob", true);
+    await page.goto(`${qs.gw.url}/__tollgate/connections`);
+    await Promise.all([page.waitForURL(/connections/), page.click("button[value='disconnect:demo']")]);
+    assert.match((await page.textContent("body")) ?? "", /Disconnected/);
     const { c, transport, connect } = client(auth);
     await connect();
     const sid = transport.sessionId;

@@ -138,7 +138,7 @@ test("without a grant the gateway answers the handshake itself: initialize, ping
   assert.ok(list instanceof Response);
   const err = ((await list.json()) as { error: { code: number; message: string } }).error;
   assert.equal(err.code, -32042);
-  assert.match(err.message, /Open this link: https:\/\/gw\.example\.com\/__tollgate\/connections\/linear\/connect\?ticket=/);
+  assert.match(err.message, /Open this link: https:\/\/gw\.example\.com\/__tollgate\/auth\/connections\/linear\/connect\?redirect=true&/);
 });
 
 test("without a grant, GET and unparseable bodies go to the upstream without a credential; its 401 asks to connect", async () => {
