@@ -19,7 +19,6 @@ import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { newPage, startCallbackServer, startQuickstart, waitForText, walk, type Quickstart } from "./clients-kit.js";
 
@@ -50,7 +49,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-test("mcp-remote 0.15.1: sign in, initialize, tools/list asks to connect (link shown), connect, whoami — one process, no restart", { skip, timeout: 90_000 }, async () => {
+test("mcp-remote 0.15.1: sign in and connect on the setup page, initialize, tools/list, whoami — one process, no restart", { skip, timeout: 90_000 }, async () => {
   const port = await freePort();
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -71,34 +70,15 @@ test("mcp-remote 0.15.1: sign in, initialize, tools/list asks to connect (link s
   try {
     const [, url] = await authUrl;
     assert.ok(url!.startsWith(`${qs.gw.url}/`), `mcp-remote opens the gateway's authorization endpoint: ${url}`);
-    // Approve without connecting Demo Notes on the consent page.
+    // Sign in: the setup page connects Demo Notes first (Approve waits for it), then approves.
     await walk(page, url!, {
       gatewayUser: "dana",
       upstreamAccount: "dana-notes",
       upstreamOrigin: qs.demo.origin,
-      connectOnConsent: false,
+      connectOnConsent: true,
       until: (u) => u.port === String(port),
     });
     await connected;
-    assert.equal(client.getServerVersion()?.name, "demo-notes-mcp-server", "initialize answered (by the gateway while not connected)");
-    assert.match(client.getInstructions() ?? "", /Demo Notes is not connected.*\/__tollgate\/connections/);
-
-    let link: string | undefined;
-    try {
-      await client.listTools();
-    } catch (err) {
-      assert.ok(err instanceof McpError, String(err));
-      assert.equal(err.code, -32042);
-      link = /Open this link: (\S+)/.exec(err.message)?.[1];
-    }
-    assert.ok(link, "tools/list asks to connect and the message carries the link");
-    await walk(page, link!, {
-      gatewayUser: "dana",
-      upstreamAccount: "dana-notes",
-      upstreamOrigin: qs.demo.origin,
-      connectOnConsent: false,
-      until: async (_u, p) => /is connected/.test((await p.textContent("h1")) ?? ""),
-    });
     assert.ok((await client.listTools()).tools.some((t) => t.name === "whoami"));
     const who = (await client.callTool({ name: "whoami", arguments: {} })) as { content: Array<{ text?: string }> };
     assert.equal(who.content[0]?.text, "dana-notes");
