@@ -7,12 +7,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rawConnect, type RawConnection } from "../helpers/raw-socket.js";
-import { sampleMax, startGatewayProcess, type GatewayProcess } from "./gateway-process.js";
-
-const MiB = 1024 * 1024;
-const CONNECTIONS = 250;
-const DECLARED = 4 * MiB - 1;
+import { attack, CONNECTIONS, settlesBelow, startGatewayProcess, summary, type GatewayProcess } from "./gateway-process.js";
 
 let gw: GatewayProcess;
 before(async () => {
@@ -21,47 +16,10 @@ before(async () => {
 });
 after(async () => gw?.close());
 
-/**
- * Polls `f` until it is at most `limit` or `ms` passed, with some ordinary traffic meanwhile: an
- * idle Node process runs no garbage collection, so freed buffers come back only once it works.
- */
-async function settlesBelow(f: () => number, limit: number, ms: number): Promise<number> {
-  const deadline = Date.now() + ms;
-  let v = f();
-  while (v > limit && Date.now() < deadline) {
-    await Promise.all(Array.from({ length: 20 }, () => fetch(`http://127.0.0.1:${gw.port}/healthz`).then((r) => r.arrayBuffer())));
-    await new Promise((r) => setTimeout(r, 250));
-    v = f();
-  }
-  return v;
-}
-
-function summary(statuses: number[]): string {
-  const n = new Map<number, number>();
-  for (const s of statuses) n.set(s, (n.get(s) ?? 0) + 1);
-  return [...n].map(([s, c]) => `${c} × ${s || "closed"}`).join(", ");
-}
-
-async function attack(authorization: string): Promise<{ statuses: number[]; peak: number }> {
-  const body = Buffer.alloc(DECLARED - 1, 0x20); // one buffer, written by every connection
-  const conns: RawConnection[] = [];
-  for (let i = 0; i < CONNECTIONS; i++) conns.push(await rawConnect(gw.port));
-  const peak = sampleMax(() => gw.rssMiB());
-  const head =
-    `POST /mcp/jwt HTTP/1.1\r\nHost: 127.0.0.1:${gw.port}\r\nContent-Type: application/json\r\n` +
-    `Accept: application/json, text/event-stream\r\n${authorization}Content-Length: ${DECLARED}\r\n\r\n`;
-  await Promise.all(conns.map(async (c) => (await c.write(head)) && c.write(body)));
-  const statuses = await Promise.all(conns.map((c) => c.answer.then((a) => a.status, () => 0)));
-  const max = peak.stop();
-  for (const c of conns) c.socket.destroy();
-  await Promise.all(conns.map((c) => c.closed));
-  return { statuses, peak: max };
-}
-
 test(`${CONNECTIONS} authenticated 4 MiB bodies held open: the 64 MiB cap answers 503, memory stays bounded`, async () => {
   const baseline = gw.rssMiB();
-  const { statuses, peak } = await attack(`Authorization: Bearer ${await gw.token()}\r\n`);
-  const afterwards = await settlesBelow(() => gw.rssMiB(), baseline + 80, 10_000);
+  const { statuses, peak } = await attack(gw, `Authorization: Bearer ${await gw.token()}\r\n`);
+  const afterwards = await settlesBelow(gw, () => gw.rssMiB(), baseline + 80, 10_000);
   const count = (s: number) => statuses.filter((x) => x === s).length;
   console.log(
     `authenticated: ${summary(statuses)} (408: held bodies timed out); ` +
