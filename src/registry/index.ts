@@ -110,7 +110,11 @@ function listServers(all: Entry[], q: URLSearchParams): Response {
   }
   const page = list.slice(0, limit);
   const metadata: Record<string, unknown> = { count: page.length };
-  if (list.length > limit) metadata.nextCursor = Buffer.from(String(page.at(-1)!.server.name)).toString("base64url");
+  if (list.length > limit) {
+    // `nextCursor` is the registry API's name; Zuplo's documentation calls it `cursor`. Both carry it.
+    metadata.nextCursor = Buffer.from(String(page.at(-1)!.server.name)).toString("base64url");
+    metadata.cursor = metadata.nextCursor;
+  }
   return reply({ servers: page, metadata });
 }
 

@@ -48,9 +48,10 @@ describe("MCP server registry", () => {
     const res = await get("/v0.1/servers");
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("access-control-allow-origin"), "*");
-    const first = (await res.json()) as { servers: Array<{ server: Record<string, unknown>; _meta: unknown }>; metadata: { count: number; nextCursor?: string } };
+    const first = (await res.json()) as { servers: Array<{ server: Record<string, unknown>; _meta: unknown }>; metadata: { count: number; nextCursor?: string; cursor?: string } };
     assert.equal(first.metadata.count, 30);
     assert.ok(first.metadata.nextCursor);
+    assert.equal(first.metadata.cursor, first.metadata.nextCursor, "the documented `cursor` carries the same value");
     const s0 = first.servers[0]!.server;
     assert.deepEqual(s0, {
       name: "1.0.0.127/server-00",
@@ -64,6 +65,7 @@ describe("MCP server registry", () => {
     const second = (await (await get(`/v0.1/servers?cursor=${first.metadata.nextCursor}`)).json()) as typeof first;
     assert.equal(second.metadata.count, 5);
     assert.equal(second.metadata.nextCursor, undefined);
+    assert.equal(second.metadata.cursor, undefined);
     assert.equal(second.servers[0]!.server.name, "1.0.0.127/server-30");
   });
 
