@@ -33,6 +33,8 @@ export interface AuthEnvOptions {
   idp?: TestIdp;
   /** Configure the IdP through the generic `mcp-oidc-oauth-inbound` preset (discovery at start-up). */
   oidcPreset?: boolean;
+  /** Configure the IdP through another preset: its export, policyType and options (besides the client). */
+  preset?: (idp: TestIdp) => { export: string; policyType: string; options: Record<string, unknown> };
   gateway?: Record<string, unknown>;
   settings?: Partial<GatewaySettings>;
   /** Edge limits of the Node server (e.g. trusted proxies). */
@@ -57,10 +59,13 @@ export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> 
       scope: "openid profile email groups",
     };
   }
-  if (idp && opts.oidcPreset) {
+  if (idp && (opts.oidcPreset || opts.preset)) {
     idp.addClient({ clientId: "placeholder", clientSecret: "placeholder", redirectUris: ["http://127.0.0.1/unused"] });
   }
-  const policy = opts.oidcPreset
+  const preset = idp && opts.preset?.(idp);
+  const policy = preset
+    ? { ...preset, options: { ...preset.options, ...IDP_CLIENT, clientSecret: "$env(IDP_CLIENT_SECRET)", scope: "openid profile email groups", gateway: auth.gateway } }
+    : opts.oidcPreset
     ? { export: "McpOidcOAuthInboundPolicy", policyType: "mcp-oidc-oauth-inbound", options: { issuer: idp!.issuer, ...IDP_CLIENT, clientSecret: "$env(IDP_CLIENT_SECRET)", scope: "openid profile email groups", gateway: auth.gateway } }
     : { export: "McpOAuthInboundPolicy", policyType: "mcp-oauth-inbound", options: auth };
   const route = (operationId: string, inbound: string[]) => ({

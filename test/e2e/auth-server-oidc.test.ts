@@ -5,6 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TestBrowser } from "../fixtures/oauth-upstream.js";
+import { startIdp, type TestIdp } from "../fixtures/idp.js";
 import { mcpInitialize, obtainTokens, startAuthEnv, type AuthEnv } from "./auth-server-helpers.js";
 
 describe("mcp-oidc-oauth-inbound (discovery)", () => {
@@ -40,5 +41,38 @@ describe("mcp-oidc-oauth-inbound (discovery)", () => {
     // The state was consumed: the attacker cannot use it either.
     const again = await attacker.open(`${env.gw.url}/__tollgate/login/callback?code=x&state=${state}`);
     assert.equal(again.status, 400);
+  });
+});
+
+// Logto serves its OpenID provider under `{endpoint}/oidc`, with oidc-provider's own endpoint
+// names: a provider mounted the same way checks every URL the preset derives from the endpoint.
+describe("mcp-logto-oauth-inbound (derived endpoints, real sign-in)", () => {
+  let env: AuthEnv;
+  let idp: TestIdp;
+  before(async () => {
+    idp = await startIdp({ mountPath: "/oidc" });
+    env = await startAuthEnv({
+      idp,
+      preset: (i) => ({
+        export: "McpLogtoOAuthInboundPolicy",
+        policyType: "mcp-logto-oauth-inbound",
+        options: { logtoEndpoint: new URL(i.issuer).origin },
+      }),
+    });
+  });
+  after(async () => {
+    await env.close();
+    await idp.close();
+  });
+
+  test("the user signs in at the derived authorize URL; the ID token's issuer and keys check out", async () => {
+    assert.equal(idp.issuer, `${new URL(idp.issuer).origin}/oidc`);
+    const { tokens } = await obtainTokens(env, env.routeA, "bob");
+    const res = await mcpInitialize(env.routeA, String(tokens.access_token));
+    assert.equal(res.status, 200);
+    await res.text();
+    const grants = await env.gw.services.store.list<{ user: { sub: string; data: Record<string, unknown> } }>("as-grants");
+    assert.equal(grants.at(-1)!.value.user.sub, "bob");
+    assert.equal(grants.at(-1)!.value.user.data.email, "bob@example.com");
   });
 });
