@@ -9,6 +9,7 @@
 import dns from "node:dns";
 import tls from "node:tls";
 import { Agent, request } from "undici";
+import { jwksProblem } from "./client-assertion.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import { assertUrlAllowed, classifyAddress } from "../oauth/ssrf.js";
 import { TtlLru } from "../policies/shared/lru.js";
@@ -121,7 +122,12 @@ export function clientFromDocument(clientId: string, doc: unknown): OAuthClient 
   if (m.client_id !== clientId) return "client_id in the document differs from its URL";
   if (m.client_secret !== undefined || m.client_secret_expires_at !== undefined) return "document must not carry a client secret";
   const method = m.token_endpoint_auth_method ?? "none";
-  if (method !== "none") return "only token_endpoint_auth_method none is supported for URL client ids";
+  if (method !== "none" && method !== "private_key_jwt") return "token_endpoint_auth_method must be none or private_key_jwt for URL client ids";
+  if (method === "private_key_jwt") {
+    if (m.jwks === undefined) return "a private_key_jwt client must publish its keys inline as jwks (jwks_uri is not supported)";
+    const why = jwksProblem(m.jwks);
+    if (why) return why;
+  }
   const uris = m.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0 || uris.length > 10) return "redirect_uris must list 1 to 10 URIs";
   for (const u of uris) if (redirectUriProblem(u)) return "redirect_uris holds an unacceptable URI";
@@ -141,8 +147,9 @@ export function clientFromDocument(clientId: string, doc: unknown): OAuthClient 
     clientUri,
     redirectUris: uris as string[],
     grantTypes: (grants as unknown[]).filter((g): g is string => g === "authorization_code" || g === "refresh_token"),
-    tokenEndpointAuthMethod: "none",
+    tokenEndpointAuthMethod: method,
     secretHash: undefined,
+    jwks: method === "private_key_jwt" ? (m.jwks as OAuthClient["jwks"]) : undefined,
     scope: typeof m.scope === "string" ? m.scope : undefined,
   };
 }

@@ -9,6 +9,7 @@
 import type { GatewayServices } from "../pipeline/services.js";
 import { safeEqual } from "../web/session.js";
 import { isCimdClientId, resolveCimdClient } from "./cimd.js";
+import { assertionClientId, CLIENT_ASSERTION_TYPE, jwksProblem, verifyClientAssertion } from "./client-assertion.js";
 import { random, sha256 } from "./http.js";
 import { NS, type AuthServerConfig, type OAuthClient, type StoredClient } from "./types.js";
 
@@ -116,16 +117,21 @@ export async function findClient(
 export type ClientAuthResult = { ok: true; client: OAuthClient } | { ok: false; error: string; description: string; status: number };
 
 /**
- * Authenticates the client of a token/revocation request: HTTP Basic, `client_secret_post`, or
- * (public clients) just `client_id`. A confidential client must present its secret.
+ * Authenticates the client of a token/revocation request: HTTP Basic, `client_secret_post`,
+ * `private_key_jwt` (a signed `client_assertion`), or (public clients) just `client_id`. A
+ * confidential client must use its method; a request may use only one method.
+ * `audiences` are the values a client assertion's `aud` may name (this server).
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
+ * @see https://www.rfc-editor.org/rfc/rfc7523#section-2.2
  */
 export async function authenticateClient(
   request: Request,
   form: URLSearchParams,
   services: GatewayServices,
   config: AuthServerConfig,
+  audiences: string[] = [],
 ): Promise<ClientAuthResult> {
+  const failed = (description = "Client authentication failed."): ClientAuthResult => ({ ok: false, error: "invalid_client", description, status: 401 });
   let clientId = form.get("client_id") ?? undefined;
   let secret = form.get("client_secret") ?? undefined;
   let method = secret ? "client_secret_post" : "none";
@@ -133,35 +139,54 @@ export async function authenticateClient(
   if (basic) {
     const decoded = Buffer.from(basic[1]!, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
-    if (colon < 0) return { ok: false, error: "invalid_client", description: "Malformed Basic credentials.", status: 401 };
+    if (colon < 0) return failed("Malformed Basic credentials.");
     try {
       const id = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
       if (clientId !== undefined && clientId !== id) {
         return { ok: false, error: "invalid_request", description: "client_id differs from the Basic credentials.", status: 400 };
       }
+      if (secret !== undefined) {
+        return { ok: false, error: "invalid_request", description: "Use one client authentication method, not several.", status: 400 };
+      }
       clientId = id;
       secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " "));
       method = "client_secret_basic";
     } catch {
-      return { ok: false, error: "invalid_client", description: "Malformed Basic credentials.", status: 401 };
+      return failed("Malformed Basic credentials.");
     }
   }
-  if (!clientId) return { ok: false, error: "invalid_client", description: "Client authentication failed.", status: 401 };
-  const client = await findClient(services, config, clientId).catch(() => undefined);
-  if (!client) return { ok: false, error: "invalid_client", description: "Client authentication failed.", status: 401 };
-  if (client.secretHash) {
-    if (!secret || !safeEqual(sha256(secret), client.secretHash)) {
-      return { ok: false, error: "invalid_client", description: "Client authentication failed.", status: 401 };
+  const assertionType = form.get("client_assertion_type");
+  const assertion = form.get("client_assertion");
+  if (assertionType !== null || assertion !== null) {
+    if (method !== "none") return { ok: false, error: "invalid_request", description: "Use one client authentication method, not several.", status: 400 };
+    if (assertionType !== CLIENT_ASSERTION_TYPE || !assertion || form.getAll("client_assertion").length > 1) {
+      return failed(`Send one client_assertion with client_assertion_type ${CLIENT_ASSERTION_TYPE}.`);
     }
+    const issuer = assertionClientId(assertion);
+    if (!issuer || (clientId !== undefined && clientId !== issuer)) return failed();
+    clientId = issuer;
+    method = "private_key_jwt";
+  }
+  if (!clientId) return failed();
+  const client = await findClient(services, config, clientId).catch(() => undefined);
+  if (!client) return failed();
+  if (client.tokenEndpointAuthMethod === "private_key_jwt") {
+    if (method !== "private_key_jwt" || !client.jwks) return failed("This client authenticates with private_key_jwt.");
+    const why = await verifyClientAssertion(services, client.clientId, client.jwks as never, assertion!, audiences);
+    return why ? failed(why) : { ok: true, client };
+  }
+  if (method === "private_key_jwt") return failed("This client is not registered for private_key_jwt.");
+  if (client.secretHash) {
+    if (!secret || !safeEqual(sha256(secret), client.secretHash)) return failed();
   } else if (method !== "none") {
-    return { ok: false, error: "invalid_client", description: "This client has no secret.", status: 401 };
+    return failed("This client has no secret.");
   }
   return { ok: true, client };
 }
 
 /** Grant types and auth methods the server supports. */
 export const GRANT_TYPES = ["authorization_code", "refresh_token"];
-export const AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"];
+export const AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"];
 
 /** Scopes that are always tolerated in requests and registrations (granted nothing extra). */
 export const TOLERATED_SCOPES = new Set(["offline_access"]);
@@ -196,6 +221,15 @@ export async function registerClient(
   if (typeof method !== "string" || !AUTH_METHODS.includes(method)) {
     return bad(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}.`);
   }
+  let jwks: OAuthClient["jwks"];
+  if (method === "private_key_jwt") {
+    if (m.jwks_uri !== undefined) return bad("jwks_uri is not supported: register the public keys inline as jwks.");
+    const why = jwksProblem(m.jwks);
+    if (why) return bad(`${why}.`);
+    jwks = m.jwks as OAuthClient["jwks"];
+  } else if (m.jwks !== undefined || m.jwks_uri !== undefined) {
+    return bad("jwks is only used with token_endpoint_auth_method private_key_jwt.");
+  }
   const grantTypes = m.grant_types ?? ["authorization_code", "refresh_token"];
   if (!Array.isArray(grantTypes) || grantTypes.some((g) => typeof g !== "string" || !GRANT_TYPES.includes(g))) {
     return bad(`grant_types may only contain ${GRANT_TYPES.join(", ")}.`);
@@ -222,7 +256,7 @@ export async function registerClient(
   }
   const now = services.now();
   const clientId = `tgc_${random(18)}`;
-  const secret = method === "none" ? undefined : random(32);
+  const secret = method === "none" || method === "private_key_jwt" ? undefined : random(32);
   const record: StoredClient = {
     clientId,
     kind: "dcr",
@@ -232,6 +266,7 @@ export async function registerClient(
     grantTypes: grantTypes as string[],
     tokenEndpointAuthMethod: method,
     secretHash: secret ? sha256(secret) : undefined,
+    jwks,
     scope,
     issuedAt: now,
     lastUsedAt: now,
@@ -252,6 +287,7 @@ export async function registerClient(
   };
   if (record.clientName) out.client_name = record.clientName;
   if (clientUri) out.client_uri = clientUri;
+  if (jwks) out.jwks = jwks;
   if (secret) {
     out.client_secret = secret;
     out.client_secret_expires_at = 0;

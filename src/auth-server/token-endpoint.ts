@@ -14,6 +14,14 @@ import { issueForCode, pkceMatches, redeemCode, refresh, revokeToken } from "./t
 import { emitAudit } from "../audit/audit.js";
 import { AuditEvents } from "../audit/events.js";
 
+/**
+ * What a `private_key_jwt` client assertion's `aud` may name: the token endpoint (RFC 7523
+ * §3), the server's issuer, or the issuer of one of its routes (`G{R}`).
+ */
+function assertionAudiences(as: AuthServer): string[] {
+  return [as.endpoint("token"), as.endpoint("revoke"), as.issuer, ...as.resourceConfigs().filter((rc) => !rc.route.path.includes("{")).map((rc) => `${as.issuer}${rc.route.path}`)];
+}
+
 /** POST `<basePath>/oauth/token`. */
 export async function tokenEndpoint(as: AuthServer, request: Request): Promise<Response> {
   const { services } = as;
@@ -22,7 +30,7 @@ export async function tokenEndpoint(as: AuthServer, request: Request): Promise<R
   for (const name of ["grant_type", "code", "code_verifier", "redirect_uri", "refresh_token", "client_id"]) {
     if (single(form, name) === null) return oauthError("invalid_request", `${name} is repeated.`);
   }
-  const auth = await authenticateClient(request, form, services, as.config);
+  const auth = await authenticateClient(request, form, services, as.config, assertionAudiences(as));
   if (!auth.ok) {
     const extra: Record<string, string> = auth.status === 401 ? { "www-authenticate": 'Basic realm="oauth"' } : {};
     return oauthError(auth.error, auth.description, auth.status, extra);
@@ -92,7 +100,7 @@ export async function registerEndpoint(as: AuthServer, request: Request, remoteA
 export async function revokeEndpoint(as: AuthServer, request: Request): Promise<Response> {
   const form = await formBody(request);
   if (!form) return oauthError("invalid_request", "Send an application/x-www-form-urlencoded body.");
-  const auth = await authenticateClient(request, form, as.services, as.config);
+  const auth = await authenticateClient(request, form, as.services, as.config, assertionAudiences(as));
   if (!auth.ok) return oauthError(auth.error, auth.description, auth.status);
   const token = form.get("token");
   if (!token) return oauthError("invalid_request", "token is required.");

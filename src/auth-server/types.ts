@@ -72,8 +72,10 @@ export interface OAuthClient {
   clientUri: string | undefined;
   redirectUris: string[];
   grantTypes: string[];
-  /** `none`, `client_secret_basic` or `client_secret_post`. */
+  /** `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`. */
   tokenEndpointAuthMethod: string;
+  /** Public keys of a `private_key_jwt` client (registered `jwks`). */
+  jwks?: { keys: Array<Record<string, unknown>> } | undefined;
   /** SHA-256 (base64url) of the client secret, for confidential clients. */
   secretHash: string | undefined;
   /** Scope the client registered (space separated), if any. */
