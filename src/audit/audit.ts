@@ -44,7 +44,10 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
       for (const l of listeners) l(event);
       if (lines.isLevelEnabled(level)) lines[level](censorFlat(event));
       if (sinks.length && level !== "debug") {
-        const timed = { ...event, time: now() };
+        // A field-by-field copy: spreading an object and adding a field costs far more on V8.
+        const timed = {} as TimedAuditEvent;
+        for (const k in event) timed[k] = event[k];
+        timed.time = now();
         for (const s of sinks) s.write(timed);
       }
     },

@@ -50,6 +50,59 @@ export interface ObservationDeps {
   upstreamOf(operationId: string): string;
 }
 
+/** What every event of one request shares. */
+interface EventBase {
+  operationId: string;
+  upstreamServerId: string;
+  subjectId: string | undefined;
+  clientName: string | undefined;
+  httpMethod: string;
+  requestId: string;
+  traceId: string | undefined;
+  spanId: string | undefined;
+}
+
+/**
+ * One request-level event, always with the same fields in the same order (absent ones
+ * `undefined`, which the log line and JSON leave out). Built as one literal rather than by
+ * spreading a shared base: on V8 an object spread followed by more fields gets a hidden class of
+ * its own each time, which made building, reading and serialising each event cost tens of µs.
+ */
+function requestEvent(
+  event: AuditEvent["event"],
+  b: EventBase,
+  mcpMethod: string | undefined,
+  capabilityName: string | undefined,
+  v: Verdict | undefined,
+  status: number | undefined,
+  latencyMs: number | undefined,
+  gatewayLatencyMs: number | undefined,
+  upstreamLatencyMs: number | undefined,
+): AuditEvent {
+  return {
+    event,
+    operationId: b.operationId,
+    upstreamServerId: b.upstreamServerId,
+    subjectId: b.subjectId,
+    clientName: b.clientName,
+    httpMethod: b.httpMethod,
+    transport: TRANSPORT,
+    requestId: b.requestId,
+    traceId: b.traceId,
+    spanId: b.spanId,
+    mcpMethod,
+    capabilityName,
+    outcome: v?.outcome,
+    reasonCode: v?.reasonCode,
+    failureOrigin: v?.failureOrigin,
+    errorCode: v?.errorCode,
+    status,
+    latencyMs,
+    gatewayLatencyMs,
+    upstreamLatencyMs,
+  };
+}
+
 /** Outcome of one answer the upstream sent. */
 function upstreamVerdict(m: JsonRpcMessage): Verdict {
   const err = m.error as { code?: unknown } | undefined;
@@ -197,14 +250,12 @@ export class McpObservation {
     if (this.original instanceof IncomingRequest && this.original.bodyPending) return;
     const info = await mcpRequestInfo(this.original);
     const user = request.user;
-    const base: AuditEvent = {
-      event: AuditEvents.capabilityInvoked,
+    const base: EventBase = {
       operationId: this.operationId,
       upstreamServerId: this.deps.upstreamOf(this.operationId),
       subjectId: user?.sub,
       clientName: clientNameOf(user, info.messages),
       httpMethod: this.httpMethod,
-      transport: TRANSPORT,
       requestId: this.requestId,
       traceId: this.traceId,
       spanId: this.spanId,
@@ -231,7 +282,7 @@ export class McpObservation {
     const capable = user !== undefined || asked || response.headers.get("content-type")?.includes("json") === true;
     if (capable) {
       for (const p of pending.values()) {
-        if (CAPABILITY_PARAM[p.msg.method!] !== undefined) this.deps.audit.emit({ ...base, mcpMethod: p.msg.method, capabilityName: p.capability });
+        if (CAPABILITY_PARAM[p.msg.method!] !== undefined) this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined));
       }
     }
 
@@ -270,17 +321,19 @@ export class McpObservation {
       for (const p of pending.values()) {
         if (CAPABILITY_PARAM[p.msg.method!] === undefined) continue;
         const v = p.verdict!;
-        this.deps.audit.emit({
-          ...base,
-          event: AuditEvents.capabilityCompleted,
-          mcpMethod: p.msg.method,
-          capabilityName: p.capability,
-          ...v,
-          status: response.status,
-          latencyMs: round(p.at - this.started),
-          gatewayLatencyMs: round(gatewayMs),
-          upstreamLatencyMs: asked ? round(Math.max(0, p.at - this.started - gatewayMs)) : undefined,
-        });
+        this.deps.audit.emit(
+          requestEvent(
+            AuditEvents.capabilityCompleted,
+            base,
+            p.msg.method,
+            p.capability,
+            v,
+            response.status,
+            round(p.at - this.started),
+            round(gatewayMs),
+            asked ? round(Math.max(0, p.at - this.started - gatewayMs)) : undefined,
+          ),
+        );
       }
     }
     const verdicts = [...pending.values()].map((p) => p.verdict!);
@@ -288,17 +341,19 @@ export class McpObservation {
     const v = aggregate(verdicts, fallback);
     const endAt = this.#sse ? performance.now() : headAt;
     const methods = info.messages.filter((m) => typeof m.method === "string");
-    this.deps.audit.emit({
-      ...base,
-      event: reached ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
-      mcpMethod: info.batch && methods.length > 1 ? "batch" : methods[0]?.method,
-      capabilityName: methods.length === 1 ? pending.values().next().value?.capability : undefined,
-      ...v,
-      status: response.status,
-      latencyMs: round(endAt - this.started),
-      gatewayLatencyMs: round(gatewayMs),
-      upstreamLatencyMs: asked ? round(this.#upstreamMs) : undefined,
-    });
+    this.deps.audit.emit(
+      requestEvent(
+        reached ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
+        base,
+        info.batch && methods.length > 1 ? "batch" : methods[0]?.method,
+        methods.length === 1 ? pending.values().next().value?.capability : undefined,
+        v,
+        response.status,
+        round(endAt - this.started),
+        round(gatewayMs),
+        asked ? round(this.#upstreamMs) : undefined,
+      ),
+    );
   }
 
   /** Ids of the messages the upstream got (a policy may have removed some). */
