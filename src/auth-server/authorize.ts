@@ -18,21 +18,21 @@
  * @see https://www.rfc-editor.org/rfc/rfc8707 Resource indicators
  */
 import type { SystemRequestContext } from "../routing/system-routes.js";
-import { escapeHtml, htmlPage, redirect } from "../web/html.js";
+import { escapeHtml, htmlPage, redirect, type PageAccount } from "../web/html.js";
 import { gatewayPaths } from "../routing/gateway-paths.js";
-import { requireBrowserUser } from "../web/session.js";
+import { pageAccount, requireBrowserUser } from "../web/session.js";
 import { findClient, isLoopbackRedirect, redirectUriMatches, scopeList, TOLERATED_SCOPES } from "./clients.js";
 import { random, sha256, single } from "./http.js";
 import type { AuthServer } from "./server.js";
 import { NS, type PendingAuthorization } from "./types.js";
 
 /** An error page (no redirect): for requests whose client or redirect URI is not verified. */
-export function errorPage(message: string, status = 400): Response {
+export function errorPage(message: string, status = 400, account?: PageAccount): Response {
   return htmlPage(
     "Authorization request refused",
     `<h1>Authorization request refused</h1><p>${escapeHtml(message)}</p>` +
       `<p class="muted">The application that sent you here may be misconfigured. You can close this page.</p>`,
-    { status },
+    { status, account },
   );
 }
 
@@ -81,21 +81,22 @@ const CHALLENGE_RE = /^[A-Za-z0-9_-]{43}$/;
 export async function authorize(as: AuthServer, request: Request, ctx: SystemRequestContext, routePrefix?: string): Promise<Response> {
   const { services } = ctx;
   const q = new URL(request.url).searchParams;
+  const refused = async (message: string) => errorPage(message, 400, await pageAccount(request, services));
   const clientId = single(q, "client_id");
-  if (!clientId) return errorPage("The request does not name its application (client_id).");
+  if (!clientId) return refused("The request does not name its application (client_id).");
   const client = await findClient(services, as.config, clientId);
-  if (!client) return errorPage("The application is unknown, or its metadata document could not be loaded.");
+  if (!client) return refused("The application is unknown, or its metadata document could not be loaded.");
   const given = single(q, "redirect_uri");
-  if (given === null) return errorPage("The request names more than one redirect address.");
+  if (given === null) return refused("The request names more than one redirect address.");
   let redirectUri: string;
   if (given === undefined) {
-    if (client.redirectUris.length !== 1) return errorPage("The request does not name its redirect address (redirect_uri).");
+    if (client.redirectUris.length !== 1) return refused("The request does not name its redirect address (redirect_uri).");
     redirectUri = client.redirectUris[0]!;
   } else if (redirectUriMatches(client.redirectUris, given)) {
     redirectUri = given;
   } else {
     services.log.info({ clientId }, "authorization request with an unregistered redirect_uri refused");
-    return errorPage("The redirect address is not registered for this application.");
+    return refused("The redirect address is not registered for this application.");
   }
 
   const stateParam = single(q, "state");
@@ -103,7 +104,7 @@ export async function authorize(as: AuthServer, request: Request, ctx: SystemReq
   const trusted = client.kind === "static" || isLoopbackRedirect(redirectUri);
   const issuer = routePrefix !== undefined ? `${as.issuer}${new URL(request.url).pathname.slice(routePrefix.length)}` : as.issuer;
   const fail = (error: string, description: string) =>
-    trusted ? backToClient(issuer, redirectUri, state, { error, error_description: description }) : errorPage(description);
+    trusted ? backToClient(issuer, redirectUri, state, { error, error_description: description }) : refused(description);
   if (stateParam === null) return fail("invalid_request", "state is repeated.");
   const responseType = single(q, "response_type");
   if (!responseType) return fail("invalid_request", "response_type is required.");

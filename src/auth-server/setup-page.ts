@@ -15,6 +15,7 @@ import type { GatewayServices } from "../pipeline/services.js";
 import type { UserInfo } from "../pipeline/types.js";
 import { gatewayPaths } from "../routing/gateway-paths.js";
 import { escapeHtml, htmlPage } from "../web/html.js";
+import { accountLabel } from "../web/session.js";
 import { isLoopbackRedirect } from "./clients.js";
 import type { OAuthClient, ResourceConfig, UpstreamInfo } from "./types.js";
 
@@ -77,13 +78,7 @@ export interface SetupView {
 }
 
 /** How the signed-in user is named on pages: e-mail, else name, else subject. */
-export function userLabel(user: UserInfo): string {
-  const email = user.data.email;
-  const name = user.data.name;
-  if (typeof email === "string" && email) return email;
-  if (typeof name === "string" && name) return name;
-  return user.sub;
-}
+export const userLabel = accountLabel;
 
 function redirectDisplay(uri: string): string {
   const u = new URL(uri);

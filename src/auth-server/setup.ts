@@ -15,7 +15,7 @@ import { emitAudit } from "../audit/audit.js";
 import { AuditEvents } from "../audit/events.js";
 import type { SystemRequestContext } from "../routing/system-routes.js";
 import { redirect } from "../web/html.js";
-import { csrfToken, getBrowserUser, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../web/session.js";
+import { csrfToken, getBrowserUser, pageAccount, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../web/session.js";
 import type { UserInfo } from "../pipeline/types.js";
 import { backToClient, errorPage, setupPath } from "./authorize.js";
 import { findClient } from "./clients.js";
@@ -27,8 +27,12 @@ import { NS, type PendingAuthorization } from "./types.js";
 
 const REQ_RE = /^[A-Za-z0-9_-]{32}$/;
 
-function expiredPage(): Response {
-  return errorPage("This authorization request is unknown or has expired. Start again from your application.");
+async function expiredPage(request: Request, as: AuthServer): Promise<Response> {
+  return errorPage(
+    "This authorization request is unknown or has expired. Start again from your application.",
+    400,
+    await pageAccount(request, as.services),
+  );
 }
 
 async function loadPending(as: AuthServer, id: string): Promise<PendingAuthorization | undefined> {
@@ -48,7 +52,7 @@ async function show(
   const { services } = as;
   const client = await findClient(services, as.config, pending.clientId);
   const rc = as.resourceFor(pending.resource);
-  if (!client || !rc) return expiredPage();
+  if (!client || !rc) return expiredPage(request, as);
   const upstreams = await upstreamStatuses(services, rc, user.sub, setupPath(as, id));
   return renderSetup({
     services,
@@ -69,7 +73,7 @@ async function show(
 export async function setupPage(as: AuthServer, request: Request, ctx: SystemRequestContext): Promise<Response> {
   const id = new URL(request.url).searchParams.get("req") ?? "";
   const pending = await loadPending(as, id);
-  if (!pending) return expiredPage();
+  if (!pending) return expiredPage(request, as);
   const user = await requireBrowserUser(request, ctx.services, setupPath(as, id));
   if (user instanceof Response) return user;
   return show(as, request, id, pending, user);
@@ -81,17 +85,21 @@ export async function setupDecision(as: AuthServer, request: Request, ctx: Syste
   const form = await readForm(request);
   const user = await getBrowserUser(request, services);
   if (!form || !user || !sameOriginPost(request, services) || !(await verifyCsrf(request, services, form.get("csrf")))) {
-    return errorPage("The setup form expired or was not sent from this gateway's page. Start again from your application.", 403);
+    return errorPage(
+      "The setup form expired or was not sent from this gateway's page. Start again from your application.",
+      403,
+      await pageAccount(request, services),
+    );
   }
   const id = form.get("req") ?? "";
   const pending = await loadPending(as, id);
-  if (!pending) return expiredPage();
+  if (!pending) return expiredPage(request, as);
   const decision = form.get("decision");
   const issuer = pending.issuer ?? as.issuer;
   const redirectHost = new URL(pending.redirectUri).host;
   if (decision === "continue") return redirect(setupPath(as, id), { status: 303 });
   if (decision === "cancel") {
-    if (!(await services.store.take(NS.pending, sha256(id)))) return expiredPage();
+    if (!(await services.store.take(NS.pending, sha256(id)))) return expiredPage(request, as);
     emitAudit(services, { event: AuditEvents.consentDenied, clientId: pending.clientId, subjectId: user.sub, redirectHost });
     return backToClient(issuer, pending.redirectUri, pending.state, { error: "access_denied", error_description: "The user declined." });
   }
@@ -99,7 +107,7 @@ export async function setupDecision(as: AuthServer, request: Request, ctx: Syste
     return show(as, request, id, pending, user, { notice: "Choose Approve or Cancel.", status: 400 });
   }
   const rc = as.resourceFor(pending.resource);
-  if (!rc) return expiredPage();
+  if (!rc) return expiredPage(request, as);
   const missing = missingConnections(await connectionStates(services, rc, user.sub));
   if (missing.length) {
     services.log.info({ clientId: pending.clientId, sub: user.sub, missing: missing.map((u) => u.id) }, "approval refused: upstreams not connected");
@@ -107,7 +115,7 @@ export async function setupDecision(as: AuthServer, request: Request, ctx: Syste
     return show(as, request, id, pending, user, { notice: `Connect ${names} before approving.`, status: 409 });
   }
   // Single use: of two concurrent approvals only one gets the pending request.
-  if (!(await services.store.take(NS.pending, sha256(id)))) return expiredPage();
+  if (!(await services.store.take(NS.pending, sha256(id)))) return expiredPage(request, as);
   const code = await issueCode(services, {
     clientId: pending.clientId,
     redirectUri: pending.redirectUri,

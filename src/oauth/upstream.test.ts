@@ -7,7 +7,7 @@ import { MemoryStore } from "../store/memory.js";
 import { TokenEndpointError } from "./flow.js";
 import { CLIENTS_NS, registrationKey, type ClientRegistrationConfig } from "./registration.js";
 import type { GuardedFetch } from "./ssrf.js";
-import { UpstreamOAuth } from "./upstream.js";
+import { choosePrompt, UpstreamOAuth } from "./upstream.js";
 
 const UP = "https://up.example";
 const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -85,4 +85,14 @@ test("invalid_client at refresh with a configured (manual) client: the grant is 
   const { o } = upstream({ mode: "manual", clientId: "configured", tokenEndpointAuthMethod: "none" }, up.fetch);
   await assert.rejects(o.refresh(grant("configured")), (err: unknown) => err instanceof TokenEndpointError && err.kind === "invalid_client");
   assert.equal(up.registrations, 0);
+});
+
+test("prompt: a per-request value, else the upstream's option (false: none), else login when a fresh login is wanted", () => {
+  assert.equal(choosePrompt(undefined, undefined, false), undefined);
+  assert.equal(choosePrompt(undefined, undefined, true), "login");
+  // The administrator's explicit choice wins over the fresh-login rule.
+  assert.equal(choosePrompt("select_account", undefined, true), "select_account");
+  assert.equal(choosePrompt("consent", undefined, false), "consent");
+  assert.equal(choosePrompt(false, undefined, true), undefined);
+  assert.equal(choosePrompt("none", "consent", true), "consent");
 });

@@ -73,6 +73,19 @@ export interface AuthorizationStart {
   url: URL;
   pending: PendingAuthorization;
   scopeSource: ScopeSource;
+  /** The `prompt` sent, if any. */
+  prompt: string | undefined;
+}
+
+/**
+ * The `prompt` of an authorization request: an explicit one for this request; else the
+ * upstream's `prompt` option when it is set (a value, or false for none); else `login` when a
+ * fresh login is wanted (another user's session may be waiting at the upstream); else none.
+ */
+export function choosePrompt(option: string | false | undefined, explicit: string | undefined, freshLogin: boolean): string | undefined {
+  if (explicit !== undefined) return explicit;
+  if (option !== undefined) return option === false ? undefined : option;
+  return freshLogin ? "login" : undefined;
 }
 
 /** The per-upstream OAuth client. */
@@ -158,14 +171,18 @@ export class UpstreamOAuth {
 
   /**
    * Prepares an authorization request (PKCE S256, state, resource, scopes, prompt).
-   * `scopes` overrides the initial choice (step-up passes the union).
+   * `scopes` overrides the initial choice (step-up passes the union). `freshLogin` is asked,
+   * with the authorization server's issuer, whether this browser needs a fresh login there
+   * (see {@link choosePrompt}).
    */
-  async beginAuthorization(opts: { scopes?: string[] | undefined; prompt?: string | undefined } = {}): Promise<AuthorizationStart> {
+  async beginAuthorization(
+    opts: { scopes?: string[] | undefined; prompt?: string | undefined; freshLogin?: ((issuer: string) => boolean) | undefined } = {},
+  ): Promise<AuthorizationStart> {
     const d = await this.withRediscovery(() => this.discovery());
     const client = await this.clients.resolve(d.as);
     const chosen = opts.scopes ? { scopes: opts.scopes, source: "challenge" as ScopeSource } : await this.initialScopes();
     const pkce = await newPkce();
-    const prompt = opts.prompt ?? (this.config.prompt === false ? undefined : this.config.prompt);
+    const prompt = choosePrompt(this.config.prompt, opts.prompt, opts.freshLogin?.(d.as.issuer) ?? false);
     const url = authorizationUrl(d.as, client, {
       redirectUri: this.config.redirectUri,
       state: pkce.state,
@@ -176,6 +193,7 @@ export class UpstreamOAuth {
     });
     return {
       url,
+      prompt,
       scopeSource: chosen.source,
       pending: {
         state: pkce.state,

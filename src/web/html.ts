@@ -21,8 +21,12 @@ export interface HtmlPageInit {
    * Accepts URLs (reduced to their origin, or `scheme:` for non-http schemes) or CSP sources.
    */
   formAction?: string[];
-  /** The signed-in user, shown at the top of the page with a sign-out button. */
-  account?: AccountBlock | undefined;
+  /**
+   * Who is signed in (a bar at the top of the page with a sign-out button), or that nobody is
+   * (the bar says so, with a sign-in link when the gateway has a browser login). Pages rendered
+   * for a browser pass it, from `pageAccount` in `session.ts`.
+   */
+  account?: PageAccount | undefined;
 }
 
 /** Who is signed in, and the sign-out form's target (POST with the session's CSRF token). */
@@ -35,15 +39,40 @@ export interface AccountBlock {
   returnTo?: string | undefined;
 }
 
-/** The account bar: "Signed in as … [Sign out]". Its own small form, so it works on every page. */
-export function accountBar(a: AccountBlock): string {
+/** Nobody is signed in to the gateway in this browser. */
+export interface SignedOutBlock {
+  signedOut: true;
+  /** Where signing in starts (`B/login?return_to=…`); absent when the gateway has no browser login. */
+  signIn?: string | undefined;
+}
+
+/** The account bar's content: a signed-in user, or nobody. */
+export type PageAccount = AccountBlock | SignedOutBlock;
+
+/** A form that ends the browser session (POST with the session's CSRF token), with its own button. */
+export function signOutForm(a: AccountBlock, opts: { button?: string; buttonClass?: string; returnTo?: string | undefined } = {}): string {
+  const returnTo = opts.returnTo ?? a.returnTo;
   return (
-    `<header class="account"><span>Signed in as <strong>${escapeHtml(a.label)}</strong></span>` +
     `<form method="post" action="${escapeHtml(a.action)}">` +
     `<input type="hidden" name="csrf" value="${escapeHtml(a.csrf)}">` +
-    (a.returnTo ? `<input type="hidden" name="return_to" value="${escapeHtml(a.returnTo)}">` : "") +
-    `<button type="submit" class="link">Sign out</button></form></header>`
+    (returnTo ? `<input type="hidden" name="return_to" value="${escapeHtml(returnTo)}">` : "") +
+    `<button type="submit" class="${escapeHtml(opts.buttonClass ?? "link")}">${escapeHtml(opts.button ?? "Sign out")}</button></form>`
   );
+}
+
+/**
+ * The account bar: "Signed in as … [Sign out]" (its own small form, so it works on every page),
+ * or "Not signed in" (with a sign-in link when there is a browser login), never a sign-out.
+ */
+export function accountBar(a: PageAccount): string {
+  if ("signedOut" in a) {
+    return (
+      `<header class="account" data-signed-in="false"><span>Not signed in</span>` +
+      (a.signIn ? `<a class="link" href="${escapeHtml(a.signIn)}">Sign in</a>` : "") +
+      `</header>`
+    );
+  }
+  return `<header class="account" data-signed-in="true"><span>Signed in as <strong>${escapeHtml(a.label)}</strong></span>${signOutForm(a)}</header>`;
 }
 
 /** Reduces a URL to a CSP source expression: its origin for http(s), `scheme:` otherwise. */
@@ -106,7 +135,7 @@ a.button.small{font-size:.85rem;padding:.25rem .8rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 header.account{display:flex;align-items:center;justify-content:space-between;gap:1rem;max-width:34rem;margin:1.5rem auto -1.5rem;padding:0 .5rem;font-size:.9rem;color:#5b6270}
 header.account form{margin:0}
-button.link{background:none;border:none;color:#2f5bd3;padding:0;font:600 .9rem system-ui,sans-serif;text-decoration:underline;cursor:pointer}
+button.link,a.link{background:none;border:none;color:#2f5bd3;padding:0;font:600 .9rem system-ui,sans-serif;text-decoration:underline;cursor:pointer}
 h2{font-size:1.05rem;margin:0 0 .5rem}
 section.step{border:1px solid #e1e4ea;border-radius:10px;padding:1rem 1.1rem;margin:1rem 0}
 section.step.current{border:2px solid #2f5bd3;background:#f7f9ff}

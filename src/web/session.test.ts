@@ -8,11 +8,14 @@ import {
   getBrowserUser,
   htmlPage,
   isAdmin,
+  pageAccount,
   registerBrowserLogin,
   requireBrowserUser,
   safeReturnTo,
   verifyCsrf,
+  type BrowserLoginConfig,
 } from "./index.js";
+import { idpPrompt } from "./login/idp.js";
 
 const opened: Array<{ close(): Promise<void> }> = [];
 after(async () => {
@@ -164,4 +167,98 @@ test("a second browser login at another IdP is a start-up error (subjects of two
     () => registerBrowserLogin(s, { ...login, issuer: "https://b.example", url: "https://b.example/authorize" }),
     /another identity provider/,
   );
+});
+
+test("pages show who is signed in with a sign-out form, or that nobody is (no sign-out)", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const signedOut = await pageAccount(new Request("http://127.0.0.1:8787/x"), s, { returnTo: "/__tollgate/connections" });
+  assert.deepEqual(signedOut, { signedOut: true, signIn: "/__tollgate/login?return_to=%2F__tollgate%2Fconnections" });
+  const outHtml = await htmlPage("t", "<p>x</p>", { account: signedOut }).text();
+  assert.match(outHtml, /<header class="account" data-signed-in="false"><span>Not signed in<\/span><a class="link" href="\/__tollgate\/login\?return_to&#61;%2F__tollgate%2Fconnections">Sign in<\/a><\/header>/);
+  assert.doesNotMatch(outHtml, /<form/);
+  assert.doesNotMatch(outHtml, /Sign out/);
+  // Without any browser login there is nowhere to sign in.
+  assert.deepEqual(await pageAccount(new Request("http://127.0.0.1:8787/x"), services({ devLogin: false })), { signedOut: true });
+
+  const cookie = (await devLogin(s, "alice")).headers.getSetCookie().find((c) => c.startsWith("tollgate_session="))!.split(";")[0]!;
+  const req = new Request("http://127.0.0.1:8787/x", { headers: { cookie } });
+  const signedIn = await pageAccount(req, s, { returnTo: "https://evil.example/x" });
+  assert.ok(signedIn && !("signedOut" in signedIn));
+  assert.equal(signedIn.label, "alice");
+  assert.equal(signedIn.action, "/__tollgate/logout");
+  assert.equal(signedIn.csrf, await csrfToken(req, s));
+  assert.equal(signedIn.returnTo, "/__tollgate/connections", "return_to stays same-origin");
+  const inHtml = await htmlPage("t", "<p>x</p>", { account: signedIn }).text();
+  assert.match(inHtml, /Signed in as <strong>alice<\/strong>/);
+  assert.match(inHtml, /<form method="post" action="\/__tollgate\/logout"><input type="hidden" name="csrf" value="[^"]+">/);
+  assert.match(inHtml, /<button type="submit" class="link">Sign out<\/button>/);
+});
+
+test("sign-out (POST with the CSRF token) ends the session, clears the cookie and marks the browser", async () => {
+  const s = services();
+  ensureWebRoutes(s);
+  const cookie = (await devLogin(s, "alice")).headers.getSetCookie().find((c) => c.startsWith("tollgate_session="))!.split(";")[0]!;
+  const req = new Request("http://127.0.0.1:8787/x", { headers: { cookie } });
+  const csrf = await csrfToken(req, s);
+  const post = (body: Record<string, string>, origin = s.settings.publicUrl) =>
+    call(
+      s,
+      new Request("http://127.0.0.1:8787/__tollgate/logout", {
+        method: "POST",
+        body: new URLSearchParams(body),
+        headers: { cookie, "content-type": "application/x-www-form-urlencoded", origin },
+      }),
+    );
+  // Wrong token, or another site: refused, still signed in, and the page says so.
+  const forged = await post({ csrf: "nope" });
+  assert.equal(forged.status, 403);
+  assert.match(await forged.text(), /Signed in as <strong>alice<\/strong>/);
+  assert.equal((await post({ csrf }, "https://evil.example")).status, 403);
+  assert.equal((await getBrowserUser(req, s))?.sub, "alice");
+  // A GET does not sign out.
+  const get = s.systemRoutes.match("GET", "/__tollgate/logout");
+  assert.ok(!get || !("handler" in get), "no GET sign-out");
+
+  const res = await post({ csrf, return_to: "/__tollgate/auth/connections/notes/connect?redirect=true&browserTicket=t" });
+  assert.equal(res.status, 303);
+  assert.equal(res.headers.get("location"), "/__tollgate/auth/connections/notes/connect?redirect=true&browserTicket=t");
+  const set = res.headers.getSetCookie();
+  assert.ok(set.some((c) => /^tollgate_session=;/.test(c) && /Max-Age=0/.test(c)), "session cookie cleared");
+  assert.ok(set.some((c) => /^tollgate_signed_out=1;/.test(c)), "signed-out marker");
+  assert.equal(await getBrowserUser(req, s), undefined, "the session record is gone too");
+  // Without return_to: the signed-out page, which has no sign-out.
+  const cookie2 = (await devLogin(s, "bob")).headers.getSetCookie().find((c) => c.startsWith("tollgate_session="))!.split(";")[0]!;
+  const csrf2 = await csrfToken(new Request("http://127.0.0.1:8787/x", { headers: { cookie: cookie2 } }), s);
+  const plain = await call(
+    s,
+    new Request("http://127.0.0.1:8787/__tollgate/logout", {
+      method: "POST",
+      body: new URLSearchParams({ csrf: csrf2 }),
+      headers: { cookie: cookie2, "content-type": "application/x-www-form-urlencoded" },
+    }),
+  );
+  assert.equal(plain.headers.get("location"), "/__tollgate/login/signed-out");
+  const page = await call(s, new Request(`http://127.0.0.1:8787/__tollgate/login/signed-out`));
+  const html = await page.text();
+  assert.match(html, /Not signed in/);
+  assert.doesNotMatch(html, /Sign out/);
+});
+
+test("after a sign-out the next IdP sign-in asks for a fresh login (prompt), then no more", async () => {
+  const login = { url: "https://idp.example/authorize", tokenUrl: "https://idp.example/token", clientId: "gw", issuer: "https://idp.example", jwksUrl: "https://idp.example/jwks" };
+  const start = async (cfg: Partial<BrowserLoginConfig>, cookie?: string) => {
+    const s = services({ devLogin: false });
+    registerBrowserLogin(s, { ...login, ...cfg });
+    const res = await call(s, new Request("http://127.0.0.1:8787/__tollgate/login", cookie ? { headers: { cookie } } : {}));
+    assert.equal(res.status, 302);
+    return new URL(res.headers.get("location")!).searchParams.get("prompt");
+  };
+  assert.equal(await start({}), null);
+  assert.equal(await start({}, "tollgate_signed_out=1"), "login");
+  assert.equal(await start({ reloginPrompt: "select_account" }, "tollgate_signed_out=1"), "select_account");
+  assert.equal(await start({ reloginPrompt: false }, "tollgate_signed_out=1"), null);
+  // A prompt the provider's fixed parameters name is kept as it is.
+  assert.equal(await start({ authorizationParams: { prompt: "consent" } }, "tollgate_signed_out=1"), "consent");
+  assert.equal(idpPrompt({ ...login }, false), undefined);
 });

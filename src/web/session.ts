@@ -13,7 +13,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import type { UserInfo } from "../pipeline/types.js";
-import { escapeHtml, htmlPage, redirect } from "./html.js";
+import { gatewayPaths } from "../routing/gateway-paths.js";
+import { escapeHtml, htmlPage, redirect, type PageAccount } from "./html.js";
 import { registerWebRoutes } from "./index.js";
 
 /** Store namespace of browser session records. */
@@ -57,6 +58,11 @@ export interface BrowserLoginConfig {
   idTokenOptional?: boolean | undefined;
   /** Fixed extra parameters of the authorization request (e.g. WorkOS `provider=authkit`). */
   authorizationParams?: Record<string, string> | undefined;
+  /**
+   * `prompt` of the first sign-in after a sign-out in the same browser (default `login`; Google,
+   * which has no `login`, uses `select_account`; false sends none).
+   */
+  reloginPrompt?: string | false | undefined;
   /** Timeout for calls to the IdP, ms (default 10000). */
   remoteTimeoutMs?: number | undefined;
   /** Lifetime of a pending login (state, nonce, verifier), seconds (default 600). */
@@ -274,7 +280,7 @@ export function noLoginPage(): Response {
       `<p>This page needs to know who you are, but the gateway has no browser login configured.</p>` +
       `<p class="muted">An administrator can configure <code>browserLogin</code> on the route's authentication ` +
       `policy, or enable the loopback-only dev login with <code>TOLLGATE_DEV_LOGIN=1</code>.</p>`,
-    { status: 403 },
+    { status: 403, account: { signedOut: true } },
   );
 }
 
@@ -294,6 +300,47 @@ export function safeReturnTo(value: string | null | undefined, services: Gateway
   } catch {
     return fallback;
   }
+}
+
+/** How the signed-in user is named on pages: e-mail, else name, else subject. */
+export function accountLabel(user: UserInfo): string {
+  const email = user.data.email;
+  const name = user.data.name;
+  if (typeof email === "string" && email) return email;
+  if (typeof name === "string" && name) return name;
+  return user.sub;
+}
+
+/**
+ * The account bar of a page for this request: who is signed in, with a sign-out form (its CSRF
+ * token from the session; `returnTo`, a same-origin page, is where the browser goes after
+ * signing out — that page then asks for sign-in again), or "not signed in" with a sign-in link
+ * (coming back to `signInReturnTo`) when the gateway has a browser login. Undefined (no bar)
+ * only when the session cannot be read.
+ */
+export async function pageAccount(
+  request: Request,
+  services: GatewayServices,
+  opts: { returnTo?: string | undefined; signInReturnTo?: string | undefined } = {},
+): Promise<PageAccount | undefined> {
+  const base = services.settings.basePath;
+  let s: SessionRecord | undefined;
+  try {
+    s = await loadSession(request, services);
+  } catch {
+    return undefined; // the store is failing: the page still renders, without an account bar
+  }
+  if (s) {
+    return {
+      label: accountLabel(s.user),
+      csrf: s.csrf,
+      action: gatewayPaths(base).logout,
+      returnTo: opts.returnTo ? safeReturnTo(opts.returnTo, services) : undefined,
+    };
+  }
+  if (!browserLoginAvailable(services)) return { signedOut: true };
+  const back = safeReturnTo(opts.signInReturnTo ?? opts.returnTo, services);
+  return { signedOut: true, signIn: `${base}/login?return_to=${encodeURIComponent(back)}` };
 }
 
 /** The CSRF token of the request's browser session (for the pages' hidden form field). */

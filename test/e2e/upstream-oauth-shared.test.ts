@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
-import { TestBrowser } from "../fixtures/oauth-upstream.js";
+import { mainForm, TestBrowser } from "../fixtures/oauth-upstream.js";
 import { sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 let identity: Identity;
@@ -53,7 +53,7 @@ test("an administrator connects; every user then runs as the shared account; res
   const page = await admin.submit(login, { username: "root" });
   assert.equal(page.status, 200);
   assert.match(page.text, /Team Notes/);
-  const connect = page.forms[0]!.buttons.find((b) => b.value === "connect:notes");
+  const connect = mainForm(page)!.buttons.find((b) => b.value === "connect:notes");
   assert.ok(connect, "a Connect button");
   let done = await admin.submit(page, {}, { button: connect });
   // The upstream's login page: sign in as the service account.
@@ -70,7 +70,7 @@ test("an administrator connects; every user then runs as the shared account; res
   const list = await admin.open(`${s.gw.url}/__tollgate/admin/connections`);
   assert.match(list.text, /connected/);
   assert.match(list.text, /by root/);
-  const reset = list.forms[0]!.buttons.find((b) => b.value === "reset:notes")!;
+  const reset = mainForm(list)!.buttons.find((b) => b.value === "reset:notes")!;
   const after = await admin.submit(list, {}, { button: reset });
   assert.match(after.text, /Connection reset/);
   const err = await adminConnectRequired("alice");

@@ -123,6 +123,8 @@ export type McpOAuthOptions = z.output<typeof mcpOAuthOptionsSchema> & {
   idTokenOptional?: boolean;
   /** Fixed extra authorization request parameters the provider needs. */
   authorizationParams?: Record<string, string>;
+  /** `prompt` of the first sign-in after a sign-out (default `login`). */
+  reloginPrompt?: string;
 };
 export type GatewayOptions = z.output<typeof gatewaySchema>;
 
@@ -174,6 +176,8 @@ export interface PresetTraits {
   tokenEndpointAuthMethod?: "client_secret_basic" | "client_secret_post";
   idTokenOptional?: boolean;
   authorizationParams?: Record<string, string>;
+  /** `prompt` of the first sign-in after a sign-out, for providers without `prompt=login`. */
+  reloginPrompt?: string;
 }
 
 /** Builds the generic options from IdP endpoints and a preset's client settings. */
@@ -203,6 +207,7 @@ export function fromEndpoints(ep: IdpEndpoints, o: PresetOptions, traits: Preset
     claims: o.claims,
     ...(traits.idTokenOptional ? { idTokenOptional: true } : {}),
     ...(traits.authorizationParams ? { authorizationParams: traits.authorizationParams } : {}),
+    ...(traits.reloginPrompt ? { reloginPrompt: traits.reloginPrompt } : {}),
   };
 }
 

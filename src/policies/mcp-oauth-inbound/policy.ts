@@ -59,6 +59,7 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
       expectedAudience: options.oidc.audience,
       idTokenOptional: options.idTokenOptional,
       authorizationParams: options.authorizationParams,
+      reloginPrompt: options.reloginPrompt,
     });
   } else if (!settings.devLogin) {
     throw new Error(

@@ -10,7 +10,7 @@ import { isInsecureRemote } from "./urls.js";
 
 /** What the policy knows about the IdP besides the `browserLogin` block. */
 export type LoginIdentity = Pick<BrowserLoginConfig, "issuer" | "jwksUrl"> &
-  Partial<Pick<BrowserLoginConfig, "claims" | "expectedAudience" | "idTokenOptional" | "authorizationParams">>;
+  Partial<Pick<BrowserLoginConfig, "claims" | "expectedAudience" | "idTokenOptional" | "authorizationParams" | "reloginPrompt">>;
 
 /** Applies `login` for policy `name`; throws (a start-up error) on what production must not run. */
 export function setUpBrowserLogin(services: GatewayServices, name: string, login: BrowserLoginOptions, idp: LoginIdentity): void {

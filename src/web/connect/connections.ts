@@ -8,8 +8,9 @@ import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
 import { GRANTS_NS, type GrantMeta } from "../../oauth/grants.js";
 import { disconnectGrant, entryGrantKey, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
+import { gatewayPaths } from "../../routing/gateway-paths.js";
 import { redirect } from "../html.js";
-import { csrfToken, getBrowserUser, isAdmin, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../session.js";
+import { accountLabel, csrfToken, getBrowserUser, isAdmin, pageAccount, readForm, requireBrowserUser, sameOriginPost, verifyCsrf } from "../session.js";
 import { startAuthorization } from "./connect.js";
 import { connectionsPage, problemPage, type ConnectionRow } from "./pages.js";
 
@@ -52,19 +53,17 @@ async function authOrigins(services: GatewayServices): Promise<string[]> {
   return out;
 }
 
-function label(user: UserInfo): string {
-  const email = user.data.email;
-  return typeof email === "string" && email !== user.sub ? `${email} (${user.sub})` : user.sub;
-}
-
 async function page(request: Request, services: GatewayServices, user: UserInfo, admin: boolean, notice?: string): Promise<Response> {
   const base = services.settings.basePath;
+  const here = admin ? `${base}/admin/connections` : `${base}/connections`;
+  const csrf = await csrfToken(request, services);
   return connectionsPage({
     title: admin ? "Shared connections" : "Your connections",
-    userLabel: label(user),
+    // Signing out returns here, which asks for sign-in again: the way to switch users.
+    account: { label: accountLabel(user), csrf, action: gatewayPaths(base).logout, returnTo: here },
     rows: await rows(services, user, admin ? "admin" : "user"),
-    action: admin ? `${base}/admin/connections` : `${base}/connections`,
-    csrf: await csrfToken(request, services),
+    action: here,
+    csrf,
     admin,
     notice,
     formAction: await authOrigins(services),
@@ -86,24 +85,25 @@ async function decide(request: Request, ctx: SystemRequestContext, admin: boolea
   const base = services.settings.basePath;
   const user = await getBrowserUser(request, services);
   const form = await readForm(request);
+  const account = async () => ({ account: await pageAccount(request, services) });
   if (!user || !form || !sameOriginPost(request, services) || !(await verifyCsrf(request, services, form.get("csrf")))) {
-    return problemPage("The form expired", "Reload the page and try again.", 403);
+    return problemPage("The form expired", "Reload the page and try again.", 403, await account());
   }
-  if (admin && !isAdmin(user, services.settings)) return problemPage("Administrators only", "You are not an administrator of this gateway.", 403);
+  if (admin && !isAdmin(user, services.settings)) return problemPage("Administrators only", "You are not an administrator of this gateway.", 403, await account());
   const [action, id] = (form.get("decision") ?? "").split(/:(.*)/s) as [string, string | undefined];
   const entry = id ? upstreamOAuthState(services).upstreams.get(id) : undefined;
   if (!entry || (admin ? entry.authMode !== "shared-oauth" : entry.authMode !== "user-oauth")) {
-    return problemPage("Unknown connection", "Nothing was changed.", 400);
+    return problemPage("Unknown connection", "Nothing was changed.", 400, await account());
   }
   const subject = admin ? undefined : user.sub;
   if (action === "connect") {
-    return startAuthorization(services, entry, { subject, startedBy: user.sub, stepUps: 0 });
+    return startAuthorization(request, services, entry, { subject, startedBy: user.sub, stepUps: 0 });
   }
   if (action === "disconnect" || action === "reset") {
     await disconnectGrant(services, entry, subject, user.sub);
     return redirect(`${admin ? `${base}/admin/connections` : `${base}/connections`}?done=disconnected`, { status: 303 });
   }
-  return problemPage("Unknown action", "Nothing was changed.", 400);
+  return problemPage("Unknown action", "Nothing was changed.", 400, await account());
 }
 
 export const connectionsSubmit = (request: Request, ctx: SystemRequestContext) => decide(request, ctx, false);
@@ -115,7 +115,9 @@ export async function adminHtml(request: Request, ctx: SystemRequestContext): Pr
   const user = await requireBrowserUser(request, ctx.services, `${url.pathname}${url.search}`);
   if (user instanceof Response) return user;
   if (!isAdmin(user, ctx.services.settings)) {
-    return problemPage("Administrators only", `You are signed in as ${user.sub}, who is not an administrator of this gateway.`, 403);
+    return problemPage("Administrators only", `You are signed in as ${user.sub}, who is not an administrator of this gateway.`, 403, {
+      account: await pageAccount(request, ctx.services, { returnTo: `${url.pathname}${url.search}` }),
+    });
   }
   return page(request, ctx.services, user, true, url.searchParams.get("done") === "disconnected" ? "Connection reset." : undefined);
 }

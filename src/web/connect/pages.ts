@@ -2,7 +2,7 @@
  * HTML of the connect and connections pages. Everything interpolated is escaped; pages carry
  * no scripts (see `html.ts` for the CSP).
  */
-import { escapeHtml as e, htmlPage } from "../html.js";
+import { escapeHtml as e, htmlPage, signOutForm, type AccountBlock, type PageAccount } from "../html.js";
 import { csrfField } from "../session.js";
 
 /** What the connections pages list per upstream. */
@@ -36,6 +36,7 @@ export function confirmPage(p: {
   authOrigin: string | undefined;
   bearerMode: boolean;
   setCookie?: string | undefined;
+  account: PageAccount | undefined;
 }): Response {
   const body =
     `<h1>Connect ${e(p.displayName)} to ${e(p.userLabel)}</h1>` +
@@ -52,36 +53,75 @@ export function confirmPage(p: {
   return htmlPage(`Connect ${p.displayName}`, body, {
     formAction: p.authOrigin ? [p.authOrigin] : [],
     headers: p.setCookie ? { "set-cookie": p.setCookie } : undefined,
+    account: p.account,
   });
 }
 
-/** A page for a refused or failed step, with an optional detail line (escaped). */
-export function problemPage(title: string, message: string, status: number, detail?: string, headers?: HeadersInit): Response {
+/** Options of {@link problemPage}. */
+export interface ProblemOptions {
+  /** A detail line (escaped), e.g. an error code. */
+  detail?: string | undefined;
+  headers?: HeadersInit | undefined;
+  account?: PageAccount | undefined;
+  /** Extra HTML after the message (already escaped), e.g. a way out of the problem. */
+  actionsHtml?: string | undefined;
+}
+
+/** A page for a refused or failed step. */
+export function problemPage(title: string, message: string, status: number, opts: ProblemOptions = {}): Response {
   const body =
-    `<h1>${e(title)}</h1><p>${e(message)}</p>` + (detail ? `<p class="warn"><code>${e(detail)}</code></p>` : "");
-  return htmlPage(title, body, { status, headers });
+    `<h1>${e(title)}</h1><p>${e(message)}</p>` +
+    (opts.detail ? `<p class="warn"><code>${e(opts.detail)}</code></p>` : "") +
+    (opts.actionsHtml ?? "");
+  return htmlPage(title, body, { status, headers: opts.headers, account: opts.account });
+}
+
+/**
+ * "This link belongs to another account": the signed-in user is not the one the connect link
+ * was made for. Nothing is connected; the way on is to sign out and sign in as the link's user
+ * (the sign-out returns to the link, which asks for sign-in and then continues), or to open the
+ * link again once signed in as that user elsewhere.
+ */
+export function anotherAccountPage(p: { account: AccountBlock; link: string; what: string }): Response {
+  const actions =
+    `<p>If the link is yours, sign out and sign in as yourself: you come back to this link and can connect. ` +
+    `If someone sent it to you, close this page.</p>` +
+    `<div class="actions">${signOutForm(p.account, { button: "Sign out and use this link", buttonClass: "", returnTo: p.link })}` +
+    `<a class="button secondary" href="${e(p.link)}" rel="noreferrer">Try again</a></div>`;
+  return problemPage(
+    "This link belongs to another account",
+    `You are signed in as ${p.account.label}, but this ${p.what} was made for a different gateway user. Nothing was connected.`,
+    403,
+    { account: { ...p.account, returnTo: p.link }, actionsHtml: actions },
+  );
 }
 
 /** The page after a successful connection. */
-export function successPage(displayName: string, connectionsUrl: string, headers?: HeadersInit): Response {
+export function successPage(displayName: string, connectionsUrl: string, headers: HeadersInit | undefined, account: PageAccount | undefined): Response {
   return htmlPage(
     `${displayName} connected`,
     `<h1>${e(displayName)} is connected</h1>` +
       `<p>You can close this window and return to your MCP client; your next request will use the new connection.</p>` +
       `<p class="muted"><a href="${e(connectionsUrl)}">Manage your connections</a></p>`,
-    { headers },
+    { headers, account },
   );
 }
 
 /** The upstream's error, shown safely (it is attacker-influenced text). */
-export function failurePage(displayName: string, error: string, description: string | undefined, headers?: HeadersInit): Response {
+export function failurePage(
+  displayName: string,
+  error: string,
+  description: string | undefined,
+  headers: HeadersInit | undefined,
+  account: PageAccount | undefined,
+): Response {
   return htmlPage(
     `${displayName} was not connected`,
     `<h1>${e(displayName)} was not connected</h1>` +
       `<p>The ${e(displayName)} sign-in did not complete.</p>` +
       `<p class="warn"><code>${e(error.slice(0, 100))}</code>${description ? ` — ${e(description.slice(0, 300))}` : ""}</p>` +
       `<p class="muted">Go back to your MCP client and try again.</p>`,
-    { status: 400, headers },
+    { status: 400, headers, account },
   );
 }
 
@@ -105,7 +145,7 @@ function rowHtml(r: ConnectionRow, admin: boolean): string {
 /** The signed-in user's connections (or, for admins, the shared ones), one form with decision buttons. */
 export function connectionsPage(p: {
   title: string;
-  userLabel: string;
+  account: AccountBlock;
   rows: ConnectionRow[];
   action: string;
   csrf: string;
@@ -117,8 +157,8 @@ export function connectionsPage(p: {
     ? `<ul class="list">${p.rows.map((r) => rowHtml(r, p.admin)).join("")}</ul>`
     : `<p class="muted">No upstream on this gateway uses ${p.admin ? "shared" : "per-user"} OAuth.</p>`;
   const body =
-    `<h1>${e(p.title)}</h1><p class="muted">Signed in as ${e(p.userLabel)}</p>` +
+    `<h1>${e(p.title)}</h1>` +
     (p.notice ? `<p class="badge">${e(p.notice)}</p>` : "") +
     `<form method="post" action="${e(p.action)}">${csrfField(p.csrf)}${list}</form>`;
-  return htmlPage(p.title, body, { formAction: p.formAction });
+  return htmlPage(p.title, body, { formAction: p.formAction, account: p.account });
 }

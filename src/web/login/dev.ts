@@ -15,6 +15,7 @@ import {
   createBrowserSession,
   devLoginEnabled,
   issueFormNonce,
+  pageAccount,
   readForm,
   safeReturnTo,
   sameOriginPost,
@@ -54,13 +55,13 @@ const PROXY_HEADERS = [
   "true-client-ip",
 ];
 
-function refusal(request: Request, ctx: SystemRequestContext): Response | undefined {
+async function refusal(request: Request, ctx: SystemRequestContext): Promise<Response | undefined> {
   if (!devLoginEnabled(ctx.services)) {
     return htmlPage(
       "Dev login is off",
       `<h1>Dev login is off</h1><p>The development login is disabled on this gateway ` +
         `(enable it for local work with <code>TOLLGATE_DEV_LOGIN=1</code>).</p>`,
-      { status: 403 },
+      { status: 403, account: await pageAccount(request, ctx.services) },
     );
   }
   const proxied = PROXY_HEADERS.some((h) => request.headers.has(h));
@@ -71,18 +72,21 @@ function refusal(request: Request, ctx: SystemRequestContext): Response | undefi
       "Dev login is loopback-only",
       `<h1>Dev login is loopback-only</h1><p>The development login only answers browsers on the ` +
         `gateway's own machine. Configure an identity provider (<code>browserLogin</code>) for everyone else.</p>`,
-      { status: 403 },
+      { status: 403, account: await pageAccount(request, ctx.services) },
     );
   }
   return undefined;
 }
 
-function formPage(ctx: SystemRequestContext, returnTo: string, error?: string): Response {
+async function formPage(request: Request, ctx: SystemRequestContext, returnTo: string, error?: string): Promise<Response> {
   const path = gatewayPaths(ctx.services.settings.basePath).devLogin;
   const nonce = issueFormNonce(ctx.services, path);
+  const account = await pageAccount(request, ctx.services, { returnTo: `${path}?return_to=${encodeURIComponent(returnTo)}` });
+  const signedIn = account && !("signedOut" in account) ? account : undefined;
   const body =
     `<h1>Dev login</h1>` +
     `<p class="muted">Local development only: sign in as any user name. The name becomes your subject (<code>sub</code>).</p>` +
+    (signedIn ? `<p>Signing in here replaces the current sign-in (${escapeHtml(signedIn.label)}).</p>` : "") +
     (error ? `<p class="warn">${escapeHtml(error)}</p>` : "") +
     `<form method="post" action="${escapeHtml(path)}">` +
     `<label for="username">User name</label>` +
@@ -92,20 +96,25 @@ function formPage(ctx: SystemRequestContext, returnTo: string, error?: string): 
     `<div class="actions"><button type="submit">Sign in</button></div></form>`;
   // The sign-in redirects to `return_to`, which may redirect on to an upstream's authorization
   // server (a connect link with redirect=true); browsers apply form-action to that whole chain.
-  return htmlPage("Dev login", body, { status: error ? 400 : 200, headers: { "set-cookie": nonce.setCookie }, formAction: ["http:", "https:"] });
+  return htmlPage("Dev login", body, {
+    status: error ? 400 : 200,
+    headers: { "set-cookie": nonce.setCookie },
+    formAction: ["http:", "https:"],
+    account,
+  });
 }
 
 /** GET `<basePath>/oauth/dev-login` (alias `<basePath>/login/dev`): the form. */
 export async function devLoginPage(request: Request, ctx: SystemRequestContext): Promise<Response> {
-  const refused = refusal(request, ctx);
+  const refused = await refusal(request, ctx);
   if (refused) return refused;
   const returnTo = safeReturnTo(new URL(request.url).searchParams.get("return_to"), ctx.services);
-  return formPage(ctx, returnTo);
+  return formPage(request, ctx, returnTo);
 }
 
 /** POST `<basePath>/oauth/dev-login`: starts the session and returns to a same-origin page. */
 export async function devLoginSubmit(request: Request, ctx: SystemRequestContext): Promise<Response> {
-  const refused = refusal(request, ctx);
+  const refused = await refusal(request, ctx);
   if (refused) return refused;
   const form = await readForm(request);
   const returnTo = safeReturnTo(form?.get("return_to"), ctx.services);
@@ -115,12 +124,12 @@ export async function devLoginSubmit(request: Request, ctx: SystemRequestContext
       `<h1>Sign-in form expired</h1><p>Please <a href="${escapeHtml(
         `${gatewayPaths(ctx.services.settings.basePath).devLogin}?return_to=${encodeURIComponent(returnTo)}`,
       )}">open the sign-in page again</a>.</p>`,
-      { status: 403 },
+      { status: 403, account: await pageAccount(request, ctx.services) },
     );
   }
   const username = (form.get("username") ?? "").trim();
   if (!USERNAME_RE.test(username)) {
-    return formPage(ctx, returnTo, "Use 1-64 letters, digits or . _ @ + -");
+    return formPage(request, ctx, returnTo, "Use 1-64 letters, digits or . _ @ + -");
   }
   const cookie = await createBrowserSession(
     request,

@@ -20,7 +20,7 @@ import type { UserInfo } from "../../pipeline/types.js";
 import type { SystemRequestContext } from "../../routing/system-routes.js";
 import { saveIdToken } from "../../oauth/id-jag/id-tokens.js";
 import { gatewayPaths } from "../../routing/gateway-paths.js";
-import { escapeHtml, htmlPage, redirect } from "../html.js";
+import { escapeHtml, htmlPage, redirect, type PageAccount } from "../html.js";
 import {
   browserLoginConfig,
   cookieHeader,
@@ -28,6 +28,7 @@ import {
   devLoginEnabled,
   loginClaims,
   noLoginPage,
+  pageAccount,
   randomToken,
   readCookie,
   safeEqual,
@@ -77,6 +78,29 @@ const stateCookieName = (services: GatewayServices) =>
 const stateCookiePath = (services: GatewayServices) => services.settings.basePath || "/";
 const stateKey = (state: string) => createHash("sha256").update(state).digest("base64url");
 
+const signedOutCookieName = (services: GatewayServices) =>
+  services.settings.publicUrl.startsWith("https:") ? "__Host-tollgate_signed_out" : "tollgate_signed_out";
+
+/**
+ * The marker a sign-out leaves in the browser (`set` true; 30 days) or its removal (after the
+ * next sign-in): while it is there, sign-in at the IdP asks for a fresh login, so that the next
+ * person at this browser is not signed straight back in as the previous one by the IdP's own
+ * session. It holds no user data.
+ */
+export function signedOutCookie(services: GatewayServices, set: boolean): string {
+  return cookieHeader(services.settings, signedOutCookieName(services), set ? "1" : "", { maxAge: set ? 30 * 86400 : 0 });
+}
+
+/**
+ * The `prompt` of an IdP sign-in: the preset's or configuration's own `prompt` parameter if it
+ * has one; after a sign-out in this browser, `reloginPrompt` (default `login`); else none.
+ */
+export function idpPrompt(cfg: BrowserLoginConfig, signedOutBefore: boolean): string | undefined {
+  if (cfg.authorizationParams?.prompt !== undefined) return undefined; // set with the other fixed parameters
+  if (!signedOutBefore) return undefined;
+  return cfg.reloginPrompt === false ? undefined : (cfg.reloginPrompt ?? "login");
+}
+
 /** GET `<basePath>/login`: sends the browser to the IdP (or the dev login, or explains). */
 export async function loginStart(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const { services } = ctx;
@@ -109,6 +133,8 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   }
   if (cfg.audience) url.searchParams.set("audience", cfg.audience);
   for (const [k, v] of Object.entries(cfg.authorizationParams ?? {})) url.searchParams.set(k, v);
+  const prompt = idpPrompt(cfg, readCookie(request, signedOutCookieName(services)) === "1");
+  if (prompt) url.searchParams.set("prompt", prompt);
   // The state is also kept in a cookie of this browser: a callback arriving in another browser
   // (login CSRF: an attacker's code injected into a victim's browser) is refused.
   const cookie = cookieHeader(services.settings, stateCookieName(services), state, {
@@ -118,8 +144,8 @@ export async function loginStart(request: Request, ctx: SystemRequestContext): P
   return redirect(url.href, { headers: { "set-cookie": cookie } });
 }
 
-function failure(title: string, message: string, status = 400): Response {
-  return htmlPage(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`, { status });
+function failure(title: string, message: string, status: number, account: PageAccount | undefined): Response {
+  return htmlPage(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`, { status, account });
 }
 
 /** Picks the configured claims from validated id_token claims. */
@@ -133,7 +159,8 @@ export function userFromClaims(claims: Record<string, unknown>, names: string[] 
 export async function loginCallback(request: Request, ctx: SystemRequestContext): Promise<Response> {
   const { services } = ctx;
   const cfg = browserLoginConfig(services);
-  if (!cfg) return failure("Sign-in is not available", "No identity provider is configured.", 404);
+  const account = () => pageAccount(request, services);
+  if (!cfg) return failure("Sign-in is not available", "No identity provider is configured.", 404, await account());
   const url = new URL(request.url);
   const state = url.searchParams.get("state") ?? "";
   const rec = state ? await services.store.take<PendingLogin>(LOGIN_STATE_NS, stateKey(state)) : undefined;
@@ -143,7 +170,7 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
   });
   const cookieState = readCookie(request, stateCookieName(services));
   if (!rec || !cookieState || !safeEqual(cookieState, state)) {
-    return failure("Sign-in expired", "This sign-in attempt is unknown or expired. Please start again.");
+    return failure("Sign-in expired", "This sign-in attempt is unknown or expired. Please start again.", 400, await account());
   }
   const pending = rec.value;
   const { as, client } = asAndClient(cfg);
@@ -189,15 +216,16 @@ export async function loginCallback(request: Request, ctx: SystemRequestContext)
     const headers = new Headers();
     headers.append("set-cookie", session);
     headers.append("set-cookie", clear);
+    if (readCookie(request, signedOutCookieName(services)) !== undefined) headers.append("set-cookie", signedOutCookie(services, false));
     return redirect(pending.returnTo, { status: 303, headers });
   } catch (err) {
     if (err instanceof oauth.AuthorizationResponseError) {
       const code = err.error.slice(0, 64);
       services.log.info({ idpError: code }, "identity provider refused sign-in");
-      return failure("Sign-in was not completed", `The identity provider answered: ${code}.`, 403);
+      return failure("Sign-in was not completed", `The identity provider answered: ${code}.`, 403, await account());
     }
     services.log.warn({ err: errSummary(err) }, "browser login failed");
-    return failure("Sign-in failed", "The identity provider's answer could not be verified. Please try again.", 502);
+    return failure("Sign-in failed", "The identity provider's answer could not be verified. Please try again.", 502, await account());
   }
 }
 

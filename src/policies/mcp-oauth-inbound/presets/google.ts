@@ -22,5 +22,6 @@ export function googleEndpoints(): IdpEndpoints {
 }
 
 export const McpGoogleOAuthInboundPolicy = oauthBuiltin("McpGoogleOAuthInboundPolicy", "mcp-google-oauth-inbound", googleOptionsSchema, (o) =>
-  fromEndpoints(googleEndpoints(), o),
+  // Google has no prompt=login; after a sign-out it shows its account chooser instead.
+  fromEndpoints(googleEndpoints(), o, { reloginPrompt: "select_account" }),
 );
