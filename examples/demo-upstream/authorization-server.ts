@@ -11,7 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type http from "node:http";
-import { exportJWK, generateKeyPair } from "jose";
+import { exportJWK, generateKeyPair, type JWK } from "jose";
 import Provider, { errors, type AdapterPayload, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import { MemoryStorage } from "./memory-adapter.js";
 import { escapeHtml, htmlDocument, readBody, sendHtml } from "./http-util.js";
@@ -20,8 +20,10 @@ import { escapeHtml, htmlDocument, readBody, sendHtml } from "./http-util.js";
 export interface ManualClient {
   clientId: string;
   clientSecret?: string;
-  tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "none";
+  tokenEndpointAuthMethod: "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none";
   redirectUris: string[];
+  /** Public keys of a `private_key_jwt` client. */
+  jwks?: JWK[];
 }
 
 export interface AuthorizationServerOptions {
@@ -55,7 +57,7 @@ export interface TokenRequestRecord {
   grantType: string;
   status: number;
   error: string | undefined;
-  clientAuth: "basic" | "post" | "none";
+  clientAuth: "basic" | "post" | "private_key_jwt" | "none";
   resource: string | undefined;
   scope: string | undefined;
 }
@@ -112,6 +114,7 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
       token_endpoint_auth_method: c.tokenEndpointAuthMethod,
     };
     if (c.clientSecret !== undefined) payload.client_secret = c.clientSecret;
+    if (c.jwks) payload.jwks = { keys: c.jwks };
     storage.set("Client", c.clientId, payload, undefined);
   };
   opts.manualClients.forEach(addClient);
@@ -196,6 +199,10 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
       state.cimdFetches.push(String(url));
       return globalThis.fetch(url, init);
     },
+    // Client assertions (private_key_jwt) in every RSA, RSA-PSS and EC size.
+    enabledJWA: {
+      clientAuthSigningAlgValues: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
+    },
     features: {
       devInteractions: { enabled: false },
       registration: { enabled: opts.dcr },
@@ -258,7 +265,13 @@ export async function createAuthorizationServer(opts: AuthorizationServerOptions
         grantType: gt,
         status: ctx.status,
         error: typeof answer.error === "string" ? answer.error : undefined,
-        clientAuth: /^basic /i.test(authz) ? "basic" : typeof body.client_secret === "string" ? "post" : "none",
+        clientAuth: /^basic /i.test(authz)
+          ? "basic"
+          : typeof body.client_secret === "string"
+            ? "post"
+            : typeof body.client_assertion === "string"
+              ? "private_key_jwt"
+              : "none",
         resource: typeof body.resource === "string" ? body.resource : undefined,
         scope: typeof body.scope === "string" ? body.scope : undefined,
       });

@@ -12,15 +12,13 @@
 import * as oauth from "oauth4webapi";
 import { GatewayError } from "../errors.js";
 import type { GuardedFetch } from "./ssrf.js";
+import { clientAuth, type ClientCredentials, type TokenEndpointAuthMethod } from "./client-auth.js";
 
-/** How the gateway authenticates to the upstream token endpoint. */
-export type TokenEndpointAuthMethod = "client_secret_basic" | "client_secret_post" | "none";
+export type { TokenEndpointAuthMethod };
 
 /** A client identity at one authorization server. */
-export interface ClientIdentity {
+export interface ClientIdentity extends ClientCredentials {
   clientId: string;
-  clientSecret?: string | undefined;
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
 }
 
 /** Tokens as the gateway keeps them. `expiresAt` is ms since epoch. */
@@ -46,36 +44,6 @@ export function requestOptions(fetch: GuardedFetch, url: string | undefined, sig
 /** oauth4webapi client object for an identity. */
 export function toClient(id: ClientIdentity): oauth.Client {
   return { client_id: id.clientId, token_endpoint_auth_method: id.tokenEndpointAuthMethod };
-}
-
-/** application/x-www-form-urlencoded serialization of one value (the WHATWG/HTML rules). */
-function formEncode(value: string): string {
-  return new URLSearchParams({ v: value }).toString().slice(2);
-}
-
-/**
- * `client_secret_basic` with the credentials form-encoded by the HTML serializer RFC 6749
- * Appendix B refers to: unreserved characters such as `-` `.` `_` stay as they are, so
- * authorization servers that skip the decoding step still see the client id they issued.
- * @see https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1
- */
-export function clientSecretBasic(clientSecret: string): oauth.ClientAuth {
-  return (_as, client, _body, headers) => {
-    const pair = `${formEncode(client.client_id)}:${formEncode(clientSecret)}`;
-    headers.set("authorization", `Basic ${Buffer.from(pair, "utf8").toString("base64")}`);
-  };
-}
-
-/** oauth4webapi client authentication for an identity. */
-export function clientAuth(id: ClientIdentity): oauth.ClientAuth {
-  switch (id.tokenEndpointAuthMethod) {
-    case "client_secret_basic":
-      return clientSecretBasic(id.clientSecret ?? "");
-    case "client_secret_post":
-      return oauth.ClientSecretPost(id.clientSecret ?? "");
-    default:
-      return oauth.None();
-  }
 }
 
 /** Fresh PKCE verifier, its S256 challenge, and a state value. */

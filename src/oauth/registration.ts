@@ -4,7 +4,8 @@
  * - `auto`: a Client ID Metadata Document when the AS advertises support and the gateway's
  *   public origin is https (client_id = the document's URL); else Dynamic Client Registration,
  *   persisted per authorization server issuer and callback URL, and redone on `invalid_client`;
- * - `manual`: a pre-registered client id/secret with the configured auth method.
+ * - `manual`: a pre-registered client with the configured auth method: a secret
+ *   (`client_secret_basic` / `client_secret_post`), a private key (`private_key_jwt`) or none.
  *
  * A registration is only valid for the redirect URI it names, and that URI contains the public
  * URL. Instances with different public URLs on one store therefore each keep their own
@@ -24,11 +25,19 @@ import { openRecord, sealRecord } from "../store/sealed.js";
 import type { Store } from "../store/types.js";
 import { registerClient, type ClientIdentity, type TokenEndpointAuthMethod } from "./flow.js";
 import type { GuardedFetch } from "./ssrf.js";
+import type { ClientAssertionSigner } from "./client-auth.js";
 
 /** The `clientRegistration` option. */
 export type ClientRegistrationConfig =
   | { mode: "auto" }
-  | { mode: "manual"; clientId: string; clientSecret?: string | undefined; tokenEndpointAuthMethod: TokenEndpointAuthMethod };
+  | {
+      mode: "manual";
+      clientId: string;
+      clientSecret?: string | undefined;
+      tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+      /** With `private_key_jwt`: the key imported at start-up and the assertion settings. */
+      assertionSigner?: ClientAssertionSigner | undefined;
+    };
 
 /** A client identity plus how it was obtained. */
 export interface ResolvedClient extends ClientIdentity {
@@ -105,6 +114,7 @@ export class ClientRegistry {
         clientId: c.clientId,
         clientSecret: c.clientSecret,
         tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
+        assertionSigner: c.assertionSigner,
       };
     }
     if (as.client_id_metadata_document_supported === true) {

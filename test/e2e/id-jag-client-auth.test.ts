@@ -41,7 +41,7 @@ describe("cross-app access: private_key_jwt at the resource AS", () => {
   });
 
   async function grant(cfg: ClientAuthConfig): Promise<Response> {
-    const { client, auth } = await prepareClientAuth(cfg, ras.tokenUrl);
+    const { client, auth } = await prepareClientAuth(cfg);
     const as: oauth.AuthorizationServer = { issuer: ras.issuer, token_endpoint: ras.tokenUrl };
     const assertion = await idp.sign({ sub: "alice", aud: ras.issuer, client_id: cfg.clientId, tenant: "acme" });
     return oauth.genericTokenEndpointRequest(as, client, auth, JWT_BEARER, { assertion }, requestOptions(fetch, ras.tokenUrl));
@@ -67,7 +67,7 @@ describe("cross-app access: private_key_jwt at the resource AS", () => {
   test("a PEM that is no key for the algorithm stops start-up without echoing the key", async () => {
     const k = keys.get("RS256")!;
     await assert.rejects(
-      prepareClientAuth({ method: "private_key_jwt", clientId: "c", privateKeyPem: k.pem, algorithm: "ES256", expiresInSeconds: 300 }, ras.tokenUrl),
+      prepareClientAuth({ method: "private_key_jwt", clientId: "c", privateKeyPem: k.pem, algorithm: "ES256", expiresInSeconds: 300 }),
       (err: Error) => /not a PKCS#8 PEM private key usable with ES256/.test(err.message) && !err.message.includes("PRIVATE KEY"),
     );
   });

@@ -64,8 +64,8 @@ export class IdJagClient {
 
   /** Prepares client authentication (parses private keys); call once at start-up. */
   async init(): Promise<void> {
-    this.idp = await prepareClientAuth(this.cfg.idp.clientAuth, this.cfg.idp.tokenUrl);
-    this.ras = await prepareClientAuth(this.cfg.resourceAs.clientAuth, this.cfg.resourceAs.tokenUrl);
+    this.idp = await prepareClientAuth(this.cfg.idp.clientAuth);
+    this.ras = await prepareClientAuth(this.cfg.resourceAs.clientAuth);
   }
 
   /** A cached access token of `user` that is still usable, if any. */

@@ -9,11 +9,13 @@ import { compileRewritePattern } from "../../handlers/mcp-proxy/target.js";
 import { createGuardedFetch, isNonPublicTarget } from "../../oauth/ssrf.js";
 import { callbackUrl, clientMetadataUrl, upstreamOAuthState, type UpstreamEntry } from "../../oauth/registry.js";
 import { UpstreamOAuth } from "../../oauth/upstream.js";
+import { clientAssertionSigner } from "../../oauth/client-auth.js";
+import type { ClientRegistrationConfig } from "../../oauth/registration.js";
 import { registerConnectRoutes } from "../../web/connect/index.js";
 import { browserLoginAvailable } from "../../web/session.js";
 import type { BuildInit } from "../registry.js";
 import { MCP_GATEWAY_MODULE, registerBuiltin, RUNTIME_MODULE } from "../registry.js";
-import { tokenExchangeOptionsSchema, upstreamIdOf, type TokenExchangeOptions } from "./options.js";
+import { tokenExchangeOptionsSchema, upstreamIdOf, type OAuthTokenExchangeOptions, type TokenExchangeOptions } from "./options.js";
 import { tokenExchangePolicy } from "./policy.js";
 import { createIdJagExchange } from "./id-jag.js";
 
@@ -41,12 +43,28 @@ function upstreamUrlOf(init: BuildInit): URL {
   return new URL([...urls][0]!);
 }
 
+/**
+ * The client registration of an OAuth-mode upstream; a manual `private_key_jwt` client's key is
+ * imported here, so a key that does not parse stops start-up (naming the policy, not the key).
+ */
+async function registrationOf(reg: OAuthTokenExchangeOptions["clientRegistration"], where: string): Promise<ClientRegistrationConfig> {
+  if (reg.mode === "auto") return reg;
+  if (!reg.privateKey) return { mode: "manual", clientId: reg.clientId, clientSecret: reg.clientSecret, tokenEndpointAuthMethod: reg.tokenEndpointAuthMethod };
+  try {
+    const assertionSigner = await clientAssertionSigner(reg.privateKey);
+    return { mode: "manual", clientId: reg.clientId, tokenEndpointAuthMethod: "private_key_jwt", assertionSigner };
+  } catch (err) {
+    throw new Error(`${where}: clientRegistration: ${(err as Error).message}`);
+  }
+}
+
 /** Builds the policy once per gateway. */
 export async function createTokenExchange(options: TokenExchangeOptions, init: BuildInit) {
   const { services } = init;
   const id = upstreamIdOf(init.name, options);
   const upstreamUrl = upstreamUrlOf(init);
   if (options.authMode === "id-jag") return createIdJagExchange(options, init, id, upstreamUrl);
+  const registration = await registrationOf(options.clientRegistration, `policy "${init.name}"`);
   const fetch = createGuardedFetch({
     allowPrivate: await isNonPublicTarget(upstreamUrl),
     allowedHosts: services.settings.allowedUpstreamHosts.map((h) => h.toLowerCase()),
@@ -61,7 +79,7 @@ export async function createTokenExchange(options: TokenExchangeOptions, init: B
       scopes: options.scopes,
       scopeDelimiter: options.scopeDelimiter,
       prompt: options.prompt,
-      registration: options.clientRegistration,
+      registration,
       redirectUri: callbackUrl(services, id),
       clientMetadataUrl: https ? clientMetadataUrl(services, id, options.authMode) : undefined,
     },

@@ -39,3 +39,38 @@ test("manual client registration: unknown members are errors", () => {
   const r = tokenExchangeOptionsSchema.safeParse({ displayName: "X", clientRegistration: { mode: "manual", clientId: "c", clientSecret: "s", tokenUrl: "x" } });
   assert.equal(r.success, false);
 });
+
+test("manual client registration with private_key_jwt: the key settings only with it, never a secret with it", () => {
+  const manual = (m: Record<string, unknown>) => tokenExchangeOptionsSchema.safeParse({ displayName: "X", clientRegistration: { mode: "manual", clientId: "c", ...m } });
+  const ok = manual({ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "pem" });
+  assert.equal(ok.success, true);
+  assert.deepEqual(ok.data!.clientRegistration, {
+    mode: "manual",
+    clientId: "c",
+    tokenEndpointAuthMethod: "private_key_jwt",
+    privateKey: { privateKeyPem: "pem", algorithm: "RS256", keyId: undefined, audience: undefined, expiresInSeconds: 300 },
+  });
+  const full = manual({ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "pem", algorithm: "PS512", keyId: "k1", audience: "https://as.example/token", expiresInSeconds: 60 });
+  assert.deepEqual((full.data!.clientRegistration as { privateKey: unknown }).privateKey, {
+    privateKeyPem: "pem",
+    algorithm: "PS512",
+    keyId: "k1",
+    audience: "https://as.example/token",
+    expiresInSeconds: 60,
+  });
+  // Each mistake is reported at its own path (not as "invalid value" of the whole block).
+  for (const [bad, path] of [
+    [{ tokenEndpointAuthMethod: "private_key_jwt" }, "clientRegistration.privateKeyPem"],
+    [{ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "" }, "clientRegistration.privateKeyPem"],
+    [{ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "pem", clientSecret: "s" }, "clientRegistration.clientSecret"],
+    [{ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "pem", algorithm: "HS256" }, "clientRegistration.algorithm"],
+    [{ tokenEndpointAuthMethod: "private_key_jwt", privateKeyPem: "pem", expiresInSeconds: 7200 }, "clientRegistration.expiresInSeconds"],
+    [{ clientSecret: "s", privateKeyPem: "pem" }, "clientRegistration.privateKeyPem"],
+    [{ tokenEndpointAuthMethod: "none", keyId: "k1" }, "clientRegistration.keyId"],
+    [{ tokenEndpointAuthMethod: "client_secret_post" }, "clientRegistration.clientSecret"],
+  ] as const) {
+    assert.deepEqual(paths(manual(bad)), [path], JSON.stringify(bad));
+  }
+  // The secret methods are unchanged.
+  assert.deepEqual(manual({ clientSecret: "s" }).data!.clientRegistration, { mode: "manual", clientId: "c", clientSecret: "s", tokenEndpointAuthMethod: "client_secret_basic", privateKey: undefined });
+});

@@ -2,9 +2,33 @@
  * Options of `mcp-token-exchange-inbound` — the project format's schema, validated at start-up.
  */
 import { z } from "zod";
+import { CLIENT_ASSERTION_ALGS } from "../../oauth/client-auth.js";
 
-const authMethod = z.enum(["client_secret_basic", "client_secret_post", "none"]);
+/**
+ * What `private_key_jwt` needs besides the client id: a PKCS#8 PEM key, the signature algorithm
+ * (default RS256), the `kid` header, the assertion's audience (default the token endpoint URL)
+ * and its lifetime.
+ */
+const assertionAlg = z.enum(CLIENT_ASSERTION_ALGS);
+const assertionLifetime = z.number().int().min(1).max(3600);
+const privateKeyJwtFields = {
+  privateKeyPem: z.string().min(1, { error: "must not be empty (if it comes from $env(...), is the variable set?)" }),
+  algorithm: assertionAlg.default("RS256"),
+  keyId: z.string().min(1).optional(),
+  audience: z.url().optional(),
+  expiresInSeconds: assertionLifetime.default(300),
+};
 
+const secretMethod = z.enum(["client_secret_basic", "client_secret_post"]);
+
+const KEY_FIELDS = ["privateKeyPem", "algorithm", "keyId", "audience", "expiresInSeconds"] as const;
+
+/**
+ * `clientRegistration: {mode: "manual"}`: a client registered by hand at the upstream's
+ * authorization server. With a secret (`client_secret_basic`, the default with a secret, or
+ * `client_secret_post`), without one (`none`), or — Tollgate — with a private key
+ * (`private_key_jwt`, RFC 7523 client assertions, the fields of {@link privateKeyJwtFields}).
+ */
 const manualRegistration = z
   .strictObject({
     mode: z.literal("manual"),
@@ -12,33 +36,51 @@ const manualRegistration = z
     /** Usually `$env(...)`; an unset variable reads as undefined. */
     clientSecret: z.string().optional(),
     /** Default: `client_secret_basic` with a secret, `none` without. */
-    tokenEndpointAuthMethod: authMethod.optional(),
+    tokenEndpointAuthMethod: z.enum(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]).optional(),
+    privateKeyPem: z.string().optional(),
+    algorithm: assertionAlg.optional(),
+    keyId: privateKeyJwtFields.keyId,
+    audience: privateKeyJwtFields.audience,
+    expiresInSeconds: assertionLifetime.optional(),
   })
-  .transform((m) => ({
-    ...m,
-    tokenEndpointAuthMethod: m.tokenEndpointAuthMethod ?? (m.clientSecret ? "client_secret_basic" : "none"),
-  }))
   .superRefine((m, ctx) => {
-    if (m.tokenEndpointAuthMethod !== "none" && !m.clientSecret) {
+    const method = m.tokenEndpointAuthMethod ?? (m.clientSecret ? "client_secret_basic" : "none");
+    if (method === "private_key_jwt") {
+      if (!m.privateKeyPem) {
+        ctx.addIssue({ code: "custom", path: ["privateKeyPem"], message: 'required for tokenEndpointAuthMethod "private_key_jwt" (if it comes from $env(...), is the variable set?)' });
+      }
+      if (m.clientSecret !== undefined) {
+        ctx.addIssue({ code: "custom", path: ["clientSecret"], message: 'does not apply with tokenEndpointAuthMethod "private_key_jwt" (the private key authenticates the client)' });
+      }
+      return;
+    }
+    for (const k of KEY_FIELDS) {
+      if (m[k] !== undefined) ctx.addIssue({ code: "custom", path: [k], message: 'applies only with tokenEndpointAuthMethod "private_key_jwt"' });
+    }
+    if (method !== "none" && !m.clientSecret) {
       ctx.addIssue({
         code: "custom",
         path: ["clientSecret"],
-        message: `required for tokenEndpointAuthMethod "${m.tokenEndpointAuthMethod}" (if it comes from $env(...), is the variable set?)`,
+        message: `required for tokenEndpointAuthMethod "${method}" (if it comes from $env(...), is the variable set?)`,
       });
     }
+  })
+  .transform((m) => {
+    const method = m.tokenEndpointAuthMethod ?? (m.clientSecret ? "client_secret_basic" : "none");
+    if (method === "private_key_jwt") {
+      return {
+        mode: m.mode,
+        clientId: m.clientId,
+        tokenEndpointAuthMethod: method,
+        privateKey: { privateKeyPem: m.privateKeyPem!, algorithm: m.algorithm ?? "RS256", keyId: m.keyId, audience: m.audience, expiresInSeconds: m.expiresInSeconds ?? 300 },
+      };
+    }
+    return { mode: m.mode, clientId: m.clientId, clientSecret: m.clientSecret, tokenEndpointAuthMethod: method, privateKey: undefined };
   });
 
 const clientAuth = z.discriminatedUnion("method", [
-  z.strictObject({ method: z.enum(["client_secret_post", "client_secret_basic"]), clientId: z.string().min(1), clientSecret: z.string().min(1) }),
-  z.strictObject({
-    method: z.literal("private_key_jwt"),
-    clientId: z.string().min(1),
-    privateKeyPem: z.string().min(1),
-    algorithm: z.enum(["RS256", "RS384", "RS512", "ES256", "ES384", "ES512"]).default("RS256"),
-    keyId: z.string().min(1).optional(),
-    audience: z.url().optional(),
-    expiresInSeconds: z.number().int().min(1).max(3600).default(300),
-  }),
+  z.strictObject({ method: secretMethod, clientId: z.string().min(1), clientSecret: z.string().min(1) }),
+  z.strictObject({ method: z.literal("private_key_jwt"), clientId: z.string().min(1), ...privateKeyJwtFields }),
 ]);
 
 /**
@@ -77,7 +119,7 @@ export const tokenExchangeOptionsSchema = z.object({
   prompt: z.union([z.enum(["none", "login", "consent", "select_account"]), z.literal(false)]).optional(),
   /** Where the upstream's protected resource metadata lives, when not at the derived URL. */
   protectedResourceMetadataUrl: z.url({ protocol: /^https?$/ }).optional(),
-  clientRegistration: z.union([z.strictObject({ mode: z.literal("auto") }), manualRegistration]).optional(),
+  clientRegistration: z.discriminatedUnion("mode", [z.strictObject({ mode: z.literal("auto") }), manualRegistration]).optional(),
   /** Cross-app access settings; required with `authMode: "id-jag"`, forbidden otherwise. */
   idJag: tokenExchangeIdJagSchema.optional(),
 })
