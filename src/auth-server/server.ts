@@ -28,6 +28,7 @@ import { gatewayPaths } from "../routing/gateway-paths.js";
 import { browserLoginConfig, ensureWebRoutes } from "../web/index.js";
 import { AUTH_METHODS, GRANT_TYPES } from "./clients.js";
 import { authorize } from "./authorize.js";
+import { JWT_BEARER_GRANT } from "./id-jag.js";
 import { setupDecision, setupPage } from "./setup.js";
 import { json, preflight } from "./http.js";
 import { registerEndpoint, revokeEndpoint, tokenEndpoint } from "./token-endpoint.js";
@@ -75,7 +76,8 @@ export function authServerMetadata(as: AuthServer, resource?: { rc: ResourceConf
     revocation_endpoint: as.endpoint("revoke"),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
-    grant_types_supported: GRANT_TYPES,
+    // The JWT bearer grant (cross-app access) only where a route accepts it; trusted issuers are never listed.
+    grant_types_supported: (resource ? !!resource.rc.idJag : as.resourceConfigs().some((rc) => rc.idJag)) ? [...GRANT_TYPES, JWT_BEARER_GRANT] : GRANT_TYPES,
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: AUTH_METHODS,
     revocation_endpoint_auth_methods_supported: AUTH_METHODS,

@@ -113,6 +113,22 @@ async function mintPair(
   return out;
 }
 
+/** Stores a new grant (living `ttlSeconds`) and mints its first tokens. */
+async function createGrant(
+  services: GatewayServices,
+  grantId: string,
+  grant: GrantRecord,
+  rc: ResourceConfig,
+  ttlSeconds: number,
+  withRefresh: boolean,
+): Promise<TokenSet> {
+  return services.store.withLock(`oauth-grant:${grantId}`, async () => {
+    const v = await services.store.put(NS.grants, grantId, grant, { ttlSeconds, ifVersion: 0 });
+    if (v === undefined) throw new Error("grant id collision");
+    return mintPair(services, grantId, grant, rc, withRefresh);
+  });
+}
+
 /** Creates the grant for a redeemed code and its first tokens. */
 export async function issueForCode(
   services: GatewayServices,
@@ -127,11 +143,20 @@ export async function issueForCode(
     scope: code.scope,
     createdAt: services.now(),
   };
-  return services.store.withLock(`oauth-grant:${code.grantId}`, async () => {
-    const v = await services.store.put(NS.grants, code.grantId, grant, { ttlSeconds: rc.refreshTokenTtlSeconds, ifVersion: 0 });
-    if (v === undefined) throw new Error("grant id collision");
-    return mintPair(services, code.grantId, grant, rc, withRefresh);
-  });
+  return createGrant(services, code.grantId, grant, rc, rc.refreshTokenTtlSeconds, withRefresh);
+}
+
+/**
+ * Creates the grant for an accepted identity assertion (ID-JAG): an access token and no refresh
+ * token — the client asks the IdP for a new assertion, so the IdP's policy is applied again.
+ * The grant lives as long as its access token (revocable like any other).
+ */
+export async function issueForAssertion(
+  services: GatewayServices,
+  grant: Omit<GrantRecord, "createdAt">,
+  rc: ResourceConfig,
+): Promise<TokenSet> {
+  return createGrant(services, random(16), { ...grant, createdAt: services.now() }, rc, rc.accessTokenTtlSeconds, false);
 }
 
 /** Outcome of a refresh: tokens, or an OAuth error code. */

@@ -4,6 +4,7 @@
  * pending-request ids) is stored only as its SHA-256, so a store dump yields nothing usable.
  */
 import type { RouteConfig, UserInfo } from "../pipeline/types.js";
+import type { IdJagVerifier } from "./id-jag.js";
 
 /**
  * Store namespaces, all prefixed `as-` (the downstream authorization server) so they never
@@ -56,6 +57,8 @@ export interface ResourceConfig {
   requiredScopes: string[];
   /** The route's upstreams with per-user or shared OAuth (shown on the consent page). */
   upstreams: UpstreamInfo[];
+  /** Cross-app access: ID-JAGs from these trusted issuers are accepted (JWT bearer grant); absent: refused. */
+  idJag?: IdJagVerifier | undefined;
 }
 
 export interface UpstreamInfo {

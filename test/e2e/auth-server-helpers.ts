@@ -42,13 +42,15 @@ export interface AuthEnvOptions {
   /** Extra policies (e.g. token exchange) and the names to add to route A's inbound list. */
   extraPolicies?: unknown[];
   routeAExtraInbound?: string[];
+  /** More options of the MCP OAuth policy (e.g. `idJag`, `clients`). */
+  authOptions?: Record<string, unknown>;
 }
 
 /** Starts IdP, upstream and gateway. */
 export async function startAuthEnv(opts: AuthEnvOptions = {}): Promise<AuthEnv> {
   const upstream = await startMcpTestServer({ mode: "stateful" });
   const idp = opts.devLogin ? undefined : (opts.idp ?? (await startIdp()));
-  const auth: Record<string, unknown> = { gateway: { ...opts.gateway } };
+  const auth: Record<string, unknown> = { gateway: { ...opts.gateway }, ...opts.authOptions };
   if (idp) {
     auth.oidc = { issuer: idp.issuer, jwksUrl: idp.jwksUrl };
     auth.browserLogin = {

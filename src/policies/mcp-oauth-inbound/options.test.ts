@@ -70,13 +70,21 @@ test("browserLogin without oidc, unknown nested options, requiredScopes outside 
   assert.deepEqual(paths(mcpOAuthOptionsSchema.safeParse({ gateway: { requiredScopes: ["admin"] } })), ["gateway.requiredScopes.0"]);
 });
 
-test("idJag: the documented shape; enabled cross-app access is refused by name", () => {
+test("idJag: the documented shape, enabled or not", () => {
   assert.equal(mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: false } }).success, true);
-  const on = mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: true, trustedIssuers: [{ subjectMapping: "sub_id_only" }] } });
-  assert.deepEqual(paths(on), ["idJag.enabled"]);
-  assert.match(on.error!.issues[0]!.message, /cross-app access \(ID-JAG/);
+  const on = mcpOAuthOptionsSchema.parse({ idJag: { enabled: true, trustedIssuers: [{ subjectMapping: "sub_id_only" }, { issuer: "https://i.example", jwksUrl: "https://i.example/jwks" }] } });
+  assert.deepEqual(on.idJag, {
+    enabled: true,
+    trustedIssuers: [
+      { subjectMapping: "sub_id_only" },
+      { issuer: "https://i.example", jwksUrl: "https://i.example/jwks", subjectMapping: "iss_prefix" },
+    ],
+  });
+  assert.equal(mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: true } }).success, true);
   const half = mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: true, trustedIssuers: [{ issuer: "https://i.example" }] } });
   assert.ok(paths(half).includes("idJag.trustedIssuers.0"));
+  assert.deepEqual(paths(mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: true, trustedIssuers: [] } })), ["idJag.trustedIssuers"]);
+  assert.deepEqual(paths(mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: true, trustedIssuers: [{ subjectMapping: "email" }] } })), ["idJag.trustedIssuers.0.subjectMapping"]);
   assert.deepEqual(paths(mcpOAuthOptionsSchema.safeParse({ idJag: { enabled: false, trustedIssuers: [] } })), ["idJag"]);
 });
 

@@ -40,10 +40,6 @@ export const gatewaySchema = z
     });
   });
 
-/** Message of the one cross-app access option Tollgate does not run yet. */
-export const ID_JAG_UNSUPPORTED =
-  "cross-app access (ID-JAG, Identity Assertion JWT Authorization Grant) is not supported by Tollgate yet; remove it (or set enabled to false)";
-
 const trustedIssuer = z
   .strictObject({
     issuer: httpUrlSchema.optional(),
@@ -54,22 +50,21 @@ const trustedIssuer = z
   .refine((t) => (t.issuer === undefined) === (t.jwksUrl === undefined), { error: "give issuer and jwksUrl together, or neither" });
 
 /**
- * `idJag` of the MCP OAuth policies (ID-JAG grants at the gateway's token endpoint). The shape is
- * checked in full; `enabled: true` is refused until cross-app access is implemented.
+ * `idJag` of the MCP OAuth policies: cross-app access, inbound — the gateway's token endpoint
+ * accepts ID-JAGs from `trustedIssuers` (default: the browser login's IdP) with the JWT bearer
+ * grant. See `auth-server/id-jag.ts` and docs/cross-app-access.md.
  * @see https://datatracker.ietf.org/doc/draft-ietf-oauth-identity-assertion-authz-grant/
  */
-export const inboundIdJagSchema = z
-  .discriminatedUnion("enabled", [
-    z.strictObject({ enabled: z.literal(false) }),
-    z.strictObject({
-      enabled: z.literal(true),
-      trustedIssuers: z.array(trustedIssuer).min(1).optional(),
-      authorizationDetailsTypesAllowed: z.array(z.string().min(1)).optional(),
-    }),
-  ])
-  .superRefine((v, ctx) => {
-    if (v.enabled) ctx.addIssue({ code: "custom", path: ["enabled"], message: ID_JAG_UNSUPPORTED });
-  });
+export const inboundIdJagSchema = z.discriminatedUnion("enabled", [
+  z.strictObject({ enabled: z.literal(false) }),
+  z.strictObject({
+    enabled: z.literal(true),
+    /** Issuers whose ID-JAGs are accepted; an entry without issuer and jwksUrl is the browser login's IdP. */
+    trustedIssuers: z.array(trustedIssuer).min(1).optional(),
+    /** `authorization_details` types an ID-JAG may carry (none unless listed). */
+    authorizationDetailsTypesAllowed: z.array(z.string().min(1)).optional(),
+  }),
+]);
 
 const clientSchema = z.strictObject({
   clientId: z.string().min(1).max(200),
@@ -81,7 +76,7 @@ const clientSchema = z.strictObject({
 /** Options every variant accepts besides its IdP settings. */
 const common = {
   gateway: gatewaySchema.prefault({}),
-  /** Cross-app access (refused while unsupported, see {@link inboundIdJagSchema}). */
+  /** Cross-app access, inbound (see {@link inboundIdJagSchema}). */
   idJag: inboundIdJagSchema.optional(),
   /** Tollgate: pre-registered MCP clients. */
   clients: z.array(clientSchema).default([]),

@@ -16,6 +16,7 @@ import { addResource, ensureAuthServer } from "../../auth-server/server.js";
 import { closeCimd } from "../../auth-server/cimd.js";
 import { lookupAccessToken } from "../../auth-server/tokens.js";
 import type { ResourceConfig, UpstreamInfo } from "../../auth-server/types.js";
+import { createIdJagVerifier, resolveTrustedIssuers, type IdJagVerifier } from "../../auth-server/id-jag.js";
 import { MCP_GATEWAY_MODULE, RUNTIME_MODULE, type BuildInit, type BuiltinInbound } from "../registry.js";
 import { readCredential } from "../shared/credentials.js";
 import { createJwtVerifier } from "../shared/jwt-verifier.js";
@@ -42,8 +43,25 @@ function upstreamsOf(route: RouteConfig, init: BuildInit): UpstreamInfo[] {
   return out;
 }
 
+/** The ID-JAG verifier of the policy when cross-app access (inbound) is enabled. */
+async function idJagVerifierOf(options: McpOAuthOptions, init: BuildInit): Promise<IdJagVerifier | undefined> {
+  const j = options.idJag;
+  if (!j?.enabled) return undefined;
+  const idp = options.oidc && !options.browserLogin?.dev ? { issuer: options.oidc.issuer, jwksUrl: options.oidc.jwksUrl } : undefined;
+  let issuers;
+  try {
+    issuers = resolveTrustedIssuers(j, idp);
+  } catch (err) {
+    throw new Error(`policy "${init.name}": ${(err as Error).message}`);
+  }
+  const verifier = await createIdJagVerifier(init.services, issuers, { authorizationDetailsTypesAllowed: j.authorizationDetailsTypesAllowed, claims: options.claims });
+  // Issuer URLs are configuration, not secrets, but they stay out of every published document.
+  init.services.log.info({ policy: init.name, trustedIssuers: issuers.length }, "cross-app access (ID-JAG grants) enabled");
+  return verifier;
+}
+
 /** Builds the policy from generic options (presets resolve to these first). */
-export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit): InboundPolicy & { close(): Promise<void> } {
+export async function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit): Promise<InboundPolicy & { close(): Promise<void> }> {
   const { services } = init;
   const { settings, log } = services;
   const g = options.gateway;
@@ -77,6 +95,7 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
     pendingTtlSeconds: g.authorizationRequestTtlSeconds ?? options.browserLogin?.stateTtlSeconds ?? 900,
     clients: options.clients,
   });
+  const idJag = await idJagVerifierOf(options, init);
   const byRoute = new Map<string, ResourceConfig>();
   for (const route of init.usedBy) {
     const rc: ResourceConfig = {
@@ -87,6 +106,7 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
       scopesSupported: g.scopesSupported,
       requiredScopes: g.requiredScopes,
       upstreams: upstreamsOf(route, init),
+      idJag,
     };
     byRoute.set(route.operationId, rc);
     addResource(as, rc);
@@ -153,7 +173,11 @@ export function createMcpOAuthPolicy(options: McpOAuthOptions, init: BuildInit):
     context.custom.oauthClientId = rec.clientId;
     return request;
   };
-  return Object.assign(policy, { close: () => closeCimd(services) });
+  return Object.assign(policy, {
+    async close() {
+      await Promise.all([closeCimd(services), idJag?.close()]);
+    },
+  });
 }
 
 /**
