@@ -2,8 +2,9 @@
  * Cross-app access projects as the original product documents them validate and start
  * unchanged: the configuration reference's `id-jag` upstream (client_secret_post at both
  * servers, `mcp:tools`), behind an `mcp-oauth-inbound` policy set up as the quickstart says
- * (`browserLogin.pkce: "S256"`, `oidc.audience` = `browserLogin.audience` = the gateway origin).
- * No IdP or resource AS is contacted at start-up.
+ * (`browserLogin.pkce: "S256"`, `oidc.audience` = `browserLogin.audience` = the gateway origin,
+ * routes keyed `"post"`), and the same with cross-app access inbound (`idJag` on the MCP OAuth
+ * policy). No IdP or resource AS is contacted at start-up.
  */
 import assert from "node:assert/strict";
 import { generateKeyPair, exportPKCS8 } from "jose";
@@ -19,7 +20,10 @@ const ENV = {
 };
 const GATEWAY = "https://my-gateway.example.com";
 
-function project(clientAuth: Record<string, unknown>): Record<string, string> {
+const SECRET_AUTH = { method: "client_secret_post", clientId: "$env(RESOURCE_CLIENT_ID)", clientSecret: "$env(RESOURCE_CLIENT_SECRET)" };
+
+/** The project; `methods` is the routes' methods key, `idJag` the MCP OAuth policy's inbound cross-app access. */
+function project(clientAuth: Record<string, unknown>, opts: { methods?: string; idJag?: Record<string, unknown> } = {}): Record<string, string> {
   return {
     "config/policies.json": JSON.stringify({
       policies: [
@@ -39,6 +43,7 @@ function project(clientAuth: Record<string, unknown>): Record<string, string> {
                 audience: GATEWAY,
                 pkce: "S256",
               },
+              ...(opts.idJag ? { idJag: opts.idJag } : {}),
             },
           },
         },
@@ -70,7 +75,7 @@ function project(clientAuth: Record<string, unknown>): Record<string, string> {
       info: { title: "xaa", version: "1" },
       paths: {
         "/mcp/upstream": {
-          "get,post,delete": {
+          [opts.methods ?? "get,post,delete"]: {
             operationId: "upstream",
             "x-zuplo-route": {
               corsPolicy: "none",
@@ -84,7 +89,7 @@ function project(clientAuth: Record<string, unknown>): Record<string, string> {
   };
 }
 
-async function validateAndStart(files: Record<string, string>): Promise<void> {
+async function validateAndStart(files: Record<string, string>, grantTypes = ["authorization_code", "refresh_token"]): Promise<void> {
   const dir = await writeProject(files);
   const loaded = await loadProject(dir, { env: ENV });
   assert.deepEqual(loaded.warnings.filter((w) => /ignored/.test(w.message)), []);
@@ -92,6 +97,8 @@ async function validateAndStart(files: Record<string, string>): Promise<void> {
   try {
     const prm = await fetch(`${gw.url}/.well-known/oauth-protected-resource/mcp/upstream`);
     assert.equal(prm.status, 200);
+    const meta = (await (await fetch(`${gw.url}/.well-known/oauth-authorization-server/mcp/upstream`)).json()) as { grant_types_supported: string[] };
+    assert.deepEqual(meta.grant_types_supported, grantTypes);
     // Unauthenticated callers get the gateway's own challenge, never the upstream's.
     const res = await fetch(`${gw.url}/mcp/upstream`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     assert.equal(res.status, 401);
@@ -101,8 +108,16 @@ async function validateAndStart(files: Record<string, string>): Promise<void> {
   }
 }
 
-test("configuration reference id-jag upstream behind the quickstart's MCP OAuth set-up", () =>
-  validateAndStart(project({ method: "client_secret_post", clientId: "$env(RESOURCE_CLIENT_ID)", clientSecret: "$env(RESOURCE_CLIENT_SECRET)" })));
+test("configuration reference id-jag upstream behind the quickstart's MCP OAuth set-up", () => validateAndStart(project(SECRET_AUTH)));
+
+test("the quickstart's routes keyed \"post\" only", () => validateAndStart(project(SECRET_AUTH, { methods: "post" })));
+
+test("with cross-app access inbound too: the JWT bearer grant is advertised on the route", () =>
+  validateAndStart(project(SECRET_AUTH, { methods: "post", idJag: { enabled: true, trustedIssuers: [{ subjectMapping: "iss_prefix" }] } }), [
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+  ]));
 
 test("the same with private_key_jwt at the resource AS (EC key, kid)", async () => {
   const { privateKey } = await generateKeyPair("ES256", { extractable: true });
