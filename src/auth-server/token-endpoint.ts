@@ -121,8 +121,8 @@ async function jwtBearerGrant(as: AuthServer, form: URLSearchParams, client: OAu
   const rc = as.resourceFor(resource);
   if (!rc) return oauthError("invalid_target", "The resource is not one this gateway protects.");
   if (!rc.idJag) return oauthError("unsupported_grant_type", "Identity assertions are not accepted for this resource.");
-  if (!client.secretHash) {
-    return oauthError("unauthorized_client", "Only confidential clients (with a client secret) may present identity assertions.");
+  if (client.tokenEndpointAuthMethod === "none") {
+    return oauthError("unauthorized_client", "Only confidential clients (a client secret or private_key_jwt) may present identity assertions.");
   }
   const refused = (reason: string, error: string, description: string, status = 400) => {
     services.log.info({ clientId: client.clientId, resource, reason }, "identity assertion refused");

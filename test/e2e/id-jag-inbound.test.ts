@@ -8,6 +8,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { TestBrowser } from "../fixtures/oauth-upstream.js";
 import { ID_JAG_TYPE, ID_TOKEN_TYPE, startIdJagIdp, TOKEN_EXCHANGE, type IdJagIdp } from "../fixtures/id-jag-idp.js";
 import { mcpInitialize, pkce, registerClient, signIn, startAuthEnv, type AuthEnv } from "./auth-server-helpers.js";
@@ -177,6 +179,31 @@ describe("cross-app access: inbound ID-JAG grant", () => {
     const reg = await registerClient(env);
     const pub = await postForm(tokenUrl, { grant_type: JWT_BEARER, assertion: jag, client_id: String(reg.json.client_id) });
     assert.deepEqual([pub.status, pub.json.error], [400, "unauthorized_client"]);
+  });
+
+  test("a private_key_jwt client counts as confidential; one outside expectedClientIds is unauthorized_client", async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    const reg = await registerClient(env, { token_endpoint_auth_method: "private_key_jwt", jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" }] } });
+    assert.equal(reg.status, 201, JSON.stringify(reg.json));
+    const clientId = String(reg.json.client_id);
+    const now = Math.floor(Date.now() / 1000);
+    const clientAssertion = await new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setIssuer(clientId)
+      .setSubject(clientId)
+      .setAudience(tokenUrl)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .sign(privateKey);
+    const jag = await idp.sign({ sub: "alice", aud: env.routeA, client_id: clientId, resource: env.routeA });
+    const t = await postForm(tokenUrl, {
+      grant_type: JWT_BEARER,
+      assertion: jag,
+      client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+      client_assertion: clientAssertion,
+    });
+    assert.deepEqual([t.status, t.json.error], [400, "unauthorized_client"]);
+    assert.match(String(t.json.error_description), /from this issuer/, "authenticated, then refused by expectedClientIds");
   });
 
   test("the grant is advertised where enabled; the trusted issuers are never published", async () => {
