@@ -30,6 +30,8 @@ async function linkFor(user: string): Promise<string> {
   }
 }
 
+/** Fills `username` on login pages (the gateway's dev login, the upstream's sign-in). */
+const fill = (user: string) => (p: BrowserPage): Record<string, string> => (/name="username"/.test(p.text) ? { username: user } : {});
 const signOutForms = (page: BrowserPage) => page.forms.filter((f) => f.action.pathname === "/__tollgate/logout");
 const bar = (page: BrowserPage) => /<header class="account"[^>]*>(.*?)<\/header>/s.exec(page.text)?.[1] ?? "";
 
@@ -87,7 +89,7 @@ test("another account's link: sign out and use this link brings the right user b
   const login = await browser.submit(refused, {}, { formIndex: refused.forms.indexOf(retry!) });
   assert.match(login.url.pathname, /\/oauth\/dev-login$/);
   assert.equal(login.url.searchParams.get("return_to"), linkPath);
-  const done = await browser.walk(login.url, { values: (p) => (/name="username"/.test(p.text) ? { username: "carol" } : {}) });
+  const done = await browser.walk(login.url, { values: fill("carol") });
   assert.equal(done.status, 200, done.text.slice(0, 500));
   assert.match(done.text, /Demo Notes is connected/);
   assert.match(bar(done), /Signed in as <strong>carol<\/strong>/);
@@ -111,6 +113,6 @@ test("a confirmation posted by another signed-in user binds nothing and leaves t
   assert.match(posted.text, /This link belongs to another account/);
   // Erin's link still works for erin.
   const erin = new TestBrowser();
-  const done = await erin.walk(link, { values: (p) => (/name="username"/.test(p.text) ? { username: "erin" } : {}) });
+  const done = await erin.walk(link, { values: fill("erin") });
   assert.match(done.text, /Demo Notes is connected/);
 });
