@@ -244,7 +244,8 @@ export class McpObservation {
   async finish(response: Response, request: PipelineRequest): Promise<void> {
     const headAt = performance.now();
     // Read before the first await: the server starts sending the body right after this call.
-    const ownAnswer = this.#answered || this.#error ? undefined : this.#gatewayAnswers(response);
+    // A GET carries no JSON-RPC request, and its answer may be a long-lived stream the gateway holds.
+    const ownAnswer = this.#answered || this.#error || this.httpMethod === "GET" ? undefined : this.#gatewayAnswers(response);
     // Refused before anything read the body (e.g. 401): its messages stay unknown rather than
     // buffering an unauthenticated body for the audit trail.
     if (this.original instanceof IncomingRequest && this.original.bodyPending) return;

@@ -10,6 +10,7 @@ import type { TokenSet } from "./flow.js";
 import type { UpstreamOAuth } from "./upstream.js";
 import { emitAudit } from "../audit/audit.js";
 import { AuditEvents } from "../audit/events.js";
+import { elicitations } from "../mcp/elicitations.js";
 
 /** One configured upstream. */
 export interface UpstreamEntry {
@@ -163,6 +164,12 @@ export async function storeNewGrant(
   });
   if (previous?.secret.refreshToken && previous.secret.refreshToken !== tokens.refreshToken) {
     void entry.oauth.revoke(previous.meta, previous.secret.refreshToken, "refresh_token");
+  }
+  // The MCP sessions that were asked to connect get `notifications/elicitation/complete`.
+  if (p.subject !== undefined) {
+    await elicitations(services.store)
+      .completed(entry.id, p.subject)
+      .catch((err: unknown) => services.log.warn({ upstream: entry.id, err }, "could not hand over the elicitation completions"));
   }
 }
 

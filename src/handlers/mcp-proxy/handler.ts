@@ -11,6 +11,8 @@
  * challenge nobody recovered from becomes 502 `upstream_auth_failed`: the client never sees the
  * upstream's `WWW-Authenticate`, and session ids are bound to the caller (`session.ts`): a
  * session id whose tag does not belong to the caller gets 404 without reaching the upstream.
+ * A caller's GET stream also carries the gateway's `notifications/elicitation/complete` once a
+ * connection the session was asked for is made (`sse-inject.ts`).
  *
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
@@ -24,11 +26,13 @@ import { UPSTREAM_SIGNAL, type GatewayContext, type Handler, type PipelineReques
 import type { BuildInit } from "../../policies/registry.js";
 import { isBatchBody, mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
 import { deferredSessions, isDeferredSession } from "../../mcp/deferred-sessions.js";
+import { sessionKey } from "../../mcp/elicitations.js";
 import { AnswerInstead, startUpstreamSession } from "./deferred.js";
 import { downstreamResponseHeaders, headerValue, upstreamRequestHeaders } from "./headers.js";
 import { DEFAULT_CONNECT_TIMEOUT_MS, type McpProxyOptions } from "./options.js";
 import { createOriginCheck } from "./origin.js";
 import { createSessionBinder, SESSION_BINDING_LABEL } from "./session.js";
+import { completionStreams } from "./sse-inject.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
 import { discard, endsEmpty, exchange as exchangeOnce, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
 import { OBSERVATION, type McpObservation, type ObservedContext } from "../../audit/observation.js";
@@ -126,6 +130,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   const dispatcher: Dispatcher = own ?? services.dispatcher;
   const binder = createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
   const deferred = deferredSessions(services.store);
+  const { withCompletions, holdSession } = completionStreams(services, options.idleTimeoutMs);
 
   function forwarding(request: PipelineRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
@@ -196,6 +201,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     signal: UpstreamSignal,
     boundSid: string | undefined,
     obs: McpObservation | undefined,
+    session: string | undefined,
   ): Promise<Response> {
     obs?.answered();
     const entries = downstreamResponseHeaders(res.headers);
@@ -222,8 +228,10 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     }
     const contentType = headerValue(res.headers, "content-type");
     obs?.tapUpstreamBody(res.body, contentType);
-    const sse = options.idleTimeoutMs > 0 && contentType?.startsWith("text/event-stream");
-    return nodeStreamResponse(sse ? endOnIdle(res.body) : res.body, { status: res.statusCode, headers });
+    const sse = contentType?.startsWith("text/event-stream") === true;
+    let body: Readable = sse && options.idleTimeoutMs > 0 ? endOnIdle(res.body) : res.body;
+    if (sse && method === "GET" && res.statusCode === 200 && session !== undefined) body = withCompletions(body, session);
+    return nodeStreamResponse(body, { status: res.statusCode, headers });
   }
 
   /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
@@ -267,7 +275,10 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       return current;
     }
     if (!credentialed) {
-      if (request.method === "GET") return new Response(null, { status: 405, headers: { allow: "POST, DELETE" } });
+      if (request.method === "GET") {
+        if (!(await deferred.get(raw, routeId, sub))) throw new GatewayError("session_not_found", 404, "Session not found. Start a new session with an initialize request.");
+        return holdSession(sessionKey(routeId, sub, clientSid), routeId);
+      }
       const current = await deferred.current(raw, routeId, sub);
       if (current === undefined) throw new GatewayError("session_not_found", 404, "Session not found. Start a new session with an initialize request.");
       return current;
@@ -355,7 +366,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     const boundSid =
       user && newSid !== undefined ? (newSid === upstreamSid && clientSid !== null ? clientSid : binder.bind(newSid, routeId, user.sub)) : undefined;
     await remember(request, res, initialize, boundSid ?? newSid, context);
-    return toResponse(res, method, signal, boundSid, obs);
+    const session = method === "GET" && user && clientSid !== null ? sessionKey(routeId, user.sub, clientSid) : undefined;
+    return toResponse(res, method, signal, boundSid, obs, session);
   }
 
   return Object.assign(mcpProxy, {

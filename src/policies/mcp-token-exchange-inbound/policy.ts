@@ -24,6 +24,8 @@ import {
   type ConnectState,
 } from "./connect-required.js";
 import { createWithoutGrant } from "./without-grant.js";
+import { elicitations, sessionKey } from "../../mcp/elicitations.js";
+import { createSessionBinder, SESSION_BINDING_LABEL, type SessionBinder } from "../../handlers/mcp-proxy/session.js";
 
 const OWN_STATE_BYTES = Buffer.from(`"${REQUEST_STATE_PREFIX}`);
 
@@ -53,6 +55,25 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
   const state = upstreamOAuthState(services);
   const grants = state.grants;
   const withoutGrant = createWithoutGrant(services);
+  const completions = elicitations(services.store);
+  let binder: SessionBinder | undefined;
+
+  /**
+   * Remembers an elicitation sent on a session (one this caller holds on this route), so the
+   * session's stream gets `notifications/elicitation/complete` once the user has connected.
+   */
+  async function remember(c: ConnectRequired, request: PipelineRequest, context: GatewayContext, subject: string): Promise<void> {
+    const sid = request.method === "POST" ? request.headers.get("mcp-session-id") : null;
+    if (sid === null) return;
+    const routeId = context.route.operationId;
+    binder ??= createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
+    if (binder.unbind(sid, routeId, subject) === undefined) return;
+    try {
+      await completions.issued(c.upstreamId, subject, sessionKey(routeId, subject, sid), c.elicitationId);
+    } catch (err) {
+      context.log.warn({ requestId: context.requestId, upstream: c.upstreamId, err }, "could not remember the elicitation for its completion notification");
+    }
+  }
 
   const refresherFor = (entry: UpstreamEntry): Refresher => (g) =>
     entry.oauth.refresh({
@@ -65,7 +86,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
   type Why = { state: ConnectState; reason: "authenticating" | "reconsent_required" | "step_up"; scopes?: string[]; stepUps?: number };
 
   /** Mints the connect link (user mode) and describes what the client is told. */
-  async function describe(entry: UpstreamEntry, context: GatewayContext, subject: string | undefined, why: Why): Promise<ConnectRequired> {
+  async function describe(entry: UpstreamEntry, request: PipelineRequest, context: GatewayContext, subject: string | undefined, why: Why): Promise<ConnectRequired> {
     const shared = entry.authMode === "shared-oauth";
     let authUrl: string | undefined;
     if (!shared && subject !== undefined) {
@@ -90,6 +111,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
       { requestId: context.requestId, upstream: entry.id, state: c.state, route: context.route.operationId },
       "upstream connection required",
     );
+    if (authUrl !== undefined && subject !== undefined) await remember(c, request, context, subject);
     return c;
   }
 
@@ -100,7 +122,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
     subject: string | undefined,
     why: Why,
   ): Promise<Response> {
-    const c = await describe(entry, context, subject, why);
+    const c = await describe(entry, request, context, subject, why);
     if (request.method !== "POST") return connectRequiredProblem(c, context.requestId);
     return connectRequiredResponse(c, await mcpRequestInfo(request, context), request.headers.get("accept"));
   }
@@ -185,7 +207,7 @@ export function tokenExchangePolicy(services: GatewayServices, entryOf: () => Up
     const why: Why = { state: s, reason: s === "reconsent_required" ? "reconsent_required" : "authenticating" };
     if (request.method === "POST") {
       const info = await mcpRequestInfo(request, context);
-      const local = await withoutGrant(entry, shared ? "admin_connect_required" : s, request, context, info, subject, () => describe(entry, context, subject, why));
+      const local = await withoutGrant(entry, shared ? "admin_connect_required" : s, request, context, info, subject, () => describe(entry, request, context, subject, why));
       if (local) return local;
     }
     // GET/DELETE, unparseable bodies, an `initialize` the gateway cannot hold: the upstream
