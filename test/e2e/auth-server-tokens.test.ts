@@ -108,6 +108,46 @@ describe("mcp-oauth-inbound authorization server", () => {
     assert.match(res.headers.get("www-authenticate")!, /oauth-protected-resource\/mcp\/b/);
   });
 
+  test("mcp_auth_downstream_token_validated: once per access token at info (not per request), nothing secret", async () => {
+    const { clientId, tokens } = await obtainTokens(env);
+    const validated = (from: number) =>
+      env.gw.logs
+        .slice(from)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.event === "mcp_auth_downstream_token_validated");
+    const mark = env.gw.logs.length;
+    for (let i = 0; i < 3; i++) {
+      const res = await mcpInitialize(env.routeA, String(tokens.access_token));
+      assert.equal(res.status, 200);
+      await res.text();
+    }
+    const first = validated(mark);
+    // The gateway logs at info here: the later validations (debug) are not even built.
+    assert.deepEqual(first.map((e) => e.level), [30], "one line for three requests");
+    const e = first[0]!;
+    assert.equal(e.subjectId, "alice");
+    assert.equal(e.clientId, clientId);
+    assert.equal(e.tokenIssuer, "gateway");
+    assert.equal(e.operationId, "route-a");
+    assert.equal(e.scopes, "mcp:tools");
+    assert.equal(e.grantId, String(tokens.access_token).slice(4, 26));
+    assert.equal(typeof e.requestId, "string");
+    // A new access token (refresh) is reported again.
+    const r = await tokenRequest(env, { grant_type: "refresh_token", refresh_token: String(tokens.refresh_token), client_id: clientId });
+    const mark2 = env.gw.logs.length;
+    const res = await mcpInitialize(env.routeA, String(r.json.access_token));
+    assert.equal(res.status, 200);
+    await res.text();
+    assert.deepEqual(validated(mark2).map((x) => x.level), [30]);
+    // Rejected tokens are not "validated".
+    const mark3 = env.gw.logs.length;
+    assert.equal((await mcpInitialize(env.routeB, String(r.json.access_token))).status, 401);
+    assert.deepEqual(validated(mark3), []);
+    for (const l of env.gw.logs) {
+      for (const t of [tokens.access_token, tokens.refresh_token, r.json.access_token, r.json.refresh_token]) assert.ok(!l.includes(String(t)));
+    }
+  });
+
   test("refresh rotates; reusing a spent refresh token revokes the whole grant", async () => {
     const { clientId, tokens } = await obtainTokens(env);
     const r1 = await tokenRequest(env, { grant_type: "refresh_token", refresh_token: String(tokens.refresh_token), client_id: clientId });

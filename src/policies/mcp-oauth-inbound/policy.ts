@@ -23,8 +23,35 @@ import { createJwtVerifier } from "../shared/jwt-verifier.js";
 import { bearerChallenge, resourceMetadataUrl } from "../shared/protected-resource.js";
 import { setUpBrowserLogin } from "../shared/login-setup.js";
 import type { McpOAuthOptions } from "./options.js";
+import { emitAudit } from "../../audit/audit.js";
+import { AuditEvents, type AuditEvent } from "../../audit/events.js";
+import { OBSERVATION, type ObservedContext } from "../../audit/observation.js";
 
 const TOKEN_EXCHANGE = "mcp-token-exchange-inbound";
+/** Access tokens remembered as already reported at `info` (per process; the oldest are forgotten first). */
+const VALIDATED_MEMORY = 10_000;
+
+/**
+ * Reports `mcp_auth_downstream_token_validated`: at `info` the first time this process accepts
+ * a token, at `debug` for every later request with it (built only when `debug` is on). A client
+ * presents the same token for its whole lifetime, so the trail gets one line per token and
+ * process, not one per request: the per-request record is `mcp_request_*`.
+ */
+function validationReporter(services: BuildInit["services"]) {
+  const seen = new Set<string>();
+  return (first: boolean | string, event: () => AuditEvent) => {
+    if (typeof first === "string") {
+      if (seen.has(first)) first = false;
+      else {
+        if (seen.size >= VALIDATED_MEMORY) seen.delete(seen.values().next().value!);
+        seen.add(first);
+        first = true;
+      }
+    }
+    if (first) emitAudit(services, event());
+    else if (services.log.isLevelEnabled("debug")) emitAudit(services, event(), "debug");
+  };
+}
 
 /** The route's upstreams with OAuth (its `mcp-token-exchange-inbound` policies). */
 function upstreamsOf(route: RouteConfig, init: BuildInit): UpstreamInfo[] {
@@ -117,6 +144,7 @@ export async function createMcpOAuthPolicy(options: McpOAuthOptions, init: Build
       ? createJwtVerifier({ issuer: options.oidc.issuer, audience: options.oidc.bearerAudience, jwkUrl: options.oidc.jwksUrl, now: () => services.now() })
       : undefined;
   const requiredScope = g.requiredScopes.join(" ") || undefined;
+  const validated = validationReporter(services);
 
   const challenge = (path: string, error: "invalid_token" | undefined) =>
     new GatewayError(
@@ -156,11 +184,17 @@ export async function createMcpOAuthPolicy(options: McpOAuthOptions, init: Build
     const token = readCredential(request.headers, "Authorization", "Bearer");
     if (token === undefined) throw challenge(path, undefined);
     if (idpJwt && !token.startsWith("tg") && token.split(".").length === 3) {
-      const r = idpJwt.cached(token) ? { ok: true as const, user: idpJwt.cached(token)! } : await idpJwt.verify(token);
+      const hit = idpJwt.cached(token);
+      const r = hit ? { ok: true as const, user: hit } : await idpJwt.verify(token);
       if (!r.ok) throw challenge(path, "invalid_token");
       // The IdP's own access tokens must meet the route's scope requirement like ours do.
       requireScopes(path, jwtScopes(r.user.data), context);
       request.user = r.user;
+      validated(!hit, () => {
+        const d = r.user.data;
+        const clientId = [d.client_id, d.azp].find((v) => typeof v === "string") as string | undefined;
+        return { ...validatedBase(context, r.user.sub), tokenIssuer: "idp", clientId };
+      });
       return request;
     }
     const rec = await lookupAccessToken(services, token);
@@ -171,6 +205,15 @@ export async function createMcpOAuthPolicy(options: McpOAuthOptions, init: Build
     requireScopes(path, rec.scope.split(" "), context);
     request.user = { sub: rec.user.sub, data: { ...rec.user.data } };
     context.custom.oauthClientId = rec.clientId;
+    // One access token: its grant and expiry (the token itself is never kept).
+    validated(`${rec.grantId}:${rec.expiresAt}`, () => ({
+      ...validatedBase(context, rec.user.sub),
+      tokenIssuer: "gateway",
+      clientId: rec.clientId,
+      grantId: rec.grantId,
+      scopes: rec.scope,
+      expiresAt: new Date(rec.expiresAt).toISOString(),
+    }));
     return request;
   };
   return Object.assign(policy, {
@@ -178,6 +221,18 @@ export async function createMcpOAuthPolicy(options: McpOAuthOptions, init: Build
       await Promise.all([closeCimd(services), idJag?.close()]);
     },
   });
+}
+
+function validatedBase(context: GatewayContext, sub: string): AuditEvent {
+  const obs = (context as ObservedContext)[OBSERVATION];
+  return {
+    event: AuditEvents.downstreamTokenValidated,
+    operationId: context.route.operationId,
+    subjectId: sub,
+    requestId: context.requestId,
+    traceId: obs?.traceId,
+    spanId: obs?.spanId,
+  };
 }
 
 /**
