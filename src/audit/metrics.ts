@@ -9,7 +9,9 @@
  *
  * Label values are bounded: MCP methods outside the spec's list count as `other`, and a
  * capability name only becomes a label once the upstream listed it in a `tools/list` or
- * `prompts/list` answer seen by the gateway (others count as `other`).
+ * `prompts/list` answer seen by the gateway (others count as `other`). The per-capability
+ * latency histogram, whose series cost a dozen buckets each, names only the first
+ * {@link MAX_TIMED_NAMES} of them per route and kind.
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { AuditEvents, type AuditEvent } from "./events.js";
@@ -21,8 +23,12 @@ const MCP_METHODS = new Set([
 ]);
 /** Names remembered per route and list kind; beyond this, new names count as `other`. */
 const MAX_NAMES = 1000;
+/** Names with their own series in the capability latency histogram, per route and list kind. */
+export const MAX_TIMED_NAMES = 100;
 const BUFFER = 4096;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30];
+/** Fewer, coarser buckets for the per-capability histogram (tool calls take milliseconds to minutes). */
+const CAPABILITY_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
 
 /** Counts by label tuple between scrapes. */
 class PendingCounter {
@@ -76,6 +82,7 @@ const mcpMethodLabel = (m: string | undefined) => (m === undefined ? "none" : MC
 /** Registers the MCP metric families on `registry`. */
 export function createMcpMetrics(registry: Registry): McpMetrics {
   const known = new Map<string, Set<string>>();
+  const timed = new Map<string, Set<string>>();
   const streams = new Map<string, number>();
   const requests: PendingCounter = new PendingCounter(
     new Counter({
@@ -103,6 +110,16 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
       buckets: DURATION_BUCKETS,
       registers: [registry],
       collect: (): void => duration.flush(),
+    }),
+  );
+  const capabilityDuration: PendingHistogram = new PendingHistogram(
+    new Histogram({
+      name: "tollgate_mcp_capability_duration_seconds",
+      help: "Time of capability calls by route, method, capability and part: gateway (its own time before the answer) or upstream (the rest, to that call's answer)",
+      labelNames: ["route", "mcp_method", "capability", "part"],
+      buckets: CAPABILITY_BUCKETS,
+      registers: [registry],
+      collect: (): void => capabilityDuration.flush(),
     }),
   );
   new Gauge({
@@ -149,6 +166,12 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
     return kind !== undefined && known.get(`${route}\u0000${kind}`)?.has(name) ? name : "other";
   }
 
+  function timedLabel(route: string, method: string | undefined, capability: string): string {
+    if (capability === "none" || capability === "other") return capability;
+    const kind = method === "tools/call" ? "tool" : "prompt";
+    return timed.get(`${route}\u0000${kind}`)?.has(capability) ? capability : "other";
+  }
+
   function timing(route: string, method: string, e: AuditEvent): void {
     if (e.gatewayLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000g`, () => ({ route, mcp_method: method, part: "gateway" }), e.gatewayLatencyMs / 1000);
     if (e.upstreamLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000u`, () => ({ route, mcp_method: method, part: "upstream" }), e.upstreamLatencyMs / 1000);
@@ -174,6 +197,14 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
           const capability = capabilityLabel(route, e.mcpMethod, e.capabilityName);
           const outcome = e.outcome ?? "success";
           calls.add(`${route}\u0000${method}\u0000${capability}\u0000${outcome}`, () => ({ route, mcp_method: method, capability, outcome }));
+          const name = timedLabel(route, e.mcpMethod, capability);
+          const key = `${route}\u0000${method}\u0000${name}`;
+          if (e.gatewayLatencyMs !== undefined) {
+            capabilityDuration.observe(`${key}\u0000g`, () => ({ route, mcp_method: method, capability: name, part: "gateway" }), e.gatewayLatencyMs / 1000);
+          }
+          if (e.upstreamLatencyMs !== undefined) {
+            capabilityDuration.observe(`${key}\u0000u`, () => ({ route, mcp_method: method, capability: name, part: "upstream" }), e.upstreamLatencyMs / 1000);
+          }
           return;
         }
         case AuditEvents.upstreamConnectionRefreshed:
@@ -198,9 +229,12 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
       const key = `${route}\u0000${kind}`;
       let set = known.get(key);
       if (!set) known.set(key, (set = new Set()));
+      let t = timed.get(key);
+      if (!t) timed.set(key, (t = new Set()));
       for (const n of names) {
         if (set.size >= MAX_NAMES) break;
         set.add(n);
+        if (t.size < MAX_TIMED_NAMES) t.add(n);
       }
     },
     streamOpened(route) {

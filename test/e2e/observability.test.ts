@@ -101,6 +101,11 @@ test("a scripted session yields exactly the expected audit events and metric del
     refreshFailed: await metric("tollgate_upstream_token_refreshes_total", { upstream: "notes", result: "failed" }),
     revoked: await metric("tollgate_upstream_connections_lost_total", { upstream: "notes", reason: "revoked" }),
     connects: await metric("tollgate_upstream_connect_flows_total", { upstream: "notes", stage: "completed" }),
+    whoamiUp: await metric("tollgate_mcp_capability_duration_seconds_count", { capability: "whoami", part: "upstream" }),
+    whoamiGw: await metric("tollgate_mcp_capability_duration_seconds_count", { capability: "whoami", part: "gateway" }),
+    echoUp: await metric("tollgate_mcp_capability_duration_seconds_count", { capability: "echo", part: "upstream" }),
+    addGw: await metric("tollgate_mcp_capability_duration_seconds_count", { capability: "add", part: "gateway" }),
+    addUp: await metric("tollgate_mcp_capability_duration_seconds_count", { capability: "add", part: "upstream" }),
   };
   assert.equal(before.connects, 1);
 
@@ -187,6 +192,16 @@ test("a scripted session yields exactly the expected audit events and metric del
   assert.equal(await metric("tollgate_upstream_token_refreshes_total", { upstream: "notes", result: "failed" }), before.refreshFailed + 1);
   assert.equal(await metric("tollgate_upstream_connections_lost_total", { upstream: "notes", reason: "revoked" }), before.revoked + 1);
   assert.ok((await metric("tollgate_mcp_duration_seconds_count", { route: "notes-mcp", mcp_method: "tools/call", part: "upstream" })) >= 5);
+  // Per-tool latency, split into the gateway's part and the upstream's (the failed whoami reached
+  // the upstream before its refresh failed); the hidden `add` never reached the upstream.
+  const timed = (capability: string, part: string) =>
+    metric("tollgate_mcp_capability_duration_seconds_count", { route: "notes-mcp", mcp_method: "tools/call", capability, part });
+  assert.equal(await timed("whoami", "upstream"), before.whoamiUp + 3);
+  assert.equal(await timed("whoami", "gateway"), before.whoamiGw + 3);
+  assert.equal(await timed("echo", "upstream"), before.echoUp + 2);
+  assert.equal(await timed("add", "gateway"), before.addGw + 1);
+  assert.equal(await timed("add", "upstream"), before.addUp);
+  assert.ok((await metric("tollgate_mcp_capability_duration_seconds_sum", { capability: "whoami", part: "upstream" })) > 0);
   assert.ok((await metric("tollgate_store_operation_duration_seconds_count", { operation: "get" })) > 0);
 
   // Nothing secret in any line of the session: tokens, codes, verifiers, tickets, tool arguments.
@@ -198,4 +213,19 @@ test("a scripted session yields exactly the expected audit events and metric del
   assert.ok(!/"(access_token|refresh_token|code_verifier|code|ticket|client_secret)":"[^[]/.test(raw));
   assert.ok(!/ticket=[A-Za-z0-9_-]{20}/.test(raw), "a connect ticket was logged");
   assert.ok(!/[?&]code=[A-Za-z0-9_-]{10}/.test(raw), "an authorization code was logged");
+});
+
+test("the example Grafana dashboard queries only metrics the gateway exports", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const dashboard = JSON.parse(await readFile(new URL("../../deploy/grafana/tollgate-dashboard.json", import.meta.url), "utf8")) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
+  const registry = gw.services.metrics!.registry;
+  const used = new Set<string>();
+  for (const p of dashboard.panels) for (const t of p.targets) for (const m of t.expr.matchAll(/tollgate_[a-z_]+/g)) used.add(m[0]);
+  assert.ok(used.has("tollgate_mcp_capability_duration_seconds_bucket"), "the per-tool latency is on the dashboard");
+  for (const name of used) {
+    const family = name.replace(/_(bucket|sum|count)$/, "");
+    assert.ok(registry.getSingleMetric(family) ?? registry.getSingleMetric(name), `${name} (panel query) is not exported`);
+  }
 });
