@@ -9,6 +9,7 @@ import { createStore } from "../store/index.js";
 import { rotateSecrets } from "../store/rotate.js";
 import type { Store } from "../store/types.js";
 import { queryAudit, type AuditQuery } from "../audit/store-sink.js";
+import { AuditEvents } from "../audit/events.js";
 import { reportFailure } from "./output.js";
 import { loggerFromEnv, modeFromEnv, resolveKeyRing, type Env } from "./services.js";
 
@@ -88,8 +89,21 @@ export async function listConnections(opts: AdminOptions & { json: boolean }): P
 
 const AUDIT_COLUMNS = ["event", "subjectId", "upstreamServerId", "mcpMethod", "capabilityName", "outcome", "reasonCode", "latencyMs"] as const;
 
+const OUTCOMES = ["success", "failure", "denied", "application_error", "connect_required", "partial", "cancelled"];
+const EVENT_NAMES: string[] = Object.values(AuditEvents);
+
 /** `tollgate audit`: recent events of the store sink, newest first, filtered. */
 export async function listAudit(opts: AdminOptions & { json: boolean; query: AuditQuery }): Promise<number> {
+  // A misspelt filter would silently match nothing: name the values that exist instead.
+  const { outcome, event } = opts.query;
+  if (outcome !== undefined && !OUTCOMES.includes(outcome)) {
+    opts.stderr(`invalid --outcome "${outcome}" (one of: ${OUTCOMES.join(", ")})`);
+    return 2;
+  }
+  if (event !== undefined && !EVENT_NAMES.includes(event)) {
+    opts.stderr(`invalid --event "${event}" (one of: ${EVENT_NAMES.join(", ")})`);
+    return 2;
+  }
   let store: Store | undefined;
   try {
     store = (await openStore(opts)).store;

@@ -12,6 +12,8 @@ import { main } from "../../src/cli/main.js";
 import { generateKey } from "../../src/store/crypto.js";
 import { createStore } from "../../src/store/index.js";
 import { silentLogger } from "../../src/log.js";
+import { StoreAuditSink } from "../../src/audit/store-sink.js";
+import { AuditEvents, type Outcome } from "../../src/audit/events.js";
 import { startMcpTestServer } from "../fixtures/mcp-servers.js";
 import { startGateway } from "../helpers/harness.js";
 import { proxyProject, rpc } from "./mcp-proxy-helpers.js";
@@ -65,6 +67,63 @@ test("store sink keeps one event per batch member; tollgate audit lists them by 
     await gw.close();
     await store.close();
     await upstream.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test("tollgate audit --json filters by user, upstream, tool and outcome together, newest first; bad filters are refused", async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-audit-cli-"));
+  const spec = `sqlite:${path.join(tmp, "audit.db")}`;
+  const store = await createStore(spec, { projectDir: tmp, log: silentLogger });
+  try {
+    const sink = new StoreAuditSink(store, 1, silentLogger);
+    let t = Date.UTC(2026, 0, 1);
+    const call = (subjectId: string, upstreamServerId: string, capabilityName: string, outcome: Outcome) =>
+      sink.write({ event: AuditEvents.capabilityCompleted, subjectId, upstreamServerId, capabilityName, outcome, mcpMethod: "tools/call", time: (t += 1000) });
+    call("alice", "notes", "whoami", "success");
+    call("alice", "notes", "whoami", "failure");
+    call("alice", "mail", "whoami", "success");
+    call("bob", "notes", "whoami", "success");
+    call("alice", "notes", "echo", "success");
+    call("alice", "notes", "whoami", "success");
+    sink.write({ event: AuditEvents.upstreamConnectionEstablished, subjectId: "alice", upstreamServerId: "mail", time: (t += 1000) });
+    await sink.close();
+
+    const lines: string[] = [];
+    const io = { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(l) };
+    const env = { TOLLGATE_STORE: spec };
+    const run = async (...args: string[]) => {
+      lines.length = 0;
+      const code = await main(["audit", "--project", tmp, ...args], env, io);
+      return { code, out: lines.join("\n") };
+    };
+    const json = async (...args: string[]) => {
+      const r = await run(...args, "--json");
+      assert.equal(r.code, 0, r.out);
+      return (JSON.parse(r.out) as Array<Record<string, unknown>>).map((e) => [e.subjectId, e.upstreamServerId, e.capabilityName, e.outcome]);
+    };
+    assert.deepEqual(await json("--user", "alice", "--upstream", "notes", "--tool", "whoami", "--outcome", "success"), [
+      ["alice", "notes", "whoami", "success"],
+      ["alice", "notes", "whoami", "success"],
+    ]);
+    assert.deepEqual(await json("--user", "bob"), [["bob", "notes", "whoami", "success"]]);
+    assert.deepEqual(await json("--upstream", "mail"), [
+      ["alice", "mail", undefined, undefined],
+      ["alice", "mail", "whoami", "success"],
+    ], "newest first, connection events included");
+    assert.deepEqual(await json("--outcome", "failure"), [["alice", "notes", "whoami", "failure"]]);
+    assert.deepEqual(await json("--tool", "echo", "--user", "bob"), []);
+    assert.equal((await json("--user", "alice", "--limit", "2")).length, 2);
+
+    const badOutcome = await run("--outcome", "denyed");
+    assert.equal(badOutcome.code, 2);
+    assert.match(badOutcome.out, /invalid --outcome "denyed" \(one of: success, failure, denied/);
+    const badEvent = await run("--event", "tool_called");
+    assert.equal(badEvent.code, 2);
+    assert.match(badEvent.out, /invalid --event "tool_called" \(one of: mcp_request_accepted/);
+    assert.equal((await run("--limit", "0")).code, 2);
+  } finally {
+    await store.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
