@@ -20,7 +20,7 @@ import { createRemoteJWKSet, customFetch, decodeJwt, errors, jwtVerify, type JWT
 import type { GatewayServices } from "../pipeline/services.js";
 import type { UserInfo } from "../pipeline/types.js";
 import { createGuardedFetch, isNonPublicTarget } from "../oauth/ssrf.js";
-import { ASYMMETRIC_ALGORITHMS } from "../policies/shared/jwt-verifier.js";
+import { ASYMMETRIC_ALGORITHMS, keysUnavailable } from "../policies/shared/jwt-verifier.js";
 import { DEFAULT_CLAIMS } from "../web/login/idp.js";
 import { sha256 } from "./http.js";
 
@@ -146,12 +146,7 @@ function classify(err: unknown): IdJagRefusal {
     if (err.claim === "aud") return refuse("invalid_grant", "The identity assertion is for another audience.", "wrong_audience");
     return INVALID(`claim_${err.claim}`);
   }
-  const unavailable =
-    err instanceof errors.JWKSTimeout ||
-    err instanceof errors.JWKSInvalid ||
-    (err instanceof errors.JOSEError && err.code === errors.JOSEError.code) ||
-    !(err instanceof errors.JOSEError);
-  if (unavailable) return refuse("temporarily_unavailable", "The issuer's keys could not be fetched; try again later.", "jwks_unavailable", 503);
+  if (keysUnavailable(err)) return refuse("temporarily_unavailable", "The issuer's keys could not be fetched; try again later.", "jwks_unavailable", 503);
   return INVALID((err as errors.JOSEError).code);
 }
 

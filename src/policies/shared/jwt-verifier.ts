@@ -120,15 +120,19 @@ export function createJwtVerifier(opts: JwtVerifierOptions): JwtVerifier {
   };
 }
 
-function classify(err: unknown): VerifyResult {
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
-    return { ok: false, reason: "unavailable", code: err.code };
-  }
-  if (err instanceof errors.JOSEError) {
-    // The generic class is what jose throws for a JWKS endpoint answering non-200 or non-JSON.
-    const unavailable = err.code === errors.JOSEError.code;
-    return { ok: false, reason: unavailable ? "unavailable" : "invalid", code: err.code };
-  }
+/**
+ * True when jose failed because the keys could not be had (JWKS timeout, invalid or non-200
+ * answer, network failure) — the issuer's problem, not the token's.
+ */
+export function keysUnavailable(err: unknown): boolean {
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return true;
+  // The generic class is what jose throws for a JWKS endpoint answering non-200 or non-JSON.
+  if (err instanceof errors.JOSEError) return err.code === errors.JOSEError.code;
   // Network failures (fetch TypeError) and anything unexpected: not the caller's fault.
-  return { ok: false, reason: "unavailable", code: "ERR_JWKS_FETCH" };
+  return true;
+}
+
+function classify(err: unknown): VerifyResult {
+  const code = err instanceof errors.JOSEError ? err.code : "ERR_JWKS_FETCH";
+  return { ok: false, reason: keysUnavailable(err) ? "unavailable" : "invalid", code };
 }
