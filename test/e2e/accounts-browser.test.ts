@@ -6,14 +6,22 @@
  * (`prompt=login`: bob is not the browser's last connector) instead of reusing alice's upstream
  * session, and bob binds `b-notes`. Each user's `whoami` through the gateway answers their own
  * account. The same user connecting again is not asked to log in again — which also shows that
- * without the prompt the upstream does reuse its session silently.
+ * without the prompt the upstream does reuse its session silently. And the README's two-users
+ * walk on the setup page of the gateway's own OAuth: alice approves a client, then bob's
+ * authorization lands on the page as alice, Sign out, bob signs in, connects (the upstream's
+ * login form again) and approves; each client's token reaches its own upstream account.
  *
  * Needs `/usr/bin/chromium`; skipped without it unless CI=true.
  */
 import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
+import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
+import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
+import { pkce } from "./auth-server-helpers.js";
 import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
@@ -162,5 +170,141 @@ describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
     assert.equal(await whoamiOf("alice"), "a-notes");
     assert.equal(await whoamiOf("bob"), "b-notes");
     assert.deepEqual(csp, [], "no CSP violations");
+  });
+});
+
+describe("two gateway users in one browser, on the setup page", { skip: chromiumSkip }, () => {
+  const MCP = "$import(@zuplo/runtime/mcp-gateway)";
+  let upstream: OAuthUpstream;
+  let gw: RunningGateway;
+  let browser: Browser;
+  let client: http.Server;
+  let redirectUri: string;
+
+  before(async () => {
+    upstream = await startOAuthUpstream();
+    const dir = await writeProject({
+      "config/policies.json": JSON.stringify({
+        policies: [
+          { name: "auth", policyType: "mcp-oauth-inbound", handler: { module: MCP, export: "McpOAuthInboundPolicy", options: {} } },
+          {
+            name: "mcp-token-exchange-notes",
+            policyType: "mcp-token-exchange-inbound",
+            handler: { module: MCP, export: "McpTokenExchangeInboundPolicy", options: { displayName: "Demo Notes", authMode: "user-oauth" } },
+          },
+        ],
+      }),
+      "config/routes.oas.json": JSON.stringify({
+        openapi: "3.1.0",
+        info: { title: "two users", version: "1" },
+        paths: {
+          "/mcp/notes": {
+            "get,post": {
+              operationId: "notes-mcp",
+              "x-zuplo-route": {
+                corsPolicy: "none",
+                handler: { module: MCP, export: "McpProxyHandler", options: { rewritePattern: upstream.mcpUrl } },
+                policies: { inbound: ["auth", "mcp-token-exchange-notes"] },
+              },
+            },
+          },
+        },
+      }),
+    });
+    gw = await startGateway({ projectDir: dir, settings: { devLogin: true } });
+    client = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("client callback"));
+    await new Promise<void>((r) => client.listen(0, "127.0.0.1", r));
+    redirectUri = `http://127.0.0.1:${(client.address() as AddressInfo).port}/callback`;
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.close();
+    await upstream?.close();
+    await new Promise<void>((r) => (client ? client.close(() => r()) : r()));
+  });
+
+  /** Registers a client and returns its authorization URL and PKCE verifier. */
+  async function authorization(): Promise<{ url: string; clientId: string; verifier: string }> {
+    const reg = await fetch(`${gw.url}/__tollgate/oauth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ client_name: "Two users (test)", redirect_uris: [redirectUri], token_endpoint_auth_method: "none" }),
+    });
+    const clientId = String(((await reg.json()) as { client_id: string }).client_id);
+    const { verifier, challenge } = pkce();
+    const u = new URL(`${gw.url}/__tollgate/oauth/authorize/mcp/notes`);
+    for (const [k, v] of Object.entries({ response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "s" })) {
+      u.searchParams.set(k, v);
+    }
+    return { url: u.href, clientId, verifier };
+  }
+  /** Trades the code the browser landed with for the gateway's access token and asks whoami with it. */
+  async function whoamiWith(landed: string, a: { clientId: string; verifier: string }): Promise<string> {
+    const code = new URL(landed).searchParams.get("code");
+    assert.ok(code, `a code in ${landed}`);
+    const res = await fetch(`${gw.url}/__tollgate/oauth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "authorization_code", code, code_verifier: a.verifier, client_id: a.clientId, redirect_uri: redirectUri, resource: `${gw.url}/mcp/notes` }),
+    });
+    const token = String(((await res.json()) as { access_token: string }).access_token);
+    const c = sdkClient(gw.url, token);
+    await c.connect();
+    try {
+      return await whoami(c.client);
+    } finally {
+      await c.close();
+    }
+  }
+
+  test("alice approves; bob signs out alice on the setup page, connects his own account, approves", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const onUpstream = (u: URL) => u.origin === new URL(upstream.origin).origin;
+    const connectAndApprove = async (account: string) => {
+      const setup = page.url();
+      await page.locator("a.button.big", { hasText: "Connect Demo Notes" }).click();
+      await page.waitForURL(onUpstream);
+      await page.fill('input[name="username"]', account);
+      await page.click('button[type="submit"]');
+      await page.waitForURL((u) => u.href === setup);
+      const landed = page.waitForURL((u) => u.href.startsWith(redirectUri));
+      await page.click('button[name="decision"][value="approve"]');
+      await landed;
+      return page.url();
+    };
+    try {
+      const a = await authorization();
+      await page.goto(a.url);
+      await page.waitForURL(/\/oauth\/dev-login\?/);
+      await page.fill("#username", "alice");
+      await page.click('main button[type="submit"]');
+      await page.waitForURL(/\/oauth\/setup\?req=/);
+      assert.match(await page.locator("header.account").innerText(), /Signed in as alice/);
+      const aliceLanded = await connectAndApprove("alice-notes");
+
+      // Bob's client: the browser is still alice's, so the setup page says so; bob signs out.
+      const b = await authorization();
+      await page.goto(b.url);
+      await page.waitForURL(/\/oauth\/setup\?req=/);
+      const bobSetup = page.url();
+      assert.match(await page.locator("header.account").innerText(), /Signed in as alice/);
+      await page.locator("header.account button", { hasText: "Sign out" }).click();
+      await page.waitForURL(/\/oauth\/dev-login\?/);
+      assert.match(await page.locator("header.account").innerText(), /Not signed in/);
+      await page.fill("#username", "bob");
+      await page.click('main button[type="submit"]');
+      await page.waitForURL((u) => u.href === bobSetup);
+      assert.match(await page.locator("header.account").innerText(), /Signed in as bob/);
+      assert.equal(await page.locator('li[data-upstream="notes"]').getAttribute("data-state"), "not-connected");
+      const bobLanded = await connectAndApprove("bob-notes");
+      assert.equal(upstream.authorizationRequests.at(-1)?.prompt, "login", "bob was asked for a fresh upstream login");
+
+      assert.equal(await whoamiWith(aliceLanded, a), "alice-notes");
+      assert.equal(await whoamiWith(bobLanded, b), "bob-notes");
+    } finally {
+      await context.close();
+    }
   });
 });
