@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
-import { censorFlat, createLogger, flatLogger, REDACT_PATHS } from "./log.js";
+import { censorFlat, createLogger, flatLogger, isoTimestamp, REDACT_PATHS, writeFlat } from "./log.js";
 
 function capture() {
   const out = new PassThrough();
@@ -38,4 +38,46 @@ test("the flat logger writes through the same destination and level, without pat
   assert.equal(lines[0]!.code, "[redacted]");
   assert.equal(lines[0]!.service, "tollgate");
   assert.deepEqual(lines[1]!.nested, { access_token: "[redacted]" });
+});
+
+test("writeFlat writes exactly the line pino writes for the censored object", async () => {
+  const out = new PassThrough();
+  const raw: string[] = [];
+  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
+  const log = createLogger({ destination: out, level: "info" });
+  const samples: Array<[Record<string, string | number | boolean | undefined>, string | undefined]> = [
+    [{ requestId: "r-1", method: "POST", path: "/mcp", route: "mcp", status: 200, ms: 1.25 }, "request"],
+    [{ event: "mcp_capability_completed", subjectId: undefined, capabilityName: 'say "hi" \\ there', outcome: "success", errorCode: -32000, latencyMs: 0.1 + 0.2 }, undefined],
+    [{ event: "e", text: "line\nbreak\ttab\u0001ctl", uni: "héllo ✓ 😀", long: "x".repeat(150) + '"' }, undefined],
+    [{ event: "e", nan: Number.NaN, inf: Number.POSITIVE_INFINITY, neg: -0, big: 1e21, small: 1e-7, yes: true, no: false }, "with msg \"quoted\""],
+    [{ event: "e", code: "abc", token: "t", client_secret: "s", keep: "visible" }, undefined],
+  ];
+  const lines = () => raw.join("").split("\n").filter(Boolean);
+  for (const [obj, msg] of samples) {
+    raw.length = 0;
+    writeFlat(log, "info", obj, msg);
+    if (msg === undefined) flatLogger(log).info(censorFlat(obj));
+    else flatLogger(log).info(censorFlat(obj), msg);
+    await new Promise((r) => setImmediate(r));
+    const [mine, pinos] = lines();
+    assert.equal(lines().length, 2);
+    const untimed = (l: string | undefined) => l?.replace(/"time":"[^"]*"/, '"time":"T"');
+    assert.ok(mine && pinos, "two lines");
+    assert.equal(untimed(mine), untimed(pinos));
+    assert.match(mine, /"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"/);
+  }
+  raw.length = 0;
+  writeFlat(log, "debug", { event: "hidden" });
+  writeFlat(log, "info", { event: "nested", detail: { a: 1 } as never }, "falls back to pino");
+  await new Promise((r) => setImmediate(r));
+  assert.equal(lines().length, 1, "debug is off; a non-scalar value still gets its line");
+  assert.deepEqual(JSON.parse(lines()[0]!).detail, { a: 1 });
+});
+
+test("the cached timestamp is pino's ISO time field, renewed every millisecond", async () => {
+  const a = isoTimestamp();
+  assert.match(a, /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+  assert.ok(Math.abs(Date.parse(a.slice(9, -1)) - Date.now()) < 1000);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.notEqual(isoTimestamp(), a);
 });

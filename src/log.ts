@@ -70,7 +70,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     level: opts.level ?? "info",
     base: { service: "tollgate" },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimestamp,
   };
   if (opts.destination) return pino(options, opts.destination as never);
   const dest = pino.destination({
@@ -150,10 +150,115 @@ export function censorFlat<T extends object>(obj: T): T {
   return (out ?? obj) as T;
 }
 
+let lastMs = -1;
+let lastTime = "";
+/**
+ * pino's ISO timestamp (`,"time":"…"`), formatted once per millisecond: a busy gateway writes
+ * several lines in the same millisecond, and `Date#toISOString` is among the dearer steps of a line.
+ */
+export function isoTimestamp(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+type FlatValue = string | number | boolean | undefined;
+type FlatLevel = "info" | "debug" | "warn";
+
+/** How {@link writeFlat} writes through one flat logger, or `false` where pino must do it. */
+interface FlatWriter {
+  prefix: Record<number, string>;
+  time: () => string;
+  chindings: string;
+  end: string;
+  stream: { write(line: string): unknown };
+}
+const flatWriters = new WeakMap<Logger, FlatWriter | false>();
+const KEY_PREFIX = new Map<string, string>();
+const keyPrefix = (key: string) => {
+  let p = KEY_PREFIX.get(key);
+  if (p === undefined) {
+    p = `,${JSON.stringify(key)}:`;
+    if (KEY_PREFIX.size < 1000) KEY_PREFIX.set(key, p);
+  }
+  return p;
+};
+
+function flatWriterOf(flat: Logger): FlatWriter | false {
+  let w = flatWriters.get(flat);
+  if (w !== undefined) return w;
+  const sym = pino.symbols;
+  const l = flat as unknown as Record<symbol, unknown>;
+  const formatters = l[sym.formattersSym] as { log?: unknown };
+  const hooks = l[sym.hooksSym] as { logMethod?: unknown; streamWrite?: unknown };
+  const stringifiers = l[sym.stringifiersSym] as Record<string | symbol, unknown>;
+  const stream = l[sym.streamSym] as FlatWriter["stream"] & Record<symbol, unknown>;
+  // Only the plain configuration createLogger makes: anything that changes how pino builds or
+  // hands over a line (mixins, formatters, hooks, nesting, stringifiers, metadata streams) keeps
+  // pino's own path.
+  const plain =
+    !l[sym.mixinSym] &&
+    !formatters?.log &&
+    !hooks?.logMethod &&
+    !hooks?.streamWrite &&
+    !l[sym.nestedKeySym] &&
+    !l[(sym as unknown as Record<string, symbol>).msgPrefixSym!] &&
+    l[sym.messageKeySym] === "msg" &&
+    Object.keys(stringifiers ?? {}).length === 0 &&
+    !stringifiers?.[sym.wildcardFirstSym] &&
+    stream?.[sym.needsMetadataGsym] !== true;
+  w = plain
+    ? {
+        prefix: l[sym.lsCacheSym] as Record<number, string>,
+        time: l[sym.timeSym] as () => string,
+        chindings: l[sym.chindingsSym] as string,
+        end: l[sym.endSym] as string,
+        stream,
+      }
+    : false;
+  flatWriters.set(flat, w);
+  return w;
+}
+
+/**
+ * Writes one line for a flat object of scalars (the access log, audit events) — the same line
+ * pino writes for `flatLogger(log)[level](censorFlat(obj), msg)`, built directly: keys in the
+ * object's order, `undefined` values left out, non-finite numbers as `null`, redacted field
+ * names censored (see {@link censorFlat}). pino's general serialiser looks up serialisers and
+ * stringifiers for every key of every line; these lines need none of that. Values that are not
+ * scalars, and loggers configured beyond what {@link createLogger} does, take pino's own path.
+ * Strings are escaped by `JSON.stringify` (pino leaves a lone surrogate unescaped; here it
+ * becomes a `\u` escape, so the line stays valid UTF-8).
+ */
+export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, FlatValue>, msg?: string): void {
+  const flat = flatLogger(log);
+  if (!flat.isLevelEnabled(level)) return;
+  const w = flatWriterOf(flat);
+  if (!w) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+  let props = "";
+  for (const key in obj) {
+    const value = obj[key];
+    if (value === undefined) continue;
+    let text: string;
+    if (REDACTED_NAMES.has(key)) text = '"[redacted]"';
+    else if (typeof value === "string") text = JSON.stringify(value);
+    else if (typeof value === "number") text = Number.isFinite(value) ? String(value) : "null";
+    else if (typeof value === "boolean") text = value ? "true" : "false";
+    else return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+    props += keyPrefix(key) + text;
+  }
+  const num = flat.levels.values[level]!;
+  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`) + w.end;
+  w.stream.write(line);
+}
+
 /** Writes the access log line of one request (`msg: "request"`, at `info`). */
 export function logAccess(log: Logger, e: AccessEntry): void {
   if (!log.isLevelEnabled("info")) return;
-  flatLogger(log).info({ requestId: e.requestId, method: e.method, path: e.path, route: e.route, status: e.status, ms: +e.ms.toFixed(2) }, "request");
+  writeFlat(log, "info", { requestId: e.requestId, method: e.method, path: e.path, route: e.route, status: e.status, ms: +e.ms.toFixed(2) }, "request");
 }
 
 /** A logger that discards everything (unit tests). */

@@ -5,7 +5,7 @@
  *
  * Emitting never blocks and never throws: sinks queue in memory and write in the background.
  */
-import { censorFlat, flatLogger, type Logger } from "../log.js";
+import { writeFlat, type Logger } from "../log.js";
 import type { AuditEvent } from "./events.js";
 
 /** An event as sinks receive it: the event plus its time (ms since epoch). */
@@ -36,13 +36,12 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
   const sinks = opts.sinks ?? [];
   const listeners: Array<(event: AuditEvent) => void> = [];
   const now = opts.now ?? Date.now;
-  // Events are flat objects of scalars: a key-name check replaces pino's path redaction.
-  const lines = flatLogger(log);
   return {
     sinks,
     emit(event, level = "info") {
       for (const l of listeners) l(event);
-      if (lines.isLevelEnabled(level)) lines[level](censorFlat(event));
+      // Events are flat objects of scalars: a key-name check replaces pino's path redaction.
+      writeFlat(log, level, event);
       if (sinks.length && level !== "debug") {
         // A field-by-field copy: spreading an object and adding a field costs far more on V8.
         const timed = {} as TimedAuditEvent;
@@ -63,5 +62,5 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
 /** Emits through `services.audit`, or writes the event as a log line where no trail is set up. */
 export function emitAudit(services: { audit?: Audit | undefined; log: Logger }, event: AuditEvent, level: AuditLevel = "info"): void {
   if (services.audit) services.audit.emit(event, level);
-  else if (services.log.isLevelEnabled(level)) flatLogger(services.log)[level](censorFlat(event));
+  else writeFlat(services.log, level, event);
 }
