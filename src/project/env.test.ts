@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { findForbiddenEnv, loadEnv, resolveEnvRefs } from "./env.js";
+import { findForbiddenEnv, loadEnv, missingVarHint, resolveEnvRefs } from "./env.js";
 
 const FILE = "config/policies.json";
 
@@ -76,4 +76,22 @@ test("a missing .env is fine", async () => {
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test("missing variables are recorded where they are referenced, whole or embedded, unset or empty", () => {
+  const r = resolveEnvRefs(
+    { a: "$env(UNSET)", b: { c: "x-$env(EMPTY)-$env(SET)" }, d: ["$env(SET)"] },
+    { EMPTY: "", SET: "v" },
+    "f",
+    ["options"],
+  );
+  assert.deepEqual(r.missing, [
+    { at: ["a"], name: "UNSET", empty: false },
+    { at: ["b", "c"], name: "EMPTY", empty: true },
+  ]);
+  assert.equal(missingVarHint(r.missing, ["a"]), " (environment variable UNSET is not set)");
+  assert.equal(missingVarHint(r.missing, ["b"]), " (environment variable EMPTY is empty)");
+  assert.equal(missingVarHint(r.missing, []), " (environment variable UNSET is not set; environment variable EMPTY is empty)");
+  assert.equal(missingVarHint(r.missing, ["d", 0]), "");
+  assert.equal(missingVarHint(r.missing, ["b", "other"]), "");
 });

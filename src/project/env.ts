@@ -84,6 +84,33 @@ export interface EnvResolution {
   issues: ConfigIssue[];
   /** Paths (relative to the options) whose whole-string reference named an unset variable. */
   unset: Map<string, string>;
+  /** Every reference (whole or embedded) to a variable that is unset or empty, where it is. */
+  missing: MissingVar[];
+}
+
+/** A `$env(NAME)` whose variable is unset or set to the empty string. */
+export interface MissingVar {
+  /** Path of the string holding the reference, relative to the options. */
+  at: PathSegment[];
+  name: string;
+  /** Set, but to `""` (else unset). */
+  empty: boolean;
+}
+
+/**
+ * The note appended to a problem found at `at` (relative to the options): names the unset or
+ * empty variables referenced at that path or below it — a problem on an object (a missing
+ * member, no matching variant) is often caused by a variable inside it. Empty when none.
+ */
+export function missingVarHint(missing: readonly MissingVar[], at: readonly PathSegment[]): string {
+  const under = missing.filter((m) => at.every((seg, i) => String(m.at[i]) === String(seg)));
+  if (under.length === 0) return "";
+  const unset = [...new Set(under.filter((m) => !m.empty).map((m) => m.name))];
+  const empty = [...new Set(under.filter((m) => m.empty).map((m) => m.name))];
+  const parts: string[] = [];
+  if (unset.length) parts.push(`environment variable${unset.length > 1 ? "s" : ""} ${unset.join(", ")} ${unset.length > 1 ? "are" : "is"} not set`);
+  if (empty.length) parts.push(`environment variable${empty.length > 1 ? "s" : ""} ${empty.join(", ")} ${empty.length > 1 ? "are" : "is"} empty`);
+  return ` (${parts.join("; ")})`;
 }
 
 /**
@@ -93,6 +120,11 @@ export interface EnvResolution {
 export function resolveEnvRefs(value: unknown, env: Env, file: string, prefix: PathSegment[]): EnvResolution {
   const issues: ConfigIssue[] = [];
   const unset = new Map<string, string>();
+  const missing: MissingVar[] = [];
+  const note = (rel: PathSegment[], name: string) => {
+    const v = env[name];
+    if (v === undefined || v === "") missing.push({ at: rel, name, empty: v === "" });
+  };
   const walk = (v: unknown, rel: PathSegment[]): unknown => {
     if (typeof v === "string") {
       if (!mentionsEnv(v)) return v;
@@ -101,6 +133,7 @@ export function resolveEnvRefs(value: unknown, env: Env, file: string, prefix: P
         const name = whole[1]!;
         const resolved = env[name];
         if (resolved === undefined) unset.set(formatPath(rel), name);
+        note(rel, name);
         return resolved;
       }
       const stripped = v.replace(EMBEDDED, "");
@@ -112,7 +145,10 @@ export function resolveEnvRefs(value: unknown, env: Env, file: string, prefix: P
         });
         return v;
       }
-      return v.replace(EMBEDDED, (_m, name: string) => env[name] ?? "");
+      return v.replace(EMBEDDED, (_m, name: string) => {
+        note(rel, name);
+        return env[name] ?? "";
+      });
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...rel, i]));
     if (v !== null && typeof v === "object") {
@@ -128,5 +164,5 @@ export function resolveEnvRefs(value: unknown, env: Env, file: string, prefix: P
     }
     return v;
   };
-  return { value: walk(value, []), issues, unset };
+  return { value: walk(value, []), issues, unset, missing };
 }

@@ -70,7 +70,17 @@ export function formatZodIssue(issue: ZodIssue, raw: unknown, resolved: unknown 
       return `unknown ${issue.keys.length === 1 ? "key" : "keys"} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
     case "invalid_union": {
       if (present === undefined) return "required";
-      return issue.message && issue.message !== "Invalid input" ? issue.message : `invalid value ${showValue(got)}`;
+      if (issue.message && issue.message !== "Invalid input") return issue.message;
+      // The one variant that came closest (fewest problems) usually is the one meant: name its problem.
+      const branches = [...(issue.errors ?? [])].filter((b) => b.length > 0).sort((a, b) => a.length - b.length);
+      const closest = branches[0];
+      const first = closest?.[0];
+      if (first && closest.length <= 2 && (branches[1] === undefined || branches[1].length > closest.length)) {
+        const at = first.path as PathSegment[];
+        const inner = formatZodIssue(first, valueAt(raw, segments), present);
+        return at.length ? `${formatPath(at)}: ${inner}` : inner;
+      }
+      return `invalid value ${showValue(got)}`;
     }
     case "too_small":
     case "too_big":

@@ -267,3 +267,53 @@ test("option keys a built-in ignores load, but each one is a warning with its fi
     ],
   );
 });
+
+test("an unset or empty $env variable is named in the problem it causes, wherever the option sits", async () => {
+  const builtin = (name: string, policyType: string, exportName: string, options: unknown) => ({
+    name,
+    policyType,
+    handler: { module: "$import(@zuplo/runtime/mcp-gateway)", export: exportName, options },
+  });
+  const lines = await issuesOf(
+    {
+      "config/policies.json": policies([
+        // clientId inside a union member (manual registration): the problem is on the union
+        builtin("mcp-token-exchange-gh", "mcp-token-exchange-inbound", "McpTokenExchangeInboundPolicy", {
+          displayName: "GitHub",
+          clientRegistration: { mode: "manual", clientId: "$env(GH_CLIENT_ID)", clientSecret: "$env(GH_CLIENT_SECRET)" },
+        }),
+        // clientId of a preset, set to the empty string
+        builtin("auth0", "mcp-auth0-oauth-inbound", "McpAuth0OAuthInboundPolicy", {
+          auth0Domain: "acme.us.auth0.com",
+          clientId: "$env(AUTH0_CLIENT_ID)",
+          clientSecret: "$env(AUTH0_CLIENT_SECRET)",
+        }),
+        // an optional clientId that a rule on the enclosing object requires
+        builtin("corp", "mcp-oauth-inbound", "McpOAuthInboundPolicy", {
+          oidc: { issuer: "https://idp.example", jwksUrl: "https://idp.example/jwks" },
+          browserLogin: { url: "https://idp.example/authorize", tokenUrl: "https://idp.example/token", clientId: "$env(IDP_CLIENT_ID)" },
+        }),
+      ]),
+    },
+    { GH_CLIENT_SECRET: "s", AUTH0_CLIENT_ID: "", AUTH0_CLIENT_SECRET: "s" },
+  );
+  const named = (policy: number, variable: string, state: string) =>
+    lines.some((l) => l.startsWith(`config/policies.json: policies[${policy}].handler.options.`) && l.endsWith(`(environment variable ${variable} ${state})`));
+  assert.ok(named(0, "GH_CLIENT_ID", "is not set"), lines.join("\n"));
+  assert.ok(named(1, "AUTH0_CLIENT_ID", "is empty"), lines.join("\n"));
+  assert.ok(named(2, "IDP_CLIENT_ID", "is not set"), lines.join("\n"));
+  // The union problem names the member that failed, not just "invalid value".
+  assert.ok(lines.some((l) => l.includes("clientRegistration: clientId: required")), lines.join("\n"));
+  // Variables that are set are never named.
+  assert.ok(!lines.some((l) => /GH_CLIENT_SECRET|AUTH0_CLIENT_SECRET/.test(l)), lines.join("\n"));
+});
+
+test("a JSONC syntax error is reported alone, not followed by the problems it causes", async () => {
+  const lines = await issuesOf({
+    // policies.json does not parse, so the route's policy would otherwise be "unknown"
+    "config/policies.json": `{ "policies": [ { "name": "auth", } ] `,
+    "config/routes.oas.json": routes({ "/mcp": { "get,post": mcpRoute(["auth"]) } }),
+  }, { TARGET: "https://t.example/mcp" });
+  assert.ok(lines.length > 0);
+  for (const l of lines) assert.match(l, /^config\/policies\.json: : line \d+, column \d+: /, lines.join("\n"));
+});

@@ -9,7 +9,7 @@ import "../policies/index.js";
 import { ANYTHING_GOES } from "../pipeline/cors.js";
 import type { HandlerRef, InboundPolicy, OutboundPolicy, Handler } from "../pipeline/types.js";
 import type { Builtin } from "../policies/registry.js";
-import { findForbiddenEnv, loadEnv, mentionsEnv, resolveEnvRefs, type Env } from "./env.js";
+import { findForbiddenEnv, loadEnv, mentionsEnv, missingVarHint, resolveEnvRefs, type Env } from "./env.js";
 import {
   checkPolicies,
   checkRoutes,
@@ -42,7 +42,11 @@ export interface LoadProjectOptions {
   env?: Env;
 }
 
-async function readProjectFile(dir: string, file: string, required: boolean, issues: ConfigIssue[]): Promise<unknown> {
+/**
+ * Reads and parses one JSONC project file. Problems go to `issues`; a file with syntax errors
+ * is also added to `broken`.
+ */
+async function readProjectFile(dir: string, file: string, required: boolean, issues: ConfigIssue[], broken: Set<string>): Promise<unknown> {
   let text: string;
   try {
     text = await fs.readFile(path.join(dir, file), "utf8");
@@ -56,6 +60,7 @@ async function readProjectFile(dir: string, file: string, required: boolean, iss
   }
   const r = parseJsonc(text, file);
   issues.push(...r.issues);
+  if (r.issues.length) broken.add(file);
   return r.value;
 }
 
@@ -130,9 +135,7 @@ async function resolveRef(
   const parsed = b.optionsSchema.safeParse(envRes.value ?? {});
   if (!parsed.success) {
     for (const i of parsed.error.issues) {
-      const rel = formatPath(i.path as PathSegment[]);
-      const unsetVar = envRes.unset.get(rel);
-      const hint = unsetVar ? ` (environment variable ${unsetVar} is not set)` : "";
+      const hint = missingVarHint(envRes.missing, i.path as PathSegment[]);
       issues.push({ file: raw.file, path: zodIssuePath(optionsAt, i), message: formatZodIssue(i, raw.options, envRes.value) + hint });
     }
     return invalid;
@@ -175,9 +178,14 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
   const { env, issues: envIssues } = await loadEnv(root, opts.env ?? {});
   issues.push(...envIssues);
 
-  const zuploRaw = await readProjectFile(root, ZUPLO_FILE, true, issues);
-  const routesRaw = await readProjectFile(root, ROUTES_FILE, true, issues);
-  const policiesRaw = await readProjectFile(root, POLICIES_FILE, false, issues);
+  const broken = new Set<string>();
+  const zuploRaw = await readProjectFile(root, ZUPLO_FILE, true, issues, broken);
+  const routesRaw = await readProjectFile(root, ROUTES_FILE, true, issues, broken);
+  const policiesRaw = await readProjectFile(root, POLICIES_FILE, false, issues, broken);
+  // A file that does not parse hides what it declares, so every later check would report its
+  // consequences instead (each route naming a policy of a broken policies.json: "unknown
+  // policy"). Syntax errors are reported alone, with the other file-level problems.
+  if (broken.size) throw new ProjectConfigError(dedupe(issues));
 
   let compatibilityDate: string | undefined;
   if (zuploRaw !== undefined) {
