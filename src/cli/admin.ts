@@ -2,6 +2,7 @@
  * Offline commands that work on a project's store: `keys rotate` (re-encrypt secrets with the
  * newest key) and `connections` (list stored connections without their secrets).
  */
+import fs from "node:fs/promises";
 import path from "node:path";
 import { loadEnv } from "../project/env.js";
 import { createSecretBox } from "../store/crypto.js";
@@ -20,8 +21,26 @@ export interface AdminOptions {
   stderr: (line: string) => void;
 }
 
+/**
+ * Refuses a project folder that does not exist: opening the default store there would create
+ * the folder (and an empty database) instead of finding the project the user meant.
+ */
+async function requireProjectDir(dir: string): Promise<void> {
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new Error(`project folder ${dir} does not exist (give --project DIR, or run the command inside the project folder)`);
+    }
+    throw err;
+  }
+  if (!stat.isDirectory()) throw new Error(`${dir} is not a folder (--project names the project folder)`);
+}
+
 async function openStore(opts: AdminOptions): Promise<{ store: Store; env: Env }> {
   const dir = path.resolve(opts.projectDir);
+  await requireProjectDir(dir);
   const { env } = await loadEnv(dir, opts.env);
   const log = loggerFromEnv(env, "warn");
   const store = await createStore(env.TOLLGATE_STORE?.trim() || undefined, { projectDir: dir, log });
@@ -52,14 +71,25 @@ export async function keysRotate(opts: AdminOptions): Promise<number> {
 
 const SECRET_FIELD = /sealed|token|secret|verifier|code|password|ticket/i;
 
-/** Copies metadata of a stored record, leaving out anything that could hold a secret. */
+/** Records keep times as milliseconds since the epoch in fields named `…At` (and audit's `time`). */
+const TIME_FIELD = /At$|^time$/;
+
+/** An ISO 8601 UTC timestamp for a stored time in ms (anything else is returned unchanged). */
+function isoTime(v: unknown): unknown {
+  return typeof v === "number" && Number.isFinite(v) ? new Date(v).toISOString() : v;
+}
+
+/**
+ * Copies metadata of a stored record, leaving out anything that could hold a secret; times
+ * become ISO 8601 (UTC), like every timestamp the CLI prints.
+ */
 function publicFields(value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== "object") return {};
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if (SECRET_FIELD.test(k)) continue;
     if (v !== null && typeof v === "object") continue;
-    out[k] = v;
+    out[k] = TIME_FIELD.test(k) ? isoTime(v) : v;
   }
   return out;
 }
@@ -108,12 +138,12 @@ export async function listAudit(opts: AdminOptions & { json: boolean; query: Aud
   try {
     store = (await openStore(opts)).store;
     const events = await queryAudit(store, opts.query);
-    if (opts.json) opts.stdout(JSON.stringify(events, null, 2));
+    if (opts.json) opts.stdout(JSON.stringify(events.map((e) => ({ ...e, time: isoTime(e.time) })), null, 2));
     else if (events.length === 0) opts.stdout("no audit events (is TOLLGATE_AUDIT_SINK=store set on the gateway?)");
     else {
       for (const e of events) {
         const cols = AUDIT_COLUMNS.filter((k) => e[k] !== undefined).map((k) => `${k}=${String(e[k])}`);
-        opts.stdout([new Date(e.time).toISOString(), ...cols].join("  "));
+        opts.stdout([isoTime(e.time), ...cols].join("  "));
       }
     }
     return 0;

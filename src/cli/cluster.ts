@@ -10,14 +10,13 @@
  * @see https://nodejs.org/api/cluster.html
  */
 import cluster, { type Worker } from "node:cluster";
-import path from "node:path";
 import { AggregatorRegistry } from "prom-client";
-import { flushLog, silentLogger, type Logger } from "../log.js";
+import { createLogger, flushLog, silentLogger, type Logger } from "../log.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { loadProject } from "../project/load.js";
+import { prepareProject, type PreparedProject } from "./check.js";
 import { printWarnings, reportFailure } from "./output.js";
 import { runServer, type RunOptions } from "./run.js";
-import { loggerFromEnv, modeFromEnv, resolveKeyRing } from "./services.js";
+import { devKeyWarning, modeFromEnv, resolveKeyRing } from "./services.js";
 
 /** A running server as the CLI drives it (single process or cluster primary). */
 export interface Supervised {
@@ -76,6 +75,7 @@ export async function runWorker(opts: RunOptions): Promise<Supervised | number> 
   const running = await runServer({
     ...opts,
     workerId: cluster.worker!.id,
+    startWarnings: false,
     stdout: (line) => send({ type: STARTED, line }),
     onMetrics: (m: GatewayMetrics) => {
       // Answers the primary's `clusterMetrics()` with this worker's registry.
@@ -100,11 +100,11 @@ interface PrimaryOptions extends RunOptions {
  * a single process (with a notice) when the store cannot be shared and N was not asked for.
  */
 export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | number> {
-  const projectDir = path.resolve(opts.projectDir);
   let log: Logger;
+  let prepared: PreparedProject;
   try {
-    const project = await loadProject(projectDir, { env: opts.env });
-    const env = project.env;
+    prepared = await prepareProject(opts.projectDir, opts.env);
+    const env = prepared.project.env;
     if (isProcessLocalStore(env.TOLLGATE_STORE)) {
       const why = `TOLLGATE_STORE=${env.TOLLGATE_STORE!.trim()} keeps sessions, flow state and counters inside one process`;
       if (opts.explicit) {
@@ -114,13 +114,16 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
       opts.stderr(`Running 1 worker instead of ${opts.workers}: ${why}.`);
       return runServer(opts);
     }
-    log = loggerFromEnv(env).child({ worker: "primary" });
+    log = createLogger({ level: prepared.logLevel }).child({ worker: "primary" });
     // Creates the development key once, before workers race to create it (and fails early in
     // production without a key).
-    resolveKeyRing(env, projectDir, modeFromEnv(env), silentLogger);
+    resolveKeyRing(env, prepared.projectDir, modeFromEnv(env), silentLogger);
   } catch (err) {
     return reportFailure(err, opts.stderr);
   }
+  // The workers stay quiet about these: printed once here, not once per worker.
+  printWarnings(prepared.project.warnings, opts.stderr);
+  if (!prepared.project.env.TOLLGATE_ENCRYPTION_KEY?.trim()) opts.stderr(devKeyWarning(prepared.projectDir));
   return supervise(opts, log);
 }
 

@@ -8,19 +8,17 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import { createGateway, type Gateway } from "../gateway.js";
-import { flushLog, type Logger } from "../log.js";
+import { createLogger, flushLog, type Logger } from "../log.js";
 import type { GatewayMetrics } from "../metrics.js";
 import type { GatewayServices } from "../pipeline/services.js";
 import { loadProject } from "../project/load.js";
 import { ProjectConfigError, type Project } from "../project/types.js";
-import { SystemRoutes } from "../routing/system-routes.js";
 import { createNodeServer, type NodeServerOptions } from "../server/node.js";
 import { formatIssue, printWarnings, reportFailure } from "./output.js";
-import { edgeLimitsFromEnv } from "./edge-env.js";
-import type { EdgeLimits } from "../server/limits.js";
-import { buildServices, devKeyPath, loggerFromEnv, registerHealthRoutes, type Env } from "./services.js";
+import { devKeyWarning, type Env } from "./services.js";
 import { metricsExposureFromEnv } from "./observability.js";
 import { startMetricsServer, type MetricsServer } from "../server/metrics.js";
+import { assembleGateway, closeServices, prepareProject, servicesFor, type PreparedProject } from "./check.js";
 
 export interface RunOptions {
   projectDir: string;
@@ -37,6 +35,11 @@ export interface RunOptions {
   workerId?: number;
   /** Called with the process's metrics once they exist (a cluster worker aggregates through them). */
   onMetrics?: (metrics: GatewayMetrics) => void;
+  /**
+   * Print the start-up warnings (the project's, the development key's). False in cluster
+   * workers: the primary prints them once for all.
+   */
+  startWarnings?: boolean;
 }
 
 /** A running server: resolves `done` with the exit code once it has shut down. */
@@ -46,15 +49,6 @@ export interface RunningServer {
   /** Starts a graceful shutdown (idempotent). */
   shutdown(reason: string): Promise<number>;
   done: Promise<number>;
-}
-
-const DEFAULT_SHUTDOWN_MS = 10_000;
-
-/** Services for one gateway build: shared store/secrets/dispatcher, fresh endpoint table and env. */
-function servicesFor(base: GatewayServices, project: Project): GatewayServices {
-  const systemRoutes = new SystemRoutes();
-  registerHealthRoutes(systemRoutes, base.store, base.metrics, metricsExposureFromEnv(base.env).token);
-  return { ...base, env: project.env, systemRoutes };
 }
 
 /** Answers 503 while the gateway is being built (the socket listens first to learn its port). */
@@ -80,32 +74,23 @@ function startingGateway(): Gateway {
  * Configuration problems are printed (one per line) and yield exit code 1.
  */
 export async function runServer(opts: RunOptions): Promise<RunningServer | number> {
-  const projectDir = path.resolve(opts.projectDir);
-  let project: Project;
-  try {
-    project = await loadProject(projectDir, { env: opts.env });
-  } catch (err) {
-    return reportFailure(err, opts.stderr);
-  }
-  printWarnings(project.warnings, opts.stderr);
+  let prepared: PreparedProject;
   let log: Logger;
   try {
-    log = loggerFromEnv(project.env);
+    // Everything checked here and in assembleGateway below is what `validate` checks too.
+    prepared = await prepareProject(opts.projectDir, opts.env);
+    log = createLogger({ level: prepared.logLevel });
     if (opts.workerId !== undefined) log = log.child({ worker: opts.workerId });
   } catch (err) {
     return reportFailure(err, opts.stderr);
   }
-  const shutdownMs = Number(project.env.TOLLGATE_SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_MS);
+  const { project, projectDir, limits, shutdownMs } = prepared;
+  const warn = opts.startWarnings !== false;
+  if (warn) printWarnings(project.warnings, opts.stderr);
 
   let current: Gateway = startingGateway();
   const inFlight = new Map<Gateway, number>();
   const retired = new Set<Gateway>();
-  let limits: EdgeLimits;
-  try {
-    limits = edgeLimitsFromEnv(project.env);
-  } catch (err) {
-    return reportFailure(err, opts.stderr);
-  }
   const serverOpts: NodeServerOptions = { maxBodyBytes: 4 * 1024 * 1024, gateway: () => current, limits };
   const server = createNodeServer(serverOpts);
   let drained: (() => void) | undefined;
@@ -141,16 +126,12 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   let base: GatewayServices;
   let metricsServer: MetricsServer | undefined;
   try {
-    base = await buildServices({ env: project.env, projectDir, host: opts.host, port, log });
-    if (!project.env.TOLLGATE_ENCRYPTION_KEY?.trim()) {
-      opts.stderr(
-        `WARNING: TOLLGATE_ENCRYPTION_KEY is not set; stored tokens are encrypted with a development key in ${devKeyPath(projectDir)}. ` +
-          "Do not use this for real accounts (run `tollgate keys generate`).",
-      );
-    }
+    const assembled = await assembleGateway(prepared, { host: opts.host, port, log });
+    base = assembled.services;
+    if (warn && !project.env.TOLLGATE_ENCRYPTION_KEY?.trim()) opts.stderr(devKeyWarning(projectDir));
     serverOpts.maxBodyBytes = base.settings.maxBodyBytes;
     if (base.metrics) opts.onMetrics?.(base.metrics);
-    current = await createGateway(project, servicesFor(base, project));
+    current = assembled.gateway;
     const exposure = metricsExposureFromEnv(project.env).listener;
     if (exposure && base.metrics) {
       metricsServer = await startMetricsServer(base.metrics, exposure.host, exposure.port);
@@ -207,7 +188,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       const busy = () => [...inFlight.values()].some((v) => v > 0);
       if (busy()) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Number.isFinite(shutdownMs) ? shutdownMs : DEFAULT_SHUTDOWN_MS);
+          const timer = setTimeout(resolve, shutdownMs);
           timer.unref();
           drained = () => {
             clearTimeout(timer);
@@ -220,10 +201,7 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
       await closed;
       for (const g of new Set([current, ...retired])) await g.close().catch(() => {});
       await metricsServer?.close();
-      await services.audit?.close();
-      await services.tracing?.shutdown().catch((err: unknown) => log.warn({ err }, "flushing traces failed"));
-      await services.dispatcher.close().catch(() => {});
-      await services.store.close().catch((err) => log.warn({ err }, "closing the store failed"));
+      await closeServices(services, log);
       log.info("stopped");
       await flushLog(log);
       exit!(0);

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from "../log.js";
 import type { GatewayServices, GatewaySettings } from "../pipeline/services.js";
 import { SystemRoutes } from "../routing/system-routes.js";
 import { createSecretBox, generateKey, parseKeyRing, type KeyRingKey } from "../store/crypto.js";
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, createStore, defaultSqlitePath } from "../store/index.js";
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_QUERY_TIMEOUT_MS, checkStoreSpec, createStore, defaultSqlitePath } from "../store/index.js";
 import { ensurePrivateDir, ensurePrivateFile, writePrivateFile } from "./private-files.js";
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_MESSAGES } from "../mcp/messages.js";
 import { createMetrics, type GatewayMetrics } from "../metrics.js";
@@ -33,6 +33,13 @@ export interface BuildServicesOptions {
   log?: Logger;
   /** Settings that win over the environment (tests). */
   overrides?: Partial<GatewaySettings>;
+  /**
+   * Build everything as for serving, without touching anything outside the process
+   * (`tollgate validate`): no development key file, no `.tollgate/` folder, no tracing exporter.
+   * The store must be given (a memory store). Without `TOLLGATE_ENCRYPTION_KEY` (development) a
+   * throwaway key is used.
+   */
+  dryRun?: boolean;
 }
 
 /** Thrown for an unusable environment (bad key, production without a key, bad number). */
@@ -128,13 +135,18 @@ export function settingsFromEnv(env: Env, host: string, port: number): GatewaySe
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
-/** The gateway logger at `TOLLGATE_LOG_LEVEL` (default `info`). */
-export function loggerFromEnv(env: Env, fallback = "info"): Logger {
+/** The checked `TOLLGATE_LOG_LEVEL` (default `fallback`). */
+export function logLevelFromEnv(env: Env, fallback = "info"): string {
   const level = env.TOLLGATE_LOG_LEVEL?.trim().toLowerCase() || fallback;
   if (!LEVELS.includes(level)) {
     throw new EnvConfigError(`TOLLGATE_LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${level}"`);
   }
-  return createLogger({ level });
+  return level;
+}
+
+/** The gateway logger at `TOLLGATE_LOG_LEVEL` (default `info`). */
+export function loggerFromEnv(env: Env, fallback = "info"): Logger {
+  return createLogger({ level: logLevelFromEnv(env, fallback) });
 }
 
 /** Path of the auto-generated development key. */
@@ -143,11 +155,12 @@ export function devKeyPath(projectDir: string): string {
 }
 
 /**
- * Resolves the encryption key ring: `TOLLGATE_ENCRYPTION_KEY`, else (development only) a key
- * generated once into `<project>/.tollgate/encryption.key` (folder 0700, file 0600, whatever the
- * umask). Production refuses to run without a key.
+ * The key ring of `TOLLGATE_ENCRYPTION_KEY`, or `undefined` when it is unset in development
+ * (a development key is then used). Touches no file.
+ *
+ * @throws EnvConfigError for a malformed key, or no key in production.
  */
-export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettings["mode"], log: Logger): KeyRingKey[] {
+export function keyRingFromEnv(env: Env, mode: GatewaySettings["mode"]): KeyRingKey[] | undefined {
   const spec = env.TOLLGATE_ENCRYPTION_KEY?.trim();
   if (spec) {
     try {
@@ -158,9 +171,50 @@ export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettin
   }
   if (mode === "production") {
     throw new EnvConfigError(
-      "TOLLGATE_ENCRYPTION_KEY is required in production (generate one with `tollgate keys generate`)",
+      `TOLLGATE_ENCRYPTION_KEY is required in production (generate one with \`${selfCommand()} keys generate\`)`,
     );
   }
+  return undefined;
+}
+
+/**
+ * How to run this CLI again from the current folder: `npx tollgate` when it runs from an
+ * installed package (`node_modules`), else `node <path of bin/tollgate.js>` (a checkout, where
+ * `npx tollgate` would look the name up in the npm registry instead).
+ */
+export function selfCommand(): string {
+  const script = process.argv[1];
+  if (!script) return "npx tollgate";
+  let real = script;
+  try {
+    real = fs.realpathSync(script);
+  } catch {
+    // keep the path as given
+  }
+  if (real.split(path.sep).includes("node_modules")) return "npx tollgate";
+  const rel = path.relative(process.cwd(), real);
+  const shown = rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : real;
+  return `node ${shown.includes(" ") ? JSON.stringify(shown) : shown}`;
+}
+
+/** The warning printed (once per start) when stored tokens are encrypted with the development key. */
+export function devKeyWarning(projectDir: string): string {
+  return (
+    `WARNING: TOLLGATE_ENCRYPTION_KEY is not set; stored tokens are encrypted with a development key kept in ` +
+    `${devKeyPath(projectDir)}, which anyone who can read the project folder can use to decrypt them. ` +
+    `Before real use, run \`${selfCommand()} keys generate\` and set TOLLGATE_ENCRYPTION_KEY to its output.`
+  );
+}
+
+/**
+ * Resolves the encryption key ring: `TOLLGATE_ENCRYPTION_KEY`, else (development only) a key
+ * generated once into `<project>/.tollgate/encryption.key` (folder 0700, file 0600, whatever the
+ * umask). Production refuses to run without a key. The caller warns about the development key
+ * ({@link devKeyWarning}), once per start.
+ */
+export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettings["mode"], log: Logger): KeyRingKey[] {
+  const ring = keyRingFromEnv(env, mode);
+  if (ring) return ring;
   const file = devKeyPath(projectDir);
   ensurePrivateDir(path.dirname(file), log);
   let key: string;
@@ -171,11 +225,6 @@ export function resolveKeyRing(env: Env, projectDir: string, mode: GatewaySettin
     ensurePrivateFile(file, log);
     key = fs.readFileSync(file, "utf8").trim();
   }
-  log.warn(
-    { file },
-    "!!! TOLLGATE_ENCRYPTION_KEY is not set: using a development key stored next to the data. " +
-      "Anyone who can read the project folder can decrypt stored tokens. Set TOLLGATE_ENCRYPTION_KEY before real use. !!!",
-  );
   try {
     return parseKeyRing(key);
   } catch (err) {
@@ -213,22 +262,26 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
   const { env, projectDir } = opts;
   const log = opts.log ?? loggerFromEnv(env);
   const settings: GatewaySettings = { ...settingsFromEnv(env, opts.host, opts.port), ...opts.overrides };
-  const ring = resolveKeyRing(env, projectDir, settings.mode, log);
+  const dryRun = opts.dryRun === true;
+  if (dryRun && !opts.store) throw new Error("buildServices: a dry run needs a store");
+  const ring = dryRun
+    ? (keyRingFromEnv(env, settings.mode) ?? parseKeyRing(generateKey()))
+    : resolveKeyRing(env, projectDir, settings.mode, log);
   const secrets = createSecretBox(ring);
   const storeSpec = env.TOLLGATE_STORE?.trim() || undefined;
+  try {
+    checkStoreSpec(storeSpec);
+  } catch (err) {
+    throw new EnvConfigError(`TOLLGATE_STORE: ${(err as Error).message}`);
+  }
+  const connectTimeoutMs = positiveInt(env, "TOLLGATE_STORE_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT_MS);
+  const queryTimeoutMs = positiveInt(env, "TOLLGATE_STORE_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS);
   // The default SQLite file lives in the project's `.tollgate/`, which may predate these modes.
   if (!opts.store && (storeSpec === undefined || storeSpec === "sqlite" || storeSpec === "sqlite:")) {
     ensurePrivateDir(path.dirname(defaultSqlitePath(projectDir)), log);
   }
   const exposure = metricsExposureFromEnv(env);
-  const opened =
-    opts.store ??
-    (await createStore(storeSpec, {
-      projectDir,
-      log,
-      connectTimeoutMs: positiveInt(env, "TOLLGATE_STORE_CONNECT_TIMEOUT_MS", DEFAULT_CONNECT_TIMEOUT_MS),
-      queryTimeoutMs: positiveInt(env, "TOLLGATE_STORE_QUERY_TIMEOUT_MS", DEFAULT_QUERY_TIMEOUT_MS),
-    }));
+  const opened = opts.store ?? (await createStore(storeSpec, { projectDir, log, connectTimeoutMs, queryTimeoutMs }));
   const systemRoutes = new SystemRoutes();
   const metrics = createMetrics();
   const { audit, mcpMetrics, store } = observabilityFromEnv(env, { log, store: opened, metrics });
@@ -236,7 +289,7 @@ export async function buildServices(opts: BuildServicesOptions): Promise<Gateway
   // No per-origin connection cap: every open SSE stream through the gateway holds one upstream socket.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, pipelining: 1 });
   // Each process (each worker too) starts its own SDK; nothing of it loads when tracing is off.
-  const tracing = await tracingFromEnv(env);
+  const tracing = dryRun ? undefined : await tracingFromEnv(env);
   if (tracing) log.info("OpenTelemetry tracing on (OTLP/HTTP)");
   return {
     settings,

@@ -68,9 +68,18 @@ export async function createStore(spec: string | undefined, opts: CreateStoreOpt
     opts.log?.info({ store: "postgres", schema: store.schema }, "store opened");
     return store;
   }
-  throw new Error(
-    `unsupported store "${s.replace(/\/\/[^@/]*@/, "//***@")}": use memory:, sqlite:PATH or postgres://…`,
-  );
+  checkStoreSpec(s);
+  throw new Error("unreachable");
+}
+
+/**
+ * Throws an `Error` naming the problem (credentials hidden) when `spec` is not a store this
+ * build opens: `memory:`, `sqlite:PATH` (or empty for the default file) or `postgres://…`.
+ */
+export function checkStoreSpec(spec: string | undefined): void {
+  const s = (spec ?? "").trim();
+  if (s === "memory" || s === "memory:" || s === "" || s === "sqlite" || s.startsWith("sqlite:") || /^postgres(ql)?:\/\//i.test(s)) return;
+  throw new Error(`unsupported store "${s.replace(/\/\/[^@/]*@/, "//***@")}": use memory:, sqlite:PATH or postgres://…`);
 }
 export { sealJson, openJson, sealRecord, openRecord, isSealedValue, secretAad, type SealedValue } from "./sealed.js";
 export { rotateSecrets, type RotateResult, type RotateOptions } from "./rotate.js";

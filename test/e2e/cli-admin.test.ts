@@ -19,7 +19,8 @@ test("keys rotate re-encrypts stored secrets; connections lists them without sec
   const oldBox = createSecretBox(parseKeyRing(oldKey));
   let store = await createStore(storeSpec, { projectDir: dir });
   const key = "alice|linear";
-  await store.put("grants", key, sealRecord(oldBox, "grants", key, { accessToken: "at-secret-1" }, { sub: "alice", upstream: "linear" }));
+  const createdAt = Date.UTC(2026, 0, 2, 3, 4, 5);
+  await store.put("grants", key, sealRecord(oldBox, "grants", key, { accessToken: "at-secret-1" }, { sub: "alice", upstream: "linear", createdAt, expiresAt: createdAt + 3_600_000 }));
   await store.close();
 
   const listed = await runCli(["connections", "--project", dir], { TOLLGATE_STORE: storeSpec, TOLLGATE_ENCRYPTION_KEY: oldKey });
@@ -28,6 +29,15 @@ test("keys rotate re-encrypts stored secrets; connections lists them without sec
   assert.match(listed.stdout, /sub=alice/);
   assert.match(listed.stdout, /upstream=linear/);
   assert.doesNotMatch(listed.stdout, /sealed|at-secret-1|v1\./);
+  // Times are ISO 8601 in UTC, never milliseconds since the epoch.
+  assert.match(listed.stdout, /createdAt=2026-01-02T03:04:05\.000Z/);
+  assert.match(listed.stdout, /expiresAt=2026-01-02T04:04:05\.000Z/);
+  assert.match(listed.stdout, /updatedAt=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/);
+  assert.doesNotMatch(listed.stdout, /=\d{12,}\b/);
+  const asJson = await runCli(["connections", "--json", "--project", dir], { TOLLGATE_STORE: storeSpec, TOLLGATE_ENCRYPTION_KEY: oldKey });
+  assert.equal(asJson.code, 0, asJson.stderr);
+  const [row] = JSON.parse(asJson.stdout) as Array<Record<string, unknown>>;
+  assert.equal(row!.createdAt, "2026-01-02T03:04:05.000Z");
 
   const rotated = await runCli(["keys", "rotate", "--project", dir], { TOLLGATE_STORE: storeSpec, TOLLGATE_ENCRYPTION_KEY: newRing });
   assert.equal(rotated.code, 0, rotated.stderr);
