@@ -33,6 +33,7 @@ import type { BuildInit } from "./policies/registry.js";
 import { compilePath, type PathMatcher } from "./routing/match.js";
 import { chooseBasePath, collidingRoutes } from "./routing/gateway-paths.js";
 import { registerRegistry } from "./registry/index.js";
+import { registerHomePage } from "./web/home.js";
 import { applyCors, preflight } from "./pipeline/cors.js";
 import { observerFor, OBSERVATION, type McpObservation } from "./audit/index.js";
 import { runInSpan, type Span } from "./tracing/index.js";
@@ -199,6 +200,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
     });
   }
   if (project.mcpGateway?.registry.enabled) registerRegistry(services, project, project.mcpGateway.registry.path);
+  registerHomePage(services, project);
   const staticRoutes = new Map<string, BuiltRoute[]>();
   const paramRoutes: BuiltRoute[] = [];
   for (const b of table) {

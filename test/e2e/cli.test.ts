@@ -105,6 +105,13 @@ test("start: serves /healthz, /readyz and routes; SIGTERM exits 0", async () => 
     assert.equal(health.status, 200);
     assert.deepEqual(JSON.parse(health.body), { status: "ok" });
     assert.equal((await get(`${url}/readyz`)).status, 200);
+    // The front page names the routes and links the connections page.
+    const home = await get(`${url}/`);
+    assert.equal(home.status, 200);
+    assert.match(home.body, /<strong>Linear<\/strong><br><code>\/mcp\/linear-v1<\/code>/);
+    assert.match(home.body, new RegExp(`MCP server URL: <code>${url}/mcp/linear-v1</code>`));
+    assert.match(home.body, /<strong>hello<\/strong><br><code>\/hello\/\{name\}<\/code>/);
+    assert.ok(home.body.includes(`href="${url}/__tollgate/connections"`), home.body);
     const hello = await get(`${url}/hello/ada`);
     assert.equal(hello.status, 200);
     assert.equal(hello.body, "hey ada", "process env wins over .env");

@@ -1,0 +1,66 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { testGateway } from "../../test/helpers/test-kit.js";
+
+const EVIL = `<img src=x onerror="alert(1)">`;
+
+test("GET / names every route (escaped) and has the page security headers", async () => {
+  const gw = await testGateway([], [
+    { path: "/mcp/notes", operationId: "notes", mcp: true, inbound: [] },
+    { path: "/mcp/{tenant}", operationId: EVIL, mcp: true, inbound: [] },
+    { path: "/hello", methods: ["GET"], operationId: "hello", inbound: [] },
+  ]);
+  try {
+    const res = await gw.gateway.fetch(new Request("http://gw.test/", { headers: { accept: "text/html" } }));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /^text\/html/);
+    assert.match(res.headers.get("content-security-policy")!, /default-src 'none'/);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    const html = await res.text();
+    assert.match(html, /<code>\/mcp\/notes<\/code>/);
+    assert.match(html, /MCP server URL: <code>http:\/\/gw\.test\/mcp\/notes<\/code>/);
+    assert.match(html, /<code>\/mcp\/\{tenant\}<\/code>/);
+    assert.match(html, /<code>\/hello<\/code>/);
+    assert.ok(!html.includes(EVIL), "operationIds are escaped");
+    assert.ok(html.includes("&#60;img src&#61;x onerror&#61;&#34;alert(1)&#34;&#62;"));
+    assert.doesNotMatch(html, /Your connections/, "no connections page without upstream OAuth");
+    const head = await gw.gateway.fetch(new Request("http://gw.test/", { method: "HEAD" }));
+    assert.equal(head.status, 200);
+  } finally {
+    await gw.close();
+  }
+});
+
+test("GET / answers JSON when asked for it", async () => {
+  const gw = await testGateway([], [{ path: "/mcp/notes", operationId: "notes", mcp: true, inbound: [] }]);
+  try {
+    const res = await gw.gateway.fetch(new Request("http://gw.test/", { headers: { accept: "application/json" } }));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), {
+      routes: [{ path: "/mcp/notes", name: "notes", methods: ["GET", "POST"], mcp: true, url: "http://gw.test/mcp/notes" }],
+      connections: null,
+    });
+  } finally {
+    await gw.close();
+  }
+});
+
+test("a project route for GET / wins over the page", async () => {
+  const gw = await testGateway([], [{ path: "/", methods: ["GET"], operationId: "root", inbound: [], handler: () => new Response("the project's own") }]);
+  try {
+    const res = await gw.gateway.fetch(new Request("http://gw.test/"));
+    assert.equal(await res.text(), "the project's own");
+  } finally {
+    await gw.close();
+  }
+});
+
+test("only GET / is taken: unknown paths stay 404, other methods on / are 405", async () => {
+  const gw = await testGateway([], [{ path: "/mcp/notes", operationId: "notes", mcp: true, inbound: [] }]);
+  try {
+    assert.equal((await gw.gateway.fetch(new Request("http://gw.test/nothing-here"))).status, 404);
+    assert.equal((await gw.gateway.fetch(new Request("http://gw.test/", { method: "POST" }))).status, 405);
+  } finally {
+    await gw.close();
+  }
+});
