@@ -49,3 +49,17 @@ test("long values are shortened", () => {
   const [line] = issuesFor({ authMode: "x".repeat(100) });
   assert.ok(line!.length < 160, line);
 });
+
+test("a failed union names the problem of the one variant that came closest; a tie stays generic", () => {
+  const union = z.object({
+    registration: z.union([z.strictObject({ mode: z.literal("auto") }), z.strictObject({ mode: z.literal("manual"), clientId: z.string().min(1) })]),
+    prompt: z.union([z.enum(["none", "login"]), z.literal(false)]).optional(),
+  });
+  const format = (raw: unknown) => {
+    const r = union.safeParse(raw);
+    assert.equal(r.success, false);
+    return r.error!.issues.map((i) => `${zodIssuePath([], i)}: ${formatZodIssue(i, raw)}`);
+  };
+  assert.deepEqual(format({ registration: { mode: "manual" } }), ["registration: clientId: required (expected string)"]);
+  assert.deepEqual(format({ registration: { mode: "auto" }, prompt: "always" }), ['prompt: invalid value "always"']);
+});

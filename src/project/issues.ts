@@ -71,8 +71,10 @@ export function formatZodIssue(issue: ZodIssue, raw: unknown, resolved: unknown 
     case "invalid_union": {
       if (present === undefined) return "required";
       if (issue.message && issue.message !== "Invalid input") return issue.message;
-      // The one variant that came closest (fewest problems) usually is the one meant: name its problem.
-      const branches = [...(issue.errors ?? [])].filter((b) => b.length > 0).sort((a, b) => a.length - b.length);
+      // The one variant that came closest (fewest problems) usually is the one meant: name its
+      // problem. A variant whose tag member (`mode: "auto"`) differs is not the one meant.
+      const missesTag = (b: ZodIssue[]) => b.some((i) => i.code === "invalid_value" && i.values.length === 1 && i.path.length > 0);
+      const branches = [...(issue.errors ?? [])].filter((b) => b.length > 0 && !missesTag(b)).sort((a, b) => a.length - b.length);
       const closest = branches[0];
       const first = closest?.[0];
       if (first && closest.length <= 2 && (branches[1] === undefined || branches[1].length > closest.length)) {
