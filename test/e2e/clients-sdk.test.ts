@@ -2,7 +2,8 @@
  * The official MCP SDK client with its own `OAuthClientProvider` against the quickstart project,
  * the browser steps in chromium: sign-in with the Demo Notes connect on the consent page; sign-in
  * without it (the handshake still succeeds, the first list asks to connect, the same session
- * works once connected); and a disconnect in the middle of a session.
+ * works once connected); and a disconnect in the middle of a session. In both of the latter the
+ * client receives `notifications/elicitation/complete` once chromium has finished the connect.
  *
  * Skipped when chromium is missing, unless CI=true (then it fails).
  */
@@ -12,7 +13,7 @@ import type { Browser, Page } from "playwright-core";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ElicitationCompleteNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { MemoryOAuthClientProvider } from "../fixtures/oauth-upstream.js";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { newPage, startCallbackServer, startQuickstart, walk, type Quickstart } from "./clients-kit.js";
@@ -56,7 +57,15 @@ async function signIn(page: Page, user: string, connectOnConsent: boolean): Prom
 function client(auth: MemoryOAuthClientProvider) {
   const transport = new StreamableHTTPClientTransport(new URL(qs.demoUrl), { authProvider: auth });
   const c = new Client({ name: "sdk-e2e", version: "1" }, { capabilities: { elicitation: { url: {} } } });
-  return { c, transport, connect: () => c.connect(transport) };
+  // `notifications/elicitation/complete` as they arrive, and a wait for one id.
+  const completed: string[] = [];
+  const waiting = new Map<string, () => void>();
+  c.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+    completed.push(n.params.elicitationId);
+    waiting.get(n.params.elicitationId)?.();
+  });
+  const completion = (id: string) => (completed.includes(id) ? Promise.resolve() : new Promise<void>((r) => waiting.set(id, r)));
+  return { c, transport, connect: () => c.connect(transport), completed, completion };
 }
 
 async function whoami(c: Client): Promise<string> {
@@ -64,19 +73,20 @@ async function whoami(c: Client): Promise<string> {
   return r.content.map((x) => x.text ?? "").join("");
 }
 
-/** The connect-required error of `fn`: its link, and the link must be in the message too. */
-async function connectLink(fn: () => Promise<unknown>): Promise<string> {
+/** The connect-required error of `fn`: its link and elicitation id; the link must be in the message too. */
+async function connectElicitation(fn: () => Promise<unknown>): Promise<{ url: string; id: string }> {
   try {
     await fn();
   } catch (err) {
     assert.ok(err instanceof McpError, String(err));
     assert.equal(err.code, -32042);
-    const url = (err.data as { elicitations: Array<{ url: string }> }).elicitations[0]!.url;
-    assert.ok(err.message.includes(url), `the link is in the message: ${err.message}`);
-    return url;
+    const e = (err.data as { elicitations: Array<{ url: string; elicitationId: string }> }).elicitations[0]!;
+    assert.ok(err.message.includes(e.url), `the link is in the message: ${err.message}`);
+    return { url: e.url, id: e.elicitationId };
   }
   assert.fail("expected connect-required");
 }
+
 
 test("SDK client: sign in, connect Demo Notes on the consent page, whoami is the connected account", { skip, timeout: 60_000 }, async () => {
   const { page, close } = await newPage(browser);
@@ -100,12 +110,12 @@ test("SDK client without a connection: initialize succeeds, the list asks to con
     await page.goto(`${qs.gw.url}/__tollgate/connections`);
     await Promise.all([page.waitForURL(/connections/), page.click("button[value='disconnect:demo']")]);
     assert.match((await page.textContent("body")) ?? "", /Disconnected/);
-    const { c, transport, connect } = client(auth);
+    const { c, transport, connect, completed, completion } = client(auth);
     await connect();
     const sid = transport.sessionId;
     assert.ok(sid, "the gateway gave the client a session");
     assert.match(c.getInstructions() ?? "", /Demo Notes is not connected/);
-    const link = await connectLink(() => c.listTools());
+    const { url: link, id } = await connectElicitation(() => c.listTools());
     await walk(page, link, {
       gatewayUser: "bob",
       upstreamAccount: "bob-notes",
@@ -113,6 +123,9 @@ test("SDK client without a connection: initialize succeeds, the list asks to con
       connectOnConsent: false,
       until: async (_u, p) => /is connected/.test((await p.textContent("h1")) ?? ""),
     });
+    // The client learns that the connection is made without trying again.
+    await completion(id);
+    assert.deepEqual(completed, [id]);
     assert.ok((await c.listTools()).tools.some((t) => t.name === "whoami"));
     assert.equal(await whoami(c), "bob-notes");
     assert.equal(transport.sessionId, sid, "same session id throughout");
@@ -126,7 +139,7 @@ test("a disconnect mid-session: the next tools/call asks to connect (link in the
   const { page, close } = await newPage(browser);
   try {
     const auth = await signIn(page, "carol", true);
-    const { c, transport, connect } = client(auth);
+    const { c, transport, connect, completion } = client(auth);
     await connect();
     const sid = transport.sessionId;
     assert.equal(await whoami(c), "carol-notes");
@@ -135,7 +148,7 @@ test("a disconnect mid-session: the next tools/call asks to connect (link in the
     await Promise.all([page.waitForURL(/connections/), page.click("button[value='disconnect:demo']")]);
     assert.match((await page.textContent("body")) ?? "", /Disconnected/);
 
-    const link = await connectLink(() => whoami(c));
+    const { url: link, id } = await connectElicitation(() => whoami(c));
     await c.ping(); // still up: the gateway answers for the session
     await walk(page, link, {
       gatewayUser: "carol",
@@ -144,6 +157,7 @@ test("a disconnect mid-session: the next tools/call asks to connect (link in the
       connectOnConsent: false,
       until: async (_u, p) => /is connected/.test((await p.textContent("h1")) ?? ""),
     });
+    await completion(id); // on the upstream's GET stream, which stayed open
     assert.equal(await whoami(c), "carol-notes");
     assert.equal(transport.sessionId, sid, "same session id throughout");
     await c.close();
