@@ -6,8 +6,8 @@
  *   the notification arrives there, and the same session then reaches the upstream;
  * - a session with an upstream session whose grant goes away: the notification is added to the
  *   upstream's GET stream, between its events;
- * - two instances on one SQLite file: the session's stream is on one, the connect callback runs
- *   on the other, and the hand-over goes through the store.
+ * - two instances on one SQLite file, and on one PostgreSQL schema: the session's stream is on
+ *   one, the connect callback runs on the other, and the hand-over goes through the store.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -18,9 +18,12 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { ElicitationCompleteNotificationSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { elicitations } from "../../src/mcp/elicitations.js";
 import { generateKey } from "../../src/store/crypto.js";
+import { PostgresStore } from "../../src/store/postgres.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
+import type { Store } from "../../src/store/types.js";
 import { startOAuthUpstream, TestBrowser, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
+import { dropSchema, findTestPostgres, uniqueSchema } from "./store-postgres-env.js";
 import { connectInBrowser, connectUser, projectFiles, sdkClient, startIdentity, whoami, type Identity } from "./upstream-oauth-kit.js";
 
 let identity: Identity;
@@ -120,30 +123,54 @@ test("a session with an upstream session: after a disconnect and a new connect, 
   }
 });
 
-test("two instances on one SQLite file: the stream on one, the connect callback on the other", { timeout: 90_000 }, async () => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-elicit-"));
-  const stores = [await SqliteStore.open(path.join(root, "data.db")), await SqliteStore.open(path.join(root, "data.db"))];
+/** Instance A holds the session's stream, the connect callback runs on instance B; they share only the store. */
+async function twoInstances(open: () => Promise<Store>, user: string): Promise<void> {
+  const stores = [await open(), await open()];
   const env = { TOLLGATE_ENCRYPTION_KEY: generateKey() };
   const dir = await writeProject(projectFiles(identity.jwks.url, upstream.mcpUrl));
   const a = await startGateway({ projectDir: dir, env, settings: { devLogin: true }, store: stores[0] });
   const b = await startGateway({ projectDir: dir, env, settings: { devLogin: true }, store: stores[1] });
   elicitations(a.services.store).pollMs = 100; // the hand-over of instance A (its services wrap the store)
-  const c = sdkClient(a.url, await identity.token("carol"));
+  const c = sdkClient(a.url, await identity.token(user));
   const heard = listen(c.client);
   try {
     await c.connect();
     const { url, id } = await elicitation(() => c.client.listTools());
     assert.ok(url.startsWith(a.url));
     // The same link, opened on the other instance (the ticket lives in the shared store).
-    const page = await connectInBrowser(new TestBrowser(), `${b.url}${url.slice(a.url.length)}`, "carol");
+    const page = await connectInBrowser(new TestBrowser(), `${b.url}${url.slice(a.url.length)}`, user);
     assert.match(page.text, /is connected/);
     await heard.arrival(id);
-    assert.equal(await whoami(c.client), "carol");
+    assert.equal(await whoami(c.client), user);
   } finally {
     await c.close();
     await a.close();
     await b.close();
     for (const s of stores) await s.close();
+  }
+}
+
+test("two instances on one SQLite file: the stream on one, the connect callback on the other", { timeout: 90_000 }, async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-elicit-"));
+  try {
+    // A subject with characters the store keys escape.
+    await twoInstances(async () => SqliteStore.open(path.join(root, "data.db")), "carol@example.com");
+  } finally {
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("two instances on one PostgreSQL schema: the stream on one, the connect callback on the other", { timeout: 90_000 }, async (t) => {
+  const pgEnv = await findTestPostgres();
+  if (!pgEnv.url) {
+    if (pgEnv.required) assert.fail(pgEnv.reason);
+    return t.skip(pgEnv.reason);
+  }
+  const url = pgEnv.url;
+  const schema = uniqueSchema("elicit");
+  try {
+    await twoInstances(() => PostgresStore.connect(url, { schema, max: 4 }), "dave@example.org");
+  } finally {
+    await dropSchema(url, schema);
   }
 });
