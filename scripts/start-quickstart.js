@@ -141,7 +141,10 @@ if (await waitForGateway()) {
   console.log(`
 Tollgate quickstart is running at ${gatewayUrl}
 
-  Try it with MCP Inspector (in another terminal):   npx -y @modelcontextprotocol/inspector
+  Routes and your connections in a browser: ${gatewayUrl}/
+
+  Try it with MCP Inspector 2.x (in another terminal; it needs Node.js 22, fetched by npx):
+    npx -y -p node@22 -p @modelcontextprotocol/inspector@2 -- inspector
   Transport: Streamable HTTP, then connect to one of:
 
     ${gatewayUrl}/mcp/hello   no sign-in; tools echo and time

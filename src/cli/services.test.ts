@@ -14,6 +14,7 @@ import {
   normalizeBasePath,
   parseAdminClaim,
   resolveKeyRing,
+  selfCommand,
   settingsFromEnv,
 } from "./services.js";
 
@@ -211,5 +212,27 @@ test("buildServices wires store, secrets, health endpoints and overrides", async
     assert.equal((await ready.handler(new Request("http://x/readyz"), ctx)).status, 503);
   } finally {
     await services.dispatcher.close();
+  }
+});
+
+test("selfCommand names the CLI the way it was run: node + path in a checkout, npx from node_modules", async () => {
+  const dir = await tempDir();
+  try {
+    const checkoutBin = path.join(dir, "tollgate", "bin", "tollgate.js");
+    const installedBin = path.join(dir, "app", "node_modules", "tollgate", "bin", "tollgate.js");
+    for (const f of [checkoutBin, installedBin]) {
+      await fs.mkdir(path.dirname(f), { recursive: true });
+      await fs.writeFile(f, "");
+    }
+    // npm links node_modules/.bin/tollgate to the package's bin file
+    await fs.mkdir(path.join(dir, "app", "node_modules", ".bin"));
+    await fs.symlink("../tollgate/bin/tollgate.js", path.join(dir, "app", "node_modules", ".bin", "tollgate"));
+    assert.equal(selfCommand(checkoutBin, path.join(dir, "tollgate")), "node bin/tollgate.js");
+    assert.equal(selfCommand(checkoutBin, path.join(dir, "tollgate", "bin")), "node tollgate.js");
+    assert.equal(selfCommand(checkoutBin, path.join(dir, "elsewhere")), `node ${checkoutBin}`);
+    assert.equal(selfCommand(path.join(dir, "app", "node_modules", ".bin", "tollgate"), path.join(dir, "app")), "npx tollgate");
+    assert.equal(selfCommand(installedBin, path.join(dir, "app")), "npx tollgate");
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 });

@@ -178,12 +178,11 @@ export function keyRingFromEnv(env: Env, mode: GatewaySettings["mode"]): KeyRing
 }
 
 /**
- * How to run this CLI again from the current folder: `npx tollgate` when it runs from an
- * installed package (`node_modules`), else `node <path of bin/tollgate.js>` (a checkout, where
- * `npx tollgate` would look the name up in the npm registry instead).
+ * How to run this CLI again from the current folder, the way it was run: `npx tollgate` when it
+ * runs from an installed package (`node_modules`), else `node <path of bin/tollgate.js>` relative
+ * to the current folder (a checkout; absolute when the checkout is not below it).
  */
-export function selfCommand(): string {
-  const script = process.argv[1];
+export function selfCommand(script: string | undefined = process.argv[1], cwd: string = process.cwd()): string {
   if (!script) return "npx tollgate";
   let real = script;
   try {
@@ -192,7 +191,7 @@ export function selfCommand(): string {
     // keep the path as given
   }
   if (real.split(path.sep).includes("node_modules")) return "npx tollgate";
-  const rel = path.relative(process.cwd(), real);
+  const rel = path.relative(cwd, real);
   const shown = rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : real;
   return `node ${shown.includes(" ") ? JSON.stringify(shown) : shown}`;
 }
