@@ -114,7 +114,7 @@ export class ClientRegistry {
         clientId: c.clientId,
         clientSecret: c.clientSecret,
         tokenEndpointAuthMethod: c.tokenEndpointAuthMethod,
-        assertionSigner: c.assertionSigner,
+        ...(c.assertionSigner ? { assertionSigner: c.assertionSigner } : {}),
       };
     }
     if (as.client_id_metadata_document_supported === true) {
