@@ -114,7 +114,11 @@ describe("npm start", () => {
         void exited.then(() => reject(new Error(`npm start exited early:\n${output}`)));
       });
       assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${gwPort}/mcp/demo`));
-      assert.match(output, /npx -y @modelcontextprotocol\/inspector/);
+      // The Inspector command that works on Node 20 too (2.x under the node@22 package).
+      assert.match(output, /npx -y -p node@22 -p @modelcontextprotocol\/inspector@2 -- inspector/);
+      assert.match(output, new RegExp(`Routes and your connections in a browser: http://127\\.0\\.0\\.1:${gwPort}/`));
+      const home = await fetch(`http://127.0.0.1:${gwPort}/`);
+      assert.match(await home.text(), /<strong>Demo Notes<\/strong><br><code>\/mcp\/demo<\/code>/);
       const client = new Client({ name: "npm-start-test", version: "1.0.0" });
       await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${gwPort}/mcp/hello`)));
       const r = (await client.callTool({ name: "echo", arguments: { text: "up" } })) as ToolResult;
