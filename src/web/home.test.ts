@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { testGateway } from "../../test/helpers/test-kit.js";
+import { createBrowserSession, ensureWebRoutes } from "./index.js";
 
 const EVIL = `<img src=x onerror="alert(1)">`;
 
@@ -24,6 +25,7 @@ test("GET / names every route (escaped) and has the page security headers", asyn
     assert.ok(!html.includes(EVIL), "operationIds are escaped");
     assert.ok(html.includes("&#60;img src&#61;x onerror&#61;&#34;alert(1)&#34;&#62;"));
     assert.doesNotMatch(html, /Your connections/, "no connections page without upstream OAuth");
+    assert.match(html, /<header class="account" data-signed-in="false"><span>Not signed in<\/span><\/header>/, "nobody signed in, nowhere to sign in");
     const head = await gw.gateway.fetch(new Request("http://gw.test/", { method: "HEAD" }));
     assert.equal(head.status, 200);
   } finally {
@@ -60,6 +62,22 @@ test("only GET / is taken: unknown paths stay 404, other methods on / are 405", 
   try {
     assert.equal((await gw.gateway.fetch(new Request("http://gw.test/nothing-here"))).status, 404);
     assert.equal((await gw.gateway.fetch(new Request("http://gw.test/", { method: "POST" }))).status, 405);
+  } finally {
+    await gw.close();
+  }
+});
+
+test("GET / shows who is signed in, with sign-out back to /", async () => {
+  const gw = await testGateway([], [{ path: "/mcp/notes", operationId: "notes", mcp: true, inbound: [] }], { settings: { devLogin: true } });
+  try {
+    ensureWebRoutes(gw.services);
+    const out = await (await gw.gateway.fetch(new Request("http://gw.test/", { headers: { accept: "text/html" } }))).text();
+    assert.match(out, /Not signed in<\/span><a class="link" href="\/__tollgate\/login\?return_to&#61;%2F">Sign in<\/a>/);
+    const cookie = await createBrowserSession(new Request("http://gw.test/"), gw.services, { sub: "alice", data: { name: "Alice" } }, { via: "dev" });
+    const res = await gw.gateway.fetch(new Request("http://gw.test/", { headers: { accept: "text/html", cookie: cookie.split(";")[0]! } }));
+    const html = await res.text();
+    assert.match(html, /Signed in as <strong>Alice<\/strong>/);
+    assert.match(html, /<form method="post" action="\/__tollgate\/logout"><input type="hidden" name="csrf" value="[^"]+"><input type="hidden" name="return_to" value="\/">/);
   } finally {
     await gw.close();
   }

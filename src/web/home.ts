@@ -4,15 +4,17 @@
  * address in a browser answers "what is this, and where do I go". `Accept: application/json`
  * gets the same as JSON.
  *
- * It shows only what the configuration says about the routes: no user data (nobody needs to be
- * signed in), no upstream URLs, no options. It is not registered when the project has its own
+ * It shows only what the configuration says about the routes — no upstream URLs, no options —
+ * and, like every gateway page, who is signed in (with sign-out), or that nobody is; nobody
+ * needs to be. It is not registered when the project has its own
  * `GET /` route: the project's route wins.
  */
 import type { GatewayServices } from "../pipeline/services.js";
 import type { Project } from "../project/types.js";
 import { upstreamOAuthState } from "../oauth/registry.js";
 import { compilePath } from "../routing/match.js";
-import { escapeHtml as e, htmlPage } from "./html.js";
+import { escapeHtml as e, htmlPage, type PageAccount } from "./html.js";
+import { pageAccount } from "./session.js";
 
 interface HomeRoute {
   path: string;
@@ -39,7 +41,7 @@ function describe(project: Project, services: GatewayServices): HomeRoute[] {
   });
 }
 
-function render(routes: HomeRoute[], connections: string | undefined): Response {
+function render(routes: HomeRoute[], connections: string | undefined, account: PageAccount | undefined): Response {
   const items = routes
     .map(
       (r) =>
@@ -57,14 +59,14 @@ function render(routes: HomeRoute[], connections: string | undefined): Response 
       ? `<p><a class="button secondary" href="${e(connections)}">Your connections</a></p>` +
         `<p class="muted">The services you connected through this gateway, and where to disconnect them.</p>`
       : "");
-  return htmlPage("Tollgate MCP gateway", body);
+  return htmlPage("Tollgate MCP gateway", body, { account });
 }
 
 /** Registers `GET /` unless a project route answers `GET /`. */
 export function registerHomePage(services: GatewayServices, project: Project): void {
   const taken = project.routes.some((r) => (r.methods.includes("GET") || r.methods.includes("HEAD")) && compilePath(r.path).match("/"));
   if (taken) return;
-  services.systemRoutes.add(["GET"], "/", (request) => {
+  services.systemRoutes.add(["GET"], "/", async (request) => {
     const connectionsPath = `${services.settings.basePath}/connections`;
     const found = services.systemRoutes.match("GET", connectionsPath);
     const connections = found && "handler" in found ? `${services.settings.publicUrl}${connectionsPath}` : undefined;
@@ -74,6 +76,6 @@ export function registerHomePage(services: GatewayServices, project: Project): v
         headers: { "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" },
       });
     }
-    return render(routes, connections);
+    return render(routes, connections, await pageAccount(request, services, { returnTo: "/", signInReturnTo: connections && connectionsPath }));
   });
 }
