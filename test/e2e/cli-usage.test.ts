@@ -85,7 +85,8 @@ for (const workers of ["1", "2"]) {
     const closed = new Promise((resolve) => child.once("close", resolve));
     try {
       // stdout (start line) and stderr (the warning) are separate pipes: wait for both.
-      await Promise.all([waitForLine(child, /serving 0 route\(s\) at http:\/\/127\.0\.0\.1:\d+/), waitForLine(child, /WARNING: TOLLGATE_ENCRYPTION_KEY/)]);
+      // Starting two workers on a busy machine can take a while.
+      await Promise.all([waitForLine(child, /serving 0 route\(s\) at http:\/\/127\.0\.0\.1:\d+/, 120_000), waitForLine(child, /WARNING: TOLLGATE_ENCRYPTION_KEY/, 120_000)]);
       const warnings = keyWarnings(child);
       assert.equal(warnings.length, 1, warnings.join("\n"));
       assert.match(warnings[0]!, /^WARNING: /);
