@@ -19,10 +19,13 @@ after(async () => gw?.close());
 test(`${CONNECTIONS} unauthenticated 4 MiB bodies: 401 each, memory flat, and back afterwards`, async () => {
   const baseline = gw.rssMiB();
   const { statuses, peak } = await attack(gw, "");
-  const afterwards = await settlesBelow(gw, () => gw.rssMiB(), baseline + 48, 20_000);
+  // What stays after the attack is memory the allocator keeps from the drained bodies' buffers, not
+  // live data: measured +32 to +75 MiB across runs on a 2-vCPU host (it was +1 GB, never returned,
+  // before the fix). The bound leaves room for that and still catches any per-connection buffering.
+  const afterwards = await settlesBelow(gw, () => gw.rssMiB(), baseline + 96, 20_000);
   console.log(`unauthenticated: RSS ${baseline.toFixed(0)} MiB before, ${peak.toFixed(0)} peak, ${afterwards.toFixed(0)} after`);
   assert.deepEqual([...new Set(statuses)], [401], `statuses: ${summary(statuses)}`);
   assert.ok(peak - baseline < 100, `peak grew by ${(peak - baseline).toFixed(0)} MiB (was ~1 GB before the fix)`);
-  assert.ok(afterwards - baseline < 48, `RSS stayed ${(afterwards - baseline).toFixed(0)} MiB above the start`);
+  assert.ok(afterwards - baseline < 96, `RSS stayed ${(afterwards - baseline).toFixed(0)} MiB above the start`);
 });
 
