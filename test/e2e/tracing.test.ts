@@ -99,6 +99,15 @@ async function callEcho(headers: Record<string, string>, params: Record<string, 
   const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(traceparent);
   assert.ok(m, `upstream saw a W3C traceparent, got ${traceparent}`);
   const traceId = m[1]!;
+  // Spans end as the answer's body finishes, which may be just after the client has read it:
+  // flush until the upstream span and the request span of this trace are in (or give up after 5 s).
+  const deadline = Date.now() + 5000;
+  const upstreamIn = () =>
+    spans.some((s) => s.traceId === traceId && s.kind === CLIENT && s.name === "upstream POST") && spans.some((s) => s.traceId === traceId && s.kind === SERVER);
+  while (!upstreamIn() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    await gw.services.tracing!.forceFlush();
+  }
   const tree = spans.filter((s) => s.traceId === traceId);
   const upstreamSpan = tree.find((s) => s.kind === CLIENT && s.name === "upstream POST");
   assert.ok(upstreamSpan, "an upstream client span");
