@@ -14,15 +14,14 @@
  * Needs `/usr/bin/chromium`; skipped without it unless CI=true.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
-import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
+import type { RunningGateway } from "../helpers/harness.js";
+import { startCallbackServer } from "./clients-kit.js";
 import { pkce } from "./auth-server-helpers.js";
-import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
+import { connectLink, sdkClient, startIdentity, startNotesAuthGateway, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
   let identity: Identity;
@@ -64,14 +63,7 @@ describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
 
   const upstreamOrigin = () => new URL(s.upstream.origin).origin;
   const lastPrompt = () => s.upstream.authorizationRequests.at(-1)?.prompt;
-  async function linkFor(user: string): Promise<string> {
-    const c = sdkClient(s.gw.url, await identity.token(user));
-    try {
-      return await expectConnectRequired(() => c.firstUse());
-    } finally {
-      await c.close();
-    }
-  }
+  const linkFor = (user: string) => connectLink(s.gw.url, identity, user);
   async function whoamiOf(user: string): Promise<string> {
     const c = sdkClient(s.gw.url, await identity.token(user));
     await c.connect();
@@ -174,54 +166,24 @@ describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
 });
 
 describe("two gateway users in one browser, on the setup page", { skip: chromiumSkip }, () => {
-  const MCP = "$import(@zuplo/runtime/mcp-gateway)";
   let upstream: OAuthUpstream;
   let gw: RunningGateway;
   let browser: Browser;
-  let client: http.Server;
+  let client: Awaited<ReturnType<typeof startCallbackServer>>;
   let redirectUri: string;
 
   before(async () => {
     upstream = await startOAuthUpstream();
-    const dir = await writeProject({
-      "config/policies.json": JSON.stringify({
-        policies: [
-          { name: "auth", policyType: "mcp-oauth-inbound", handler: { module: MCP, export: "McpOAuthInboundPolicy", options: {} } },
-          {
-            name: "mcp-token-exchange-notes",
-            policyType: "mcp-token-exchange-inbound",
-            handler: { module: MCP, export: "McpTokenExchangeInboundPolicy", options: { displayName: "Demo Notes", authMode: "user-oauth" } },
-          },
-        ],
-      }),
-      "config/routes.oas.json": JSON.stringify({
-        openapi: "3.1.0",
-        info: { title: "two users", version: "1" },
-        paths: {
-          "/mcp/notes": {
-            "get,post": {
-              operationId: "notes-mcp",
-              "x-zuplo-route": {
-                corsPolicy: "none",
-                handler: { module: MCP, export: "McpProxyHandler", options: { rewritePattern: upstream.mcpUrl } },
-                policies: { inbound: ["auth", "mcp-token-exchange-notes"] },
-              },
-            },
-          },
-        },
-      }),
-    });
-    gw = await startGateway({ projectDir: dir, settings: { devLogin: true } });
-    client = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("client callback"));
-    await new Promise<void>((r) => client.listen(0, "127.0.0.1", r));
-    redirectUri = `http://127.0.0.1:${(client.address() as AddressInfo).port}/callback`;
+    gw = await startNotesAuthGateway(upstream.mcpUrl, { title: "two users" });
+    client = await startCallbackServer();
+    redirectUri = client.url;
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
     await gw?.close();
     await upstream?.close();
-    await new Promise<void>((r) => (client ? client.close(() => r()) : r()));
+    await client?.close();
   });
 
   /** Registers a client and returns its authorization URL and PKCE verifier. */

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { mainForm, TestBrowser, type BrowserPage } from "../fixtures/oauth-upstream.js";
-import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
+import { connectLink, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 let identity: Identity;
 let s: Scenario;
@@ -21,14 +21,7 @@ after(async () => {
   await identity?.close();
 });
 
-async function linkFor(user: string): Promise<string> {
-  const c = sdkClient(s.gw.url, await identity.token(user));
-  try {
-    return await expectConnectRequired(() => c.firstUse());
-  } finally {
-    await c.close();
-  }
-}
+const linkFor = (user: string) => connectLink(s.gw.url, identity, user);
 
 /** Fills `username` on login pages (the gateway's dev login, the upstream's sign-in). */
 const fill = (user: string) => (p: BrowserPage): Record<string, string> => (/name="username"/.test(p.text) ? { username: user } : {});

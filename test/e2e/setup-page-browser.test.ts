@@ -14,71 +14,38 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { AddressInfo } from "node:net";
 import type { Browser } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
 import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
-import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
+import type { RunningGateway } from "../helpers/harness.js";
+import { startCallbackServer } from "./clients-kit.js";
+import { startNotesAuthGateway } from "./upstream-oauth-kit.js";
 import { pkce } from "./auth-server-helpers.js";
 
 const SHOTS = path.resolve(process.env.TOLLGATE_SCREENSHOT_DIR ?? os.tmpdir());
-const MCP = "$import(@zuplo/runtime/mcp-gateway)";
 
 describe("setup page in a real browser", { skip: chromiumSkip }, () => {
   let upstream: OAuthUpstream;
   let gw: RunningGateway;
   let browser: Browser;
-  let client: http.Server;
+  let client: Awaited<ReturnType<typeof startCallbackServer>>;
   let redirectUri: string;
 
   before(async () => {
     upstream = await startOAuthUpstream();
-    const dir = await writeProject({
-      "modules/zuplo.runtime.ts":
-        `import { RuntimeExtensions } from "@zuplo/runtime";\nimport { McpGatewayPlugin } from "@zuplo/runtime/mcp-gateway";\n` +
-        `export function runtimeInit(runtime: RuntimeExtensions) {\n  runtime.addPlugin(new McpGatewayPlugin());\n}\n`,
-      "config/policies.json": JSON.stringify({
-        policies: [
-          { name: "auth", policyType: "mcp-oauth-inbound", handler: { module: MCP, export: "McpOAuthInboundPolicy", options: {} } },
-          {
-            name: "mcp-token-exchange-notes",
-            policyType: "mcp-token-exchange-inbound",
-            handler: { module: MCP, export: "McpTokenExchangeInboundPolicy", options: { displayName: "Demo Notes", authMode: "user-oauth" } },
-          },
-        ],
-      }),
-      "config/routes.oas.json": JSON.stringify({
-        openapi: "3.1.0",
-        info: { title: "setup page", version: "1" },
-        paths: {
-          "/mcp/notes": {
-            "get,post": {
-              operationId: "notes-mcp",
-              "x-zuplo-route": {
-                corsPolicy: "none",
-                handler: { module: MCP, export: "McpProxyHandler", options: { rewritePattern: upstream.mcpUrl } },
-                policies: { inbound: ["auth", "mcp-token-exchange-notes"] },
-              },
-            },
-          },
-        },
-      }),
-    });
-    gw = await startGateway({ projectDir: dir, settings: { devLogin: true } });
-    client = http.createServer((_req, res) => res.writeHead(200, { "content-type": "text/plain" }).end("client callback"));
-    await new Promise<void>((r) => client.listen(0, "127.0.0.1", r));
-    redirectUri = `http://127.0.0.1:${(client.address() as AddressInfo).port}/callback`;
+    gw = await startNotesAuthGateway(upstream.mcpUrl, { title: "setup page", plugin: true });
+    client = await startCallbackServer();
+    redirectUri = client.url;
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
     await gw?.close();
     await upstream?.close();
-    await new Promise<void>((r) => (client ? client.close(() => r()) : r()));
+    await client?.close();
   });
 
   test("connect the upstream from the setup page, then approve", async () => {

@@ -116,6 +116,60 @@ export async function expectConnectRequired(fn: () => Promise<unknown>): Promise
   assert.fail("expected a connect-required error");
 }
 
+/** The connect link a first MCP request of `user` on `path` gets (connect-required). */
+export async function connectLink(gatewayUrl: string, identity: Identity, user: string, path = "/mcp/notes"): Promise<string> {
+  const c = sdkClient(gatewayUrl, await identity.token(user), path);
+  try {
+    return await expectConnectRequired(() => c.firstUse());
+  } finally {
+    await c.close();
+  }
+}
+
+/**
+ * A gateway with its own OAuth server (dev login) in front of one per-user upstream, "Demo
+ * Notes" at `/mcp/notes` — the route an MCP client's authorization walks through the setup page.
+ * `plugin` adds `modules/zuplo.runtime.ts` with `McpGatewayPlugin` (base path `/__zuplo`).
+ */
+export async function startNotesAuthGateway(upstreamMcpUrl: string, opts: { title: string; plugin?: boolean }) {
+  const { startGateway, writeProject } = await import("../helpers/harness.js");
+  const MCP = "$import(@zuplo/runtime/mcp-gateway)";
+  const files: Record<string, string> = {
+    "config/policies.json": JSON.stringify({
+      policies: [
+        { name: "auth", policyType: "mcp-oauth-inbound", handler: { module: MCP, export: "McpOAuthInboundPolicy", options: {} } },
+        {
+          name: "mcp-token-exchange-notes",
+          policyType: "mcp-token-exchange-inbound",
+          handler: { module: MCP, export: "McpTokenExchangeInboundPolicy", options: { displayName: "Demo Notes", authMode: "user-oauth" } },
+        },
+      ],
+    }),
+    "config/routes.oas.json": JSON.stringify({
+      openapi: "3.1.0",
+      info: { title: opts.title, version: "1" },
+      paths: {
+        "/mcp/notes": {
+          "get,post": {
+            operationId: "notes-mcp",
+            "x-zuplo-route": {
+              corsPolicy: "none",
+              handler: { module: MCP, export: "McpProxyHandler", options: { rewritePattern: upstreamMcpUrl } },
+              policies: { inbound: ["auth", "mcp-token-exchange-notes"] },
+            },
+          },
+        },
+      },
+    }),
+  };
+  if (opts.plugin) {
+    files["modules/zuplo.runtime.ts"] =
+      `import { RuntimeExtensions } from "@zuplo/runtime";\nimport { McpGatewayPlugin } from "@zuplo/runtime/mcp-gateway";\n` +
+      `export function runtimeInit(runtime: RuntimeExtensions) {\n  runtime.addPlugin(new McpGatewayPlugin());\n}\n`;
+  }
+  return startGateway({ projectDir: await writeProject(files), settings: { devLogin: true } });
+}
+
 /**
  * Opens a connect URL in `browser` as `username`: dev login (if asked), the gateway's
  * confirmation, the upstream's login and consent, and the callback. Returns the last page.

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { TestBrowser } from "../fixtures/oauth-upstream.js";
-import { expectConnectRequired, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
+import { connectLink, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 let identity: Identity;
 let s: Scenario;
@@ -20,12 +20,7 @@ after(async () => {
   await identity?.close();
 });
 
-async function linkFor(scenario: Scenario, user: string): Promise<string> {
-  const c = sdkClient(scenario.gw.url, await identity.token(user));
-  const url = await expectConnectRequired(() => c.firstUse());
-  await c.close();
-  return url;
-}
+const linkFor = (scenario: Scenario, user: string) => connectLink(scenario.gw.url, identity, user);
 
 /** Walks the flow in `browser` up to the redirect to the upstream's authorization endpoint. */
 async function untilAuthorize(browser: TestBrowser, user: string): Promise<URL> {

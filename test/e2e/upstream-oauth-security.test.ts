@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
 import { startOAuthUpstream, TestBrowser, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
-import { AUDIENCE, IDP_ISSUER, expectConnectRequired, sdkClient, startIdentity, whoami, type Identity } from "./upstream-oauth-kit.js";
+import { AUDIENCE, IDP_ISSUER, connectLink, sdkClient, startIdentity, whoami, type Identity } from "./upstream-oauth-kit.js";
 
 /** Two per-user upstreams, `alpha` and `beta`, each on its own route. */
 function twoUpstreamProject(jwksUrl: string, alpha: string, beta: string): Record<string, string> {
@@ -65,12 +65,7 @@ after(async () => {
   await identity?.close();
 });
 
-async function linkFor(user: string, id: string): Promise<string> {
-  const c = sdkClient(gw.url, await identity.token(user), `/mcp/${id}`);
-  const url = await expectConnectRequired(() => c.firstUse());
-  await c.close();
-  return url;
-}
+const linkFor = (user: string, id: string) => connectLink(gw.url, identity, user, `/mcp/${id}`);
 
 /** The `name=value` of the cookie `prefix…` a response sets. */
 function setCookie(res: Response, prefix: string): string {
