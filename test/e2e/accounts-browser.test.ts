@@ -17,11 +17,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
-import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
+import type { OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import type { RunningGateway } from "../helpers/harness.js";
-import { startCallbackServer } from "./clients-kit.js";
-import { pkce } from "./auth-server-helpers.js";
-import { connectLink, sdkClient, startIdentity, startNotesAuthGateway, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
+import { connectLink, sdkClient, startIdentity, startScenario, startSetupPageEnv, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
   let identity: Identity;
@@ -166,41 +164,23 @@ describe("two gateway users in one browser", { skip: chromiumSkip }, () => {
 });
 
 describe("two gateway users in one browser, on the setup page", { skip: chromiumSkip }, () => {
-  let upstream: OAuthUpstream;
+  let env: Awaited<ReturnType<typeof startSetupPageEnv>>;
   let gw: RunningGateway;
+  let upstream: OAuthUpstream;
   let browser: Browser;
-  let client: Awaited<ReturnType<typeof startCallbackServer>>;
   let redirectUri: string;
 
   before(async () => {
-    upstream = await startOAuthUpstream();
-    gw = await startNotesAuthGateway(upstream.mcpUrl, { title: "two users" });
-    client = await startCallbackServer();
-    redirectUri = client.url;
+    env = await startSetupPageEnv({ title: "two users" });
+    ({ gw, upstream, redirectUri } = env);
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
-    await gw?.close();
-    await upstream?.close();
-    await client?.close();
+    await env?.close();
   });
 
-  /** Registers a client and returns its authorization URL and PKCE verifier. */
-  async function authorization(): Promise<{ url: string; clientId: string; verifier: string }> {
-    const reg = await fetch(`${gw.url}/__tollgate/oauth/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_name: "Two users (test)", redirect_uris: [redirectUri], token_endpoint_auth_method: "none" }),
-    });
-    const clientId = String(((await reg.json()) as { client_id: string }).client_id);
-    const { verifier, challenge } = pkce();
-    const u = new URL(`${gw.url}/__tollgate/oauth/authorize/mcp/notes`);
-    for (const [k, v] of Object.entries({ response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "s" })) {
-      u.searchParams.set(k, v);
-    }
-    return { url: u.href, clientId, verifier };
-  }
+  const authorization = () => env.authorization("Two users (test)", { state: "s" });
   /** Trades the code the browser landed with for the gateway's access token and asks whoami with it. */
   async function whoamiWith(landed: string, a: { clientId: string; verifier: string }): Promise<string> {
     const code = new URL(landed).searchParams.get("code");

@@ -19,53 +19,37 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser } from "playwright-core";
 import { chromiumSkip, launchChromium } from "../helpers/chromium.js";
-import { startOAuthUpstream, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
+import type { OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import type { RunningGateway } from "../helpers/harness.js";
-import { startCallbackServer } from "./clients-kit.js";
-import { startNotesAuthGateway } from "./upstream-oauth-kit.js";
-import { pkce } from "./auth-server-helpers.js";
+import { startSetupPageEnv } from "./upstream-oauth-kit.js";
 
 const SHOTS = path.resolve(process.env.TOLLGATE_SCREENSHOT_DIR ?? os.tmpdir());
 
 describe("setup page in a real browser", { skip: chromiumSkip }, () => {
-  let upstream: OAuthUpstream;
+  let env: Awaited<ReturnType<typeof startSetupPageEnv>>;
   let gw: RunningGateway;
+  let upstream: OAuthUpstream;
   let browser: Browser;
-  let client: Awaited<ReturnType<typeof startCallbackServer>>;
   let redirectUri: string;
 
   before(async () => {
-    upstream = await startOAuthUpstream();
-    gw = await startNotesAuthGateway(upstream.mcpUrl, { title: "setup page", plugin: true });
-    client = await startCallbackServer();
-    redirectUri = client.url;
+    env = await startSetupPageEnv({ title: "setup page", plugin: true });
+    ({ gw, upstream, redirectUri } = env);
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
-    await gw?.close();
-    await upstream?.close();
-    await client?.close();
+    await env?.close();
   });
 
   test("connect the upstream from the setup page, then approve", async () => {
-    const reg = await fetch(`${gw.url}/__zuplo/oauth/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ client_name: "Claude Desktop (test)", redirect_uris: [redirectUri], token_endpoint_auth_method: "none", scope: "mcp:tools" }),
-    });
-    const clientId = String(((await reg.json()) as { client_id: string }).client_id);
-    const { challenge } = pkce();
-    const authorize = new URL(`${gw.url}/__zuplo/oauth/authorize/mcp/notes`);
-    for (const [k, v] of Object.entries({ response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state: "st-1", scope: "mcp:tools" })) {
-      authorize.searchParams.set(k, v);
-    }
+    const authorize = await env.authorization("Claude Desktop (test)", { state: "st-1", scope: "mcp:tools" });
     const page = await browser.newPage({ viewport: { width: 760, height: 900 } });
     const csp: string[] = [];
     page.on("console", (m) => {
       if (/Content Security Policy/i.test(m.text())) csp.push(m.text());
     });
-    await page.goto(authorize.href);
+    await page.goto(authorize.url);
     // The dev login (loopback only): the suggested user name is replaced with alice.
     await page.waitForURL(/\/__zuplo\/oauth\/dev-login\?/);
     await page.fill("#username", "alice");

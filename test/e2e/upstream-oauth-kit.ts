@@ -127,11 +127,51 @@ export async function connectLink(gatewayUrl: string, identity: Identity, user: 
 }
 
 /**
+ * What the setup-page browser tests share: the demo upstream, a notes gateway (below), an MCP
+ * client's loopback redirect URI, and the client's first step — DCR registration and the
+ * authorization URL of `/mcp/notes` with PKCE — under the gateway's base path.
+ */
+export async function startSetupPageEnv(opts: { title: string; plugin?: boolean }) {
+  const { startOAuthUpstream } = await import("../fixtures/oauth-upstream.js");
+  const { startCallbackServer } = await import("./clients-kit.js");
+  const { pkce } = await import("./auth-server-helpers.js");
+  const upstream = await startOAuthUpstream();
+  const gw = await startNotesAuthGateway(upstream.mcpUrl, opts);
+  const client = await startCallbackServer();
+  const base = `${gw.url}${opts.plugin ? "/__zuplo" : "/__tollgate"}/oauth`;
+  return {
+    upstream,
+    gw,
+    redirectUri: client.url,
+    /** Registers a public client; returns its authorization URL (with `params` added), id and PKCE verifier. */
+    async authorization(clientName: string, params: Record<string, string>): Promise<{ url: string; clientId: string; verifier: string }> {
+      const extra = params.scope ? { scope: params.scope } : {};
+      const reg = await fetch(`${base}/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ client_name: clientName, redirect_uris: [client.url], token_endpoint_auth_method: "none", ...extra }),
+      });
+      const clientId = String(((await reg.json()) as { client_id: string }).client_id);
+      const { verifier, challenge } = pkce();
+      const u = new URL(`${base}/authorize/mcp/notes`);
+      const all = { response_type: "code", client_id: clientId, redirect_uri: client.url, code_challenge: challenge, code_challenge_method: "S256", ...params };
+      for (const [k, v] of Object.entries(all)) u.searchParams.set(k, v);
+      return { url: u.href, clientId, verifier };
+    },
+    async close() {
+      await gw.close();
+      await upstream.close();
+      await client.close();
+    },
+  };
+}
+
+/**
  * A gateway with its own OAuth server (dev login) in front of one per-user upstream, "Demo
  * Notes" at `/mcp/notes` — the route an MCP client's authorization walks through the setup page.
  * `plugin` adds `modules/zuplo.runtime.ts` with `McpGatewayPlugin` (base path `/__zuplo`).
  */
-export async function startNotesAuthGateway(upstreamMcpUrl: string, opts: { title: string; plugin?: boolean }) {
+async function startNotesAuthGateway(upstreamMcpUrl: string, opts: { title: string; plugin?: boolean }) {
   const { startGateway, writeProject } = await import("../helpers/harness.js");
   const MCP = "$import(@zuplo/runtime/mcp-gateway)";
   const files: Record<string, string> = {
