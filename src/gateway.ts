@@ -289,17 +289,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
     if (!tracing) return serve(input, info, undefined);
     const method = input.method.toUpperCase();
     const span = tracing.startRequest(method, input.headers, { "http.request.method": method });
-    try {
-      const response = await tracing.within(span, () => serve(input, info, span));
-      span.setAttribute("http.response.status_code", response.status);
-      if (response.status >= 500) tracing.fail(span, { name: String(response.status) });
-      return response;
-    } catch (err) {
-      tracing.fail(span, err);
-      throw err;
-    } finally {
-      span.end();
-    }
+    return runInSpan(tracing, span, () => serve(input, info, span), (response) => response.status);
   }
 
   async function serve(input: Request | IncomingRequest, info: FetchInfo, span: Span | undefined): Promise<Response> {

@@ -60,9 +60,19 @@ export async function tracingFromEnv(env: Env, info: { serviceVersion?: string }
 
 /**
  * Runs `fn` (which may answer synchronously) inside `span` and ends the span when it settles;
- * a thrown error or rejection marks the span failed.
+ * a thrown error or rejection marks the span failed. With `httpStatus`, the answer's HTTP status
+ * is recorded on the span (`http.response.status_code`) and a 5xx marks it failed too.
  */
-export function runInSpan<T>(tracing: Tracing, span: Span, fn: () => T | Promise<T>): T | Promise<T> {
+export function runInSpan<T>(tracing: Tracing, span: Span, fn: () => T | Promise<T>, httpStatus?: (answer: T) => number): T | Promise<T> {
+  const settle = (v: T): T => {
+    if (httpStatus) {
+      const status = httpStatus(v);
+      span.setAttribute("http.response.status_code", status);
+      if (status >= 500) tracing.fail(span, { name: String(status) });
+    }
+    span.end();
+    return v;
+  };
   let out: T | Promise<T>;
   try {
     out = tracing.within(span, fn);
@@ -71,15 +81,9 @@ export function runInSpan<T>(tracing: Tracing, span: Span, fn: () => T | Promise
     span.end();
     throw err;
   }
-  if (typeof (out as { then?: unknown } | null)?.then !== "function") {
-    span.end();
-    return out;
-  }
+  if (typeof (out as { then?: unknown } | null)?.then !== "function") return settle(out as T);
   return (out as Promise<T>).then(
-    (v) => {
-      span.end();
-      return v;
-    },
+    settle,
     (err: unknown) => {
       tracing.fail(span, err);
       span.end();

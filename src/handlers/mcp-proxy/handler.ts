@@ -36,7 +36,7 @@ import { completionStreams } from "./sse-inject.js";
 import { appendSearch, compileRewritePattern, searchOf } from "./target.js";
 import { discard, endsEmpty, exchange as exchangeOnce, type ExchangeOptions, type RedirectPolicy, type UpstreamResponse } from "./upstream.js";
 import { OBSERVATION, type McpObservation, type ObservedContext } from "../../audit/observation.js";
-import type { Tracing } from "../../tracing/index.js";
+import { runInSpan, type Tracing } from "../../tracing/index.js";
 
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -95,17 +95,7 @@ async function traced(tracing: Tracing, send: typeof exchangeOnce, o: ExchangeOp
   }
   const span = tracing.start(`upstream ${o.method}`, "client", { "http.request.method": o.method, ...server });
   tracing.inject(span, o.headers);
-  try {
-    const res = await send(o, policy);
-    span.setAttribute("http.response.status_code", res.statusCode);
-    if (res.statusCode >= 500) tracing.fail(span, { name: String(res.statusCode) });
-    return res;
-  } catch (err) {
-    tracing.fail(span, err);
-    throw err;
-  } finally {
-    span.end();
-  }
+  return runInSpan(tracing, span, () => send(o, policy), (res) => res.statusCode);
 }
 
 /** Builds the handler once per route, from validated options. */
