@@ -21,23 +21,23 @@ import { generateKey } from "../../src/store/crypto.js";
 import { PostgresStore } from "../../src/store/postgres.js";
 import { SqliteStore } from "../../src/store/sqlite.js";
 import type { Store } from "../../src/store/types.js";
-import { startOAuthUpstream, TestBrowser, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
+import { TestBrowser, type OAuthUpstream } from "../fixtures/oauth-upstream.js";
 import { startGateway, writeProject, type RunningGateway } from "../helpers/harness.js";
 import { dropSchema, findTestPostgres, uniqueSchema } from "./store-postgres-env.js";
-import { connectInBrowser, connectUser, projectFiles, sdkClient, startIdentity, whoami, type Identity } from "./upstream-oauth-kit.js";
+import { connectInBrowser, connectUser, projectFiles, sdkClient, startIdentity, startScenario, whoami, type Identity, type Scenario } from "./upstream-oauth-kit.js";
 
 let identity: Identity;
 let upstream: OAuthUpstream;
 let gw: RunningGateway;
+let scenario: Scenario;
 
 before(async () => {
   identity = await startIdentity();
-  upstream = await startOAuthUpstream({});
-  gw = await startGateway({ projectDir: await writeProject(projectFiles(identity.jwks.url, upstream.mcpUrl)), settings: { devLogin: true } });
+  scenario = await startScenario(identity, {});
+  ({ gw, upstream } = scenario);
 });
 after(async () => {
-  await gw?.close();
-  await upstream?.close();
+  await scenario?.close();
   await identity?.close();
 });
 
