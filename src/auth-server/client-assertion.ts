@@ -19,7 +19,7 @@ import { sha256 } from "./http.js";
 export const CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /** Signature algorithms a client assertion may use (asymmetric only: the gateway holds no shared key). */
-export const CLIENT_ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+export const ACCEPTED_ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 
 /** An assertion may not be valid for longer than this (it bounds how long its `jti` is kept). */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 600;
@@ -66,7 +66,7 @@ export async function verifyClientAssertion(
   let payload;
   try {
     ({ payload } = await jwtVerify(assertion, createLocalJWKSet(jwks), {
-      algorithms: CLIENT_ASSERTION_ALGS,
+      algorithms: ACCEPTED_ASSERTION_ALGS,
       issuer: clientId,
       subject: clientId,
       audience: audiences,
@@ -80,7 +80,7 @@ export async function verifyClientAssertion(
     if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed) {
       return "The client assertion is not signed with a registered key.";
     }
-    if (err instanceof errors.JOSEAlgNotAllowed) return `The client assertion must be signed with one of ${CLIENT_ASSERTION_ALGS.join(", ")}.`;
+    if (err instanceof errors.JOSEAlgNotAllowed) return `The client assertion must be signed with one of ${ACCEPTED_ASSERTION_ALGS.join(", ")}.`;
     return "The client assertion is not a valid signed JWT.";
   }
   const nowSeconds = Math.floor(services.now() / 1000);
@@ -89,8 +89,16 @@ export async function verifyClientAssertion(
     return `The client assertion must expire within ${MAX_ASSERTION_LIFETIME_SECONDS} seconds.`;
   }
   if (typeof payload.jti !== "string" || payload.jti.length === 0 || payload.jti.length > 200) return "The client assertion needs a jti.";
-  const ttlSeconds = Math.max(1, exp - nowSeconds + CLOCK_TOLERANCE_SECONDS);
-  const first = await services.store.put(USED_JTIS, sha256(`${clientId}\n${payload.jti}`), { at: nowSeconds }, { ifVersion: 0, ttlSeconds });
-  if (first === undefined) return "The client assertion was already used.";
+  if (!(await useOnce(services, USED_JTIS, `${clientId}\n${payload.jti}`, exp, CLOCK_TOLERANCE_SECONDS))) return "The client assertion was already used.";
   return undefined;
+}
+
+/**
+ * Records that the assertion identified by `id` (issuer or client, and `jti`) was used, in the
+ * shared store under its SHA-256, until it expires (`exp` + `skewSeconds`). False when it was
+ * already recorded: a replay, on this instance or another.
+ */
+export async function useOnce(services: GatewayServices, ns: string, id: string, exp: number, skewSeconds: number): Promise<boolean> {
+  const ttlSeconds = Math.max(1, Math.ceil(exp + skewSeconds - services.now() / 1000));
+  return (await services.store.put(ns, sha256(id), 1, { ttlSeconds, ifVersion: 0 })) !== undefined;
 }

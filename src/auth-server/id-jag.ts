@@ -22,7 +22,7 @@ import type { UserInfo } from "../pipeline/types.js";
 import { createGuardedFetch, isNonPublicTarget } from "../oauth/ssrf.js";
 import { ASYMMETRIC_ALGORITHMS, keysUnavailable } from "../policies/shared/jwt-verifier.js";
 import { DEFAULT_CLAIMS } from "../web/login/idp.js";
-import { sha256 } from "./http.js";
+import { useOnce } from "./client-assertion.js";
 
 /** The JWT bearer grant type (RFC 7523 §2.1). */
 export const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -231,9 +231,7 @@ export async function createIdJagVerifier(
 
   async function consume(accepted: AcceptedIdJag): Promise<boolean> {
     // Remembered (hashed, with the issuer) until the assertion expires, in the shared store.
-    const ttlSeconds = Math.max(1, Math.ceil((accepted.claims.exp as number) + CLOCK_SKEW_SECONDS - services.now() / 1000));
-    const key = sha256(`${accepted.issuer} ${String(accepted.claims.jti)}`);
-    return (await services.store.put(ID_JAG_JTI_NS, key, 1, { ttlSeconds, ifVersion: 0 })) !== undefined;
+    return useOnce(services, ID_JAG_JTI_NS, `${accepted.issuer} ${String(accepted.claims.jti)}`, accepted.claims.exp as number, CLOCK_SKEW_SECONDS);
   }
 
   return { issuers, verify, consume, close: () => fetch.close() };
