@@ -25,7 +25,11 @@ import { repoRoot, startBareProxy, startIdentity, startTollgate, startUpstream, 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf("--rounds");
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
-const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds") ?? "HEAD";
+const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env") ?? "HEAD";
+/** `--pin`: each proxy on the second core, the load generator and upstream on the first. */
+const PIN = args.includes("--pin");
+/** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
+const MINE_ENV = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = 500;
 const COUNT = 1000;
 const WARMUP = 100;
@@ -57,11 +61,15 @@ async function main(): Promise<void> {
     writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
     const key = generateKey();
     const bare = await startBareProxy(upstream.port);
-    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV });
     const theirs = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other);
     children.push(bare.child, mine.child, theirs.child);
     const side = (name: string, t: { child: Child; port: number }): Side => ({ name, child: t.child, url: `http://127.0.0.1:${t.port}/mcp`, rate: [], flat: [] });
     const sides = [side("bare node", bare), side(`gateway @ ${ref}`, theirs), side("gateway (working tree)", mine)];
+    if (PIN) {
+      pin(0, [process.pid, ...processTree(upstream.child.pid)]);
+      for (const s of sides) pin(1, processTree(s.child.pid));
+    }
     const spec = (s: Side): RequestSpec => toolsCallSpec(s.url, identity.token);
     for (const s of sides) {
       const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: TOOLS_CALL_BODY });
@@ -99,6 +107,12 @@ async function main(): Promise<void> {
     execFileSync("git", ["worktree", "remove", "--force", other], { cwd: repoRoot, stdio: "ignore" });
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Binds every thread of the processes to one CPU (`taskset`), when there are at least two. */
+function pin(cpu: number, pids: number[]): void {
+  if (os.availableParallelism() < 2) return;
+  for (const pid of pids) execFileSync("taskset", ["-a", "-pc", String(cpu), String(pid)], { stdio: "ignore" });
 }
 
 main().then(
