@@ -278,7 +278,13 @@ export async function createGateway(project: Project, given: GatewayServices): P
       response = errorToResponse(err, { mcp: b.route.mcp, requestId: context.requestId, rpcId: context.custom.rpcId as never });
     }
     const obs = context[OBSERVATION];
-    if (obs) void obs.finish(response, request).catch((err: unknown) => services.log.warn({ err, requestId: context.requestId }, "audit observation failed"));
+    if (obs) {
+      const answer = response;
+      void obs.finish(answer, request).catch((err: unknown) => {
+        services.log.warn({ err, requestId: context.requestId }, "audit observation failed");
+        obs.accessLine(answer.status);
+      });
+    }
     return response;
   }
 
@@ -300,6 +306,8 @@ export async function createGateway(project: Project, given: GatewayServices): P
     let response: Response;
     let routeName = "-";
     let pathname = "-";
+    /** An MCP request's observation writes its access line: the request's audit event. */
+    let observed = false;
     try {
       let url: URL;
       try {
@@ -346,7 +354,8 @@ export async function createGateway(project: Project, given: GatewayServices): P
           const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
           const context = new RequestContext(requestId, m.built.route, services, info, upstreamSignal, signals);
           if (observe && m.built.route.mcp) {
-            const obs = (context[OBSERVATION] = observe(routeName, method, requestId, request, started, () => upstreamSignal.aborted));
+            const obs = (context[OBSERVATION] = observe(routeName, method, pathname, requestId, request, started, () => upstreamSignal.aborted));
+            observed = true;
             if (span) {
               obs.traceId = span.spanContext().traceId;
               obs.spanId = span.spanContext().spanId;
@@ -370,7 +379,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
     const ms = performance.now() - started;
     // Only known methods become label values: any other word would add a time series per word.
     services.metrics?.record(routeName, KNOWN_METHODS.has(method) ? method : "other", response.status, ms / 1000);
-    logAccess(services.log, { requestId, method, path: pathname, route: routeName, status: response.status, ms });
+    if (!observed) logAccess(services.log, { requestId, method, path: pathname, route: routeName, status: response.status, ms });
     return response;
   }
 

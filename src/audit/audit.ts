@@ -22,11 +22,16 @@ export interface AuditSink {
 export type AuditLevel = "info" | "debug" | "warn";
 
 export interface Audit {
-  /** Records one event. Cheap when nothing listens (log level above `level`, no sink). */
-  emit(event: AuditEvent, level?: AuditLevel): void;
+  /**
+   * Records one event. Cheap when nothing listens (log level above `level`, no sink). `msg`
+   * becomes the log line's `msg` (the request event of an MCP route is its access line, `request`).
+   */
+  emit(event: AuditEvent, level?: AuditLevel, msg?: string): void;
   /** Adds a listener that sees every event (metrics); listeners must not throw. */
   listen(fn: (event: AuditEvent) => void): void;
   readonly sinks: readonly AuditSink[];
+  /** The logger events are written to. */
+  readonly log: Logger;
   close(): Promise<void>;
 }
 
@@ -38,10 +43,11 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
   const now = opts.now ?? Date.now;
   return {
     sinks,
-    emit(event, level = "info") {
+    log,
+    emit(event, level = "info", msg) {
       for (const l of listeners) l(event);
       // Events are flat objects of scalars: a key-name check replaces pino's path redaction.
-      writeFlat(log, level, event);
+      writeFlat(log, level, event, msg);
       if (sinks.length && level !== "debug") {
         // A field-by-field copy: spreading an object and adding a field costs far more on V8.
         const timed = {} as TimedAuditEvent;

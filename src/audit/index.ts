@@ -16,6 +16,7 @@ export { McpObservation, OBSERVATION, type ObservedContext } from "./observation
 export type StartObservation = (
   operationId: string,
   httpMethod: string,
+  path: string,
   requestId: string,
   request: PipelineRequest,
   started: number,
@@ -34,6 +35,6 @@ export function observerFor(services: GatewayServices): StartObservation | undef
     for (const op of entry.operationIds) upstreams.set(op, entry.id);
   }
   const deps = { audit, metrics: services.mcpMetrics, upstreamOf: (op: string) => upstreams.get(op) ?? op };
-  return (operationId, httpMethod, requestId, request, started, aborted) =>
-    new McpObservation(deps, operationId, httpMethod, requestId, request, started, aborted);
+  return (operationId, httpMethod, path, requestId, request, started, aborted) =>
+    new McpObservation(deps, operationId, httpMethod, path, requestId, request, started, aborted);
 }

@@ -13,6 +13,7 @@ import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { mcpRequestInfo, type JsonRpcId, type JsonRpcMessage } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
+import { logAccess } from "../log.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
@@ -60,6 +61,7 @@ interface EventBase {
   requestId: string;
   traceId: string | undefined;
   spanId: string | undefined;
+  path: string;
 }
 
 /**
@@ -90,6 +92,7 @@ function requestEvent(
     requestId: b.requestId,
     traceId: b.traceId,
     spanId: b.spanId,
+    path: b.path,
     mcpMethod,
     capabilityName,
     outcome: v?.outcome,
@@ -181,11 +184,13 @@ export class McpObservation {
   #finish: ((complete: boolean, unread: boolean) => void) | undefined;
   #listKinds: Map<string, { kind: "tool" | "prompt"; field: string }> | undefined;
   #sse = false;
+  #logged = false;
 
   constructor(
     private readonly deps: ObservationDeps,
     readonly operationId: string,
     readonly httpMethod: string,
+    readonly path: string,
     readonly requestId: string,
     private readonly original: PipelineRequest,
     private readonly started: number,
@@ -248,7 +253,7 @@ export class McpObservation {
     const ownAnswer = this.#answered || this.#error || this.httpMethod === "GET" ? undefined : this.#gatewayAnswers(response);
     // Refused before anything read the body (e.g. 401): its messages stay unknown rather than
     // buffering an unauthenticated body for the audit trail.
-    if (this.original instanceof IncomingRequest && this.original.bodyPending) return;
+    if (this.original instanceof IncomingRequest && this.original.bodyPending) return this.accessLine(response.status, headAt);
     const info = await mcpRequestInfo(this.original);
     const user = request.user;
     const base: EventBase = {
@@ -260,6 +265,7 @@ export class McpObservation {
       requestId: this.requestId,
       traceId: this.traceId,
       spanId: this.spanId,
+      path: this.path,
     };
     // Accepted: the upstream's answer was passed on. Otherwise the gateway answered itself
     // (denied, connect required, a failure), whether or not the upstream was asked first.
@@ -342,6 +348,7 @@ export class McpObservation {
     const v = aggregate(verdicts, fallback);
     const endAt = this.#sse ? performance.now() : headAt;
     const methods = info.messages.filter((m) => typeof m.method === "string");
+    this.#logged = true;
     this.deps.audit.emit(
       requestEvent(
         reached ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
@@ -354,7 +361,19 @@ export class McpObservation {
         round(gatewayMs),
         asked ? round(this.#upstreamMs) : undefined,
       ),
+      "info",
+      "request",
     );
+  }
+
+  /**
+   * Writes the plain access line of a request that gets no request event (refused before its
+   * body was read, or the observation failed); once per request.
+   */
+  accessLine(status: number, at = performance.now()): void {
+    if (this.#logged) return;
+    this.#logged = true;
+    logAccess(this.deps.audit.log, { requestId: this.requestId, method: this.httpMethod, path: this.path, route: this.operationId, status, ms: at - this.started });
   }
 
   /** Ids of the messages the upstream got (a policy may have removed some). */

@@ -27,7 +27,9 @@ globalThis.fetch = undiciFetch as unknown as typeof fetch;
 interface AccessLine {
   worker: number;
   requestId: string;
-  method: string;
+  /** `method` on a plain access line, `httpMethod` on an MCP route's request event (its access line). */
+  method?: string;
+  httpMethod?: string;
   path: string;
   status: number;
   time: string;
@@ -122,7 +124,7 @@ test("two workers: one project, sessions and connect flows across workers, repla
     for (let t = Date.now(); logged() < n && Date.now() - t < 15_000; ) await new Promise((r) => setTimeout(r, 100));
     const lines = accessLines(outputOf(child).stdout);
     assert.equal(logged(), n, "every session request was logged");
-    const session = lines.filter((l) => l.requestId.startsWith("session-") && l.method === "POST");
+    const session = lines.filter((l) => l.requestId.startsWith("session-") && (l.method ?? l.httpMethod) === "POST");
     assert.ok(session.every((l) => l.status === 200 || l.status === 202), JSON.stringify(session));
     assert.deepEqual(new Set(session.map((l) => l.worker)), new Set([1, 2]), "the session was used through both workers");
     const started = lines.filter((l) => l.path === "/__tollgate/auth/connections/notes/connect").at(-1);

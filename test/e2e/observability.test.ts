@@ -169,6 +169,15 @@ test("a scripted session yields exactly the expected audit events and metric del
     [...byRequest.values()].map((group) => group.map(pick)),
     expected.map((group) => group.map(pad)),
   );
+  // One access line per request: on the MCP route it is the request event, with the path.
+  const accessLines = gw.logs.slice(mark).map((l) => JSON.parse(l) as Line).filter((l) => l.msg === "request");
+  for (const id of byRequest.keys()) {
+    if (id.startsWith("auth-")) continue;
+    const lines = accessLines.filter((l) => l.requestId === id);
+    assert.equal(lines.length, 1, `access lines of ${id}: ${JSON.stringify(lines)}`);
+    assert.match(String(lines[0]!.event), /^mcp_request_(accepted|rejected)$/);
+    assert.equal(lines[0]!.path, "/mcp/notes");
+  }
   for (const e of calls) {
     assert.equal(e.upstreamServerId, "notes", JSON.stringify(e));
     assert.equal(e.subjectId, "alice", JSON.stringify(e));
