@@ -13,7 +13,8 @@
  * latency histogram, whose series cost a dozen buckets each, names only the first
  * {@link MAX_TIMED_NAMES} of them per route and kind.
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { BucketHistogram } from "../metric-buckets.js";
 import { AuditEvents, type AuditEvent } from "./events.js";
 
 const MCP_METHODS = new Set([
@@ -25,7 +26,6 @@ const MCP_METHODS = new Set([
 const MAX_NAMES = 1000;
 /** Names with their own series in the capability latency histogram, per route and list kind. */
 export const MAX_TIMED_NAMES = 100;
-const BUFFER = 4096;
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30];
 /** Fewer, coarser buckets for the per-capability histogram (tool calls take milliseconds to minutes). */
 const CAPABILITY_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
@@ -44,25 +44,6 @@ class PendingCounter {
       if (c.n > 0) this.counter.inc(c.labels, c.n);
       c.n = 0;
     }
-  }
-}
-
-/** Observations by label tuple between scrapes (drained early when a buffer fills). */
-class PendingHistogram {
-  readonly #buffers = new Map<string, { labels: Record<string, string>; values: Float64Array; n: number }>();
-  constructor(readonly histogram: Histogram<string>) {}
-  observe(key: string, labels: () => Record<string, string>, seconds: number): void {
-    let b = this.#buffers.get(key);
-    if (!b) this.#buffers.set(key, (b = { labels: labels(), values: new Float64Array(BUFFER), n: 0 }));
-    b.values[b.n++] = seconds;
-    if (b.n === BUFFER) this.#drain(b);
-  }
-  flush(): void {
-    for (const b of this.#buffers.values()) this.#drain(b);
-  }
-  #drain(b: { labels: Record<string, string>; values: Float64Array; n: number }): void {
-    for (let i = 0; i < b.n; i++) this.histogram.observe(b.labels, b.values[i]!);
-    b.n = 0;
   }
 }
 
@@ -102,25 +83,19 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
       collect: (): void => calls.flush(),
     }),
   );
-  const duration: PendingHistogram = new PendingHistogram(
-    new Histogram({
-      name: "tollgate_mcp_duration_seconds",
-      help: "Time of MCP requests and capability calls split into gateway and upstream parts",
-      labelNames: ["route", "mcp_method", "part"],
-      buckets: DURATION_BUCKETS,
-      registers: [registry],
-      collect: (): void => duration.flush(),
-    }),
+  const duration = new BucketHistogram(
+    "tollgate_mcp_duration_seconds",
+    "Time of MCP requests and capability calls split into gateway and upstream parts",
+    ["route", "mcp_method", "part"],
+    DURATION_BUCKETS,
+    registry,
   );
-  const capabilityDuration: PendingHistogram = new PendingHistogram(
-    new Histogram({
-      name: "tollgate_mcp_capability_duration_seconds",
-      help: "Time of capability calls by route, method, capability and part: gateway (its own time before the answer) or upstream (the rest, to that call's answer)",
-      labelNames: ["route", "mcp_method", "capability", "part"],
-      buckets: CAPABILITY_BUCKETS,
-      registers: [registry],
-      collect: (): void => capabilityDuration.flush(),
-    }),
+  const capabilityDuration = new BucketHistogram(
+    "tollgate_mcp_capability_duration_seconds",
+    "Time of capability calls by route, method, capability and part: gateway (its own time before the answer) or upstream (the rest, to that call's answer)",
+    ["route", "mcp_method", "capability", "part"],
+    CAPABILITY_BUCKETS,
+    registry,
   );
   new Gauge({
     name: "tollgate_mcp_open_streams",
@@ -149,15 +124,12 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
     labelNames: ["upstream", "reason"],
     registers: [registry],
   });
-  const store: PendingHistogram = new PendingHistogram(
-    new Histogram({
-      name: "tollgate_store_operation_duration_seconds",
-      help: "Store operation latency by operation and result",
-      labelNames: ["operation", "result"],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [registry],
-      collect: (): void => store.flush(),
-    }),
+  const store = new BucketHistogram(
+    "tollgate_store_operation_duration_seconds",
+    "Store operation latency by operation and result",
+    ["operation", "result"],
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registry,
   );
 
   function capabilityLabel(route: string, method: string | undefined, name: string | undefined): string {
