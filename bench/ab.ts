@@ -25,7 +25,9 @@ import { repoRoot, startBareProxy, startIdentity, startTollgate, startUpstream, 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf("--rounds");
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
-const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env") ?? "HEAD";
+const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env" && args[i - 1] !== "--root") ?? "HEAD";
+/** `--root DIR`: run the first gateway from DIR instead of this working tree (a build of it, say). */
+const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--root") + 1]!) : repoRoot;
 /** `--pin`: each proxy on the second core, the load generator and upstream on the first. */
 const PIN = args.includes("--pin");
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
     writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
     const key = generateKey();
     const bare = await startBareProxy(upstream.port);
-    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV });
+    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV }, [], MINE_ROOT);
     const theirs = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other);
     children.push(bare.child, mine.child, theirs.child);
     const side = (name: string, t: { child: Child; port: number }): Side => ({ name, child: t.child, url: `http://127.0.0.1:${t.port}/mcp`, rate: [], flat: [] });

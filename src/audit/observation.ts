@@ -151,18 +151,21 @@ function statusVerdict(status: number): Verdict {
   return { outcome: "failure", reasonCode: `http_${status}`, failureOrigin: status >= 500 ? "gateway" : "client" };
 }
 
-/** The request-level outcome of several message outcomes. */
-function aggregate(verdicts: Verdict[], fallback: Verdict): Verdict {
-  if (verdicts.length === 0) return fallback;
+/** The request-level outcome of one or more message outcomes. */
+function aggregate(verdicts: Verdict[]): Verdict {
   const first = verdicts[0]!;
-  if (verdicts.every((v) => v.outcome === first.outcome)) return first;
+  if (verdicts.length === 1 || verdicts.every((v) => v.outcome === first.outcome)) return first;
   if (verdicts.some((v) => v.outcome === "success")) return { outcome: "partial" };
   return verdicts.find((v) => v.outcome === "failure") ?? first;
 }
 
 function clientNameOf(user: UserInfo | undefined, messages: JsonRpcMessage[]): string | undefined {
-  const init = messages.find((m) => m.method === "initialize")?.params?.clientInfo as { name?: unknown } | undefined;
-  if (typeof init?.name === "string") return init.name;
+  for (const m of messages) {
+    if (m.method !== "initialize") continue;
+    const name = (m.params?.clientInfo as { name?: unknown } | undefined)?.name;
+    if (typeof name === "string") return name;
+    break;
+  }
   const d = user?.data;
   const v = d?.client_name ?? d?.clientName ?? d?.azp ?? d?.client_id;
   return typeof v === "string" ? v : undefined;
@@ -271,7 +274,7 @@ export class McpObservation {
     // (denied, connect required, a failure), whether or not the upstream was asked first.
     const reached = this.#answered;
     const asked = this.#attempted;
-    const forwardedIds = asked ? await this.#forwardedIds(info.messages) : undefined;
+    const forwardedIds = asked ? this.#forwardedIds(info.messages) : undefined;
     const pending = new Map<string, Pending>();
     for (const m of info.messages) {
       if (typeof m.method !== "string" || m.id === undefined) continue;
@@ -343,11 +346,12 @@ export class McpObservation {
         );
       }
     }
-    const verdicts = [...pending.values()].map((p) => p.verdict!);
-    const fallback = this.#error ? errorVerdict(this.#error) : statusVerdict(response.status);
-    const v = aggregate(verdicts, fallback);
+    const verdicts: Verdict[] = [];
+    for (const p of pending.values()) verdicts.push(p.verdict!);
+    const v = verdicts.length > 0 ? aggregate(verdicts) : this.#error ? errorVerdict(this.#error) : statusVerdict(response.status);
     const endAt = this.#sse ? performance.now() : headAt;
-    const methods = info.messages.filter((m) => typeof m.method === "string");
+    const methods: JsonRpcMessage[] = [];
+    for (const m of info.messages) if (typeof m.method === "string") methods.push(m);
     this.#logged = true;
     this.deps.audit.emit(
       requestEvent(
@@ -376,11 +380,16 @@ export class McpObservation {
     logAccess(this.deps.audit.log, { requestId: this.requestId, method: this.httpMethod, path: this.path, route: this.operationId, status, ms: at - this.started });
   }
 
-  /** Ids of the messages the upstream got (a policy may have removed some). */
-  async #forwardedIds(messages: JsonRpcMessage[]): Promise<Set<string> | undefined> {
+  /**
+   * Ids of the messages the upstream got (a policy may have removed some); undefined when it got
+   * the request's own body. By the time the upstream was asked, the body has been read.
+   */
+  #forwardedIds(messages: JsonRpcMessage[]): Set<string> | undefined {
     const body = this.#forwarded;
-    const original = this.original.method === "POST" ? await this.original.rawBytes() : undefined;
-    if (body === undefined || body === original || messages.length === 0) return undefined;
+    if (body === undefined || messages.length === 0) return undefined;
+    const o = this.original;
+    const original = o instanceof IncomingRequest ? o.bytesIfRead : (o as { rawBody?: Uint8Array }).rawBody;
+    if (body === original) return undefined;
     try {
       const json: unknown = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
       const list = Array.isArray(json) ? json : [json];

@@ -280,6 +280,13 @@ export class IncomingRequest implements PipelineRequest {
     return next;
   }
 
+  /** The body's bytes when they are at hand (no body: empty), else undefined (not read yet). */
+  get bytesIfRead(): Uint8Array | undefined {
+    const b = this.#body;
+    if (b === undefined) return EMPTY;
+    return b instanceof Uint8Array ? b : b.bytes;
+  }
+
   /** True while the body has not been read yet (then {@link toWebRequest} must wait for it). */
   get bodyPending(): boolean {
     const b = this.#body;
