@@ -59,7 +59,15 @@ export function registerPublicMetrics(routes: SystemRoutes, metrics: GatewayMetr
 export function observabilityFromEnv(
   env: Env,
   deps: { log: Logger; store: Store; metrics: GatewayMetrics },
-): { audit: Audit; mcpMetrics: McpMetrics; store: Store } {
+): { audit: Audit | undefined; mcpMetrics: McpMetrics | undefined; store: Store } {
+  const switched = (env.TOLLGATE_AUDIT ?? "").trim().toLowerCase();
+  if (switched !== "" && switched !== "on" && switched !== "off") throw new EnvConfigError(`TOLLGATE_AUDIT must be on or off, not "${env.TOLLGATE_AUDIT}"`);
+  // Off: no per-request MCP observation, audit sinks or MCP metrics (to measure what they cost,
+  // or where another layer audits). Connection and token events are still written as log lines.
+  if (switched === "off") {
+    if (env.TOLLGATE_AUDIT_SINK?.trim()) throw new EnvConfigError("TOLLGATE_AUDIT_SINK is set but TOLLGATE_AUDIT=off turns the audit trail off");
+    return { audit: undefined, mcpMetrics: undefined, store: deps.store };
+  }
   const mcpMetrics = createMcpMetrics(deps.metrics.registry);
   const store = new TimedStore(deps.store, mcpMetrics);
   const sinks: AuditSink[] = [];

@@ -236,3 +236,21 @@ test("selfCommand names the CLI the way it was run: node + path in a checkout, n
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test("TOLLGATE_AUDIT=off leaves out the audit trail and MCP metrics; other values are refused", async () => {
+  const { observabilityFromEnv } = await import("./observability.js");
+  const { createMetrics } = await import("../metrics.js");
+  const store = new MemoryStore();
+  const on = observabilityFromEnv({}, { log: silentLogger, store, metrics: createMetrics() });
+  assert.ok(on.audit && on.mcpMetrics);
+  assert.ok(on.store instanceof TimedStore);
+  const off = observabilityFromEnv({ TOLLGATE_AUDIT: "off" }, { log: silentLogger, store, metrics: createMetrics() });
+  assert.equal(off.audit, undefined);
+  assert.equal(off.mcpMetrics, undefined);
+  assert.equal(off.store, store);
+  assert.throws(() => observabilityFromEnv({ TOLLGATE_AUDIT: "no" }, { log: silentLogger, store, metrics: createMetrics() }), /TOLLGATE_AUDIT must be on or off/);
+  assert.throws(
+    () => observabilityFromEnv({ TOLLGATE_AUDIT: "off", TOLLGATE_AUDIT_SINK: "store" }, { log: silentLogger, store, metrics: createMetrics() }),
+    /TOLLGATE_AUDIT=off/,
+  );
+});
