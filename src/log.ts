@@ -4,6 +4,7 @@
  * interpolate secrets in the first place.
  */
 import { pino, type Logger } from "pino";
+import { LogWriter } from "./log-writer.js";
 
 export type { Logger };
 
@@ -40,20 +41,7 @@ export const REDACT_PATHS = [
   "*.secret",
 ];
 
-/**
- * How the gateway writes its log (stdout by default), the way high-rate servers write access
- * logs: lines collect in memory and go out once 3 KiB are waiting, in one `write(2)` from
- * libuv's thread pool (never a system call on the request path), and at least every
- * {@link LOG_FLUSH_MS}. Each write holds whole lines and at most {@link LOG_WRITE_BYTES} (PIPE_BUF), so the
- * lines of several worker processes sharing one pipe never interleave mid-line. Nothing is lost
- * on a clean exit: shutdown awaits {@link flushLog}, and pino writes what is left synchronously
- * when the process exits.
- *
- * @see https://man7.org/linux/man-pages/man7/pipe.7.html (PIPE_BUF: atomic writes)
- */
-export const LOG_WRITE_BYTES = 4096;
-/** Longest a line waits in the buffer. */
-export const LOG_FLUSH_MS = 1000;
+export { LOG_FLUSH_MS, LOG_WRITE_BYTES } from "./log-writer.js";
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
@@ -62,9 +50,22 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
   /** A file descriptor or path to write to, buffered like stdout (default: 1, stdout). */
   file?: number | string;
+  /**
+   * Bytes that may wait for a stalled destination before lines are dropped (default 32 MiB,
+   * see {@link LogWriter}).
+   */
+  maxQueuedBytes?: number;
 }
 
-/** Creates the gateway logger. */
+/**
+ * Creates the gateway logger. It writes to stdout (or `file`) through a {@link LogWriter}, the
+ * way high-rate servers write access logs: lines collect in a 4 KiB buffer and go out in one
+ * `write(2)` from libuv's thread pool (never a system call on the request path) once it is
+ * full, and at least every {@link LOG_FLUSH_MS}. Each write holds whole lines and at most
+ * {@link LOG_WRITE_BYTES} (PIPE_BUF), so the lines of several worker processes sharing one pipe
+ * never interleave mid-line. Nothing is lost on a clean exit: shutdown awaits {@link flushLog},
+ * and the writer writes what is left synchronously when the process exits.
+ */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
     level: opts.level ?? "info",
@@ -73,14 +74,14 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     timestamp: isoTimestamp,
   };
   if (opts.destination) return pino(options, opts.destination as never);
-  const dest = pino.destination({
+  let log: Logger | undefined;
+  const writer = new LogWriter({
     dest: opts.file ?? 1,
-    sync: false,
-    minLength: LOG_WRITE_BYTES - 1024,
-    maxWrite: LOG_WRITE_BYTES,
-    periodicFlush: LOG_FLUSH_MS,
+    maxQueuedBytes: opts.maxQueuedBytes,
+    onDropped: (dropped) => log?.warn({ dropped }, "log output stalled; lines dropped"),
   });
-  return pino(options, dest);
+  log = pino(options, writer);
+  return log;
 }
 
 /**

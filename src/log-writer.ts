@@ -1,0 +1,360 @@
+/**
+ * The buffered writer behind the gateway's log (stdout or a file), in the way high-rate servers
+ * write access logs:
+ *
+ * - Lines are copied as UTF-8 straight into a preallocated chunk of {@link LOG_WRITE_BYTES}
+ *   bytes; nothing is concatenated and no line is measured unless it might not fit.
+ * - A chunk holds whole lines only and is handed to the kernel, in one `write(2)` run on libuv's
+ *   thread pool, once it cannot take the next line or {@link LOG_FLUSH_MS} after its first line.
+ *   One write is in flight at a time, so chunks go out in order. Writes to a pipe of at most
+ *   PIPE_BUF (4096) bytes are atomic: the lines of several processes sharing one stdout pipe
+ *   (`--workers`) never interleave mid-line. A single line longer than that goes out in a write
+ *   of its own, and the kernel may then interleave it with another process's write.
+ * - `EAGAIN` (stdout may be a non-blocking pipe, shared with a process that made it so) retries
+ *   shortly after; nothing is dropped for it and the event loop does not spin. Any other write
+ *   error is reported once on stderr and the chunk that failed is dropped; writing goes on.
+ * - Memory is bounded: while more than `maxQueuedBytes` wait (the destination is stalled), new
+ *   lines are dropped and counted, until the backlog is down to half of that; then one line says
+ *   how many were dropped.
+ * - `flush(cb)` (what pino's `logger.flush(cb)` calls) writes everything queued and calls back
+ *   once it is written; `flushSync()` writes it synchronously. Every writer is flushed
+ *   synchronously on `process.on("exit")` (one listener for all writers), so a clean exit —
+ *   `process.exit()` included — loses nothing. A write already running on the thread pool at
+ *   that moment is left to finish there (libuv completes it before the process ends), so it may
+ *   land after the lines written synchronously.
+ *
+ * @see https://man7.org/linux/man-pages/man7/pipe.7.html (PIPE_BUF: atomic writes)
+ */
+import fs from "node:fs";
+
+/** Largest write: PIPE_BUF, the size up to which a write to a pipe is atomic. */
+export const LOG_WRITE_BYTES = 4096;
+/** Longest a line waits in the buffer. */
+export const LOG_FLUSH_MS = 1000;
+/** Default bound on the bytes waiting to be written (see {@link LogWriterOptions.maxQueuedBytes}). */
+export const LOG_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** Longest `flushSync` keeps retrying a destination that answers `EAGAIN`. */
+export const LOG_SYNC_FLUSH_MS = 5000;
+/** Wait before a write that failed with `EAGAIN` is tried again. */
+const RETRY_MS = 10;
+
+/** Options of {@link LogWriter}. */
+export interface LogWriterOptions {
+  /** A file descriptor (not closed by the writer) or a path (opened for appending). */
+  dest: number | string;
+  /** Bytes per chunk and largest write (default {@link LOG_WRITE_BYTES}). */
+  chunkBytes?: number;
+  /** Longest a line waits before its chunk is written (default {@link LOG_FLUSH_MS}). */
+  flushMs?: number;
+  /**
+   * While more than this many bytes wait to be written, new lines are dropped and counted
+   * (default {@link LOG_MAX_QUEUED_BYTES}; at least two chunks).
+   */
+  maxQueuedBytes?: number;
+  /** Longest `flushSync` retries a destination that answers `EAGAIN` (default {@link LOG_SYNC_FLUSH_MS}). */
+  syncFlushMs?: number;
+  /**
+   * Called once the backlog has drained after lines were dropped, with how many; it should log
+   * that (through this writer). Default: the writer writes a JSON line of its own.
+   */
+  onDropped?: (count: number) => void;
+}
+
+/** A chunk handed over for writing: `buf[start, end)` is still to be written. */
+interface Chunk {
+  buf: Buffer;
+  start: number;
+  end: number;
+  /** Bytes it counts in the backlog. */
+  size: number;
+  /** `flush` callbacks waiting for this chunk (the last one queued when they were called). */
+  cbs: Array<(err?: Error | null) => void> | undefined;
+  /** Whether `buf` came from the pool and goes back to it. */
+  pooled: boolean;
+}
+
+/** Counters for diagnostics and tests. */
+export interface LogWriterStats {
+  /** `write(2)` calls made (asynchronous and synchronous). */
+  writes: number;
+  /** Writes that met `EAGAIN` and were tried again. */
+  retries: number;
+  /** Lines dropped because the backlog was over its bound. */
+  dropped: number;
+  /** Chunks dropped because their write failed. */
+  failed: number;
+}
+
+const POOL_MAX = 8;
+
+/** A buffered, line-preserving log destination for pino (see the module comment). */
+export class LogWriter {
+  readonly fd: number;
+  readonly stats: LogWriterStats = { writes: 0, retries: 0, dropped: 0, failed: 0 };
+  private readonly ownsFd: boolean;
+  private readonly chunkBytes: number;
+  private readonly flushMs: number;
+  private readonly maxQueued: number;
+  private readonly syncFlushMs: number;
+  private readonly onDropped: ((count: number) => void) | undefined;
+  /** The chunk lines are copied into, and how much of it is used. */
+  private buf: Buffer;
+  private used = 0;
+  /** When the first line entered the current chunk (`Date.now()`). */
+  private firstAt = 0;
+  /** Chunks waiting to be written; while `writing`, the first one is in flight. */
+  private readonly queue: Chunk[] = [];
+  /** Bytes in `queue` plus `used`. */
+  private queued = 0;
+  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Lines dropped in the current stall; non-zero means new lines are being dropped. */
+  private dropping = 0;
+  private reported = false;
+  private closed = false;
+  private readonly pool: Buffer[] = [];
+  private readonly ref: WeakRef<LogWriter>;
+
+  constructor(opts: LogWriterOptions) {
+    this.chunkBytes = Math.max(256, opts.chunkBytes ?? LOG_WRITE_BYTES);
+    this.flushMs = opts.flushMs ?? LOG_FLUSH_MS;
+    this.maxQueued = Math.max(2 * this.chunkBytes, opts.maxQueuedBytes ?? LOG_MAX_QUEUED_BYTES);
+    this.syncFlushMs = opts.syncFlushMs ?? LOG_SYNC_FLUSH_MS;
+    this.onDropped = opts.onDropped;
+    if (typeof opts.dest === "number") {
+      this.fd = opts.dest;
+      this.ownsFd = false;
+    } else {
+      this.fd = fs.openSync(opts.dest, "a");
+      this.ownsFd = true;
+    }
+    this.buf = Buffer.allocUnsafeSlow(this.chunkBytes);
+    this.ref = new WeakRef(this);
+    if (live.size >= 64) for (const ref of live) if (!ref.deref()) live.delete(ref);
+    live.add(this.ref);
+    if (this.ownsFd) fds.register(this, this.fd, this.ref);
+    if (!hooked) {
+      hooked = true;
+      process.on("exit", flushAllSync);
+    }
+  }
+
+  /** Queues one line (pino hands over whole lines, newline included). */
+  write(line: string): boolean {
+    if (this.closed) return false;
+    const len = line.length;
+    if (this.dropping !== 0 || this.queued + len > this.maxQueued) {
+      this.dropping++;
+      this.stats.dropped++;
+      return true;
+    }
+    const space = this.chunkBytes - this.used;
+    if (len * 3 <= space) {
+      // A UTF-16 code unit is at most 3 bytes of UTF-8: it fits.
+      this.copy(line);
+      return true;
+    }
+    const bytes = Buffer.byteLength(line, "utf8");
+    if (bytes <= space) {
+      this.copy(line);
+      return true;
+    }
+    if (this.used > 0) this.seal();
+    if (bytes <= this.chunkBytes) {
+      this.copy(line);
+      return true;
+    }
+    // Longer than one atomic write: it goes out on its own.
+    this.enqueue(Buffer.from(line, "utf8"), false);
+    this.pump();
+    return true;
+  }
+
+  /** Writes everything queued; `cb` is called once it is written (with the error of a failed write). */
+  flush(cb?: (err?: Error | null) => void): void {
+    if (this.used > 0) this.seal();
+    if (cb) {
+      const last = this.queue[this.queue.length - 1];
+      if (last) (last.cbs ??= []).push(cb);
+      else process.nextTick(cb);
+    }
+    this.pump();
+  }
+
+  /**
+   * Writes everything queued synchronously (the exit hook). A destination answering `EAGAIN` is
+   * retried for up to `syncFlushMs`; what is still left then is dropped, and reported.
+   */
+  flushSync(): void {
+    if (this.used > 0) this.seal();
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    // A chunk in flight belongs to the thread pool until its callback; the rest is written here.
+    const skip = this.writing ? 1 : 0;
+    const deadline = Date.now() + this.syncFlushMs;
+    let wait = 1;
+    while (this.queue.length > skip) {
+      const c = this.queue[skip]!;
+      let err: Error | undefined;
+      try {
+        this.stats.writes++;
+        c.start += fs.writeSync(this.fd, c.buf, c.start, c.end - c.start);
+        if (c.start < c.end) continue;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EAGAIN" && Date.now() < deadline) {
+          this.stats.retries++;
+          sleep(wait);
+          wait = Math.min(wait * 2, 20);
+          continue;
+        }
+        err = e as Error;
+        this.report(err);
+        this.stats.failed++;
+      }
+      this.queue.splice(skip, 1);
+      this.done(c, err);
+    }
+  }
+
+  /** Flushes synchronously and stops writing; closes the file if the writer opened it. */
+  close(): void {
+    if (this.closed) return;
+    this.flushSync();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    live.delete(this.ref);
+    if (this.ownsFd) {
+      fds.unregister(this.ref);
+      if (!this.writing && !this.retryTimer && this.queue.length === 0) fs.close(this.fd, () => {});
+    }
+  }
+
+  private copy(line: string): void {
+    if (this.used === 0) {
+      this.firstAt = Date.now();
+      this.timer ??= setTimeout(this.onTimer, this.flushMs).unref();
+    }
+    const n = this.buf.write(line, this.used, "utf8");
+    this.used += n;
+    this.queued += n;
+  }
+
+  /** Hands the current chunk over for writing and starts a new one. */
+  private seal(): void {
+    const buf = this.buf;
+    const used = this.used;
+    this.buf = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.chunkBytes);
+    this.used = 0;
+    this.queued -= used;
+    this.enqueue(buf, true, used);
+    this.pump();
+  }
+
+  private enqueue(buf: Buffer, pooled: boolean, end = buf.length): void {
+    this.queue.push({ buf, start: 0, end, size: end, cbs: undefined, pooled });
+    this.queued += end;
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    if (this.used === 0 || this.closed) return;
+    const left = this.firstAt + this.flushMs - Date.now();
+    if (left > 1) this.timer = setTimeout(this.onTimer, left).unref();
+    else this.seal();
+  };
+
+  private pump(): void {
+    if (this.writing || this.retryTimer || this.queue.length === 0) return;
+    const c = this.queue[0]!;
+    this.writing = true;
+    this.stats.writes++;
+    fs.write(this.fd, c.buf, c.start, c.end - c.start, null, this.onWritten);
+  }
+
+  private readonly onWritten = (err: NodeJS.ErrnoException | null, n: number): void => {
+    this.writing = false;
+    const c = this.queue[0]!;
+    if (err) {
+      if (err.code === "EAGAIN") {
+        this.stats.retries++;
+        // Not unref'd: like a write in flight, a retry keeps the process alive until it is written.
+        this.retryTimer = setTimeout(this.onRetry, RETRY_MS);
+        return;
+      }
+      this.report(err);
+      this.stats.failed++;
+    } else {
+      c.start += n;
+      if (c.start < c.end) return this.pump();
+    }
+    this.queue.shift();
+    this.done(c, err ?? undefined);
+    if (this.dropping !== 0 && this.queued <= this.maxQueued / 2) this.notice();
+    this.pump();
+    if (this.closed && this.ownsFd && !this.writing && !this.retryTimer && this.queue.length === 0) fs.close(this.fd, () => {});
+  };
+
+  private readonly onRetry = (): void => {
+    this.retryTimer = undefined;
+    this.pump();
+  };
+
+  /** A chunk is written (or dropped): its bytes leave the backlog, its buffer goes back to the pool. */
+  private done(c: Chunk, err: Error | undefined): void {
+    this.queued -= c.size;
+    if (c.pooled && this.pool.length < POOL_MAX) this.pool.push(c.buf);
+    if (c.cbs) for (const cb of c.cbs) process.nextTick(cb, err ?? null);
+  }
+
+  /** The backlog has drained after a stall: say how many lines were dropped. */
+  private notice(): void {
+    const count = this.dropping;
+    this.dropping = 0;
+    try {
+      if (this.onDropped) this.onDropped(count);
+      else this.write(`{"level":40,"time":"${new Date().toISOString()}","dropped":${count},"msg":"log output stalled; lines dropped"}\n`);
+    } catch {
+      // The notice is best effort.
+    }
+  }
+
+  private report(err: Error): void {
+    if (this.reported) return;
+    this.reported = true;
+    try {
+      fs.writeSync(2, `log: writing to descriptor ${this.fd} failed (${err.message}); failed lines are dropped, further errors not reported\n`);
+    } catch {
+      // stderr is gone too.
+    }
+  }
+}
+
+/** Every open writer, flushed synchronously when the process exits. */
+const live = new Set<WeakRef<LogWriter>>();
+let hooked = false;
+/** Closes the files of writers that were dropped without `close()`. */
+const fds = new FinalizationRegistry<number>((fd) => fs.close(fd, () => {}));
+
+function flushAllSync(): void {
+  for (const ref of live) {
+    const w = ref.deref();
+    if (!w) {
+      live.delete(ref);
+      continue;
+    }
+    try {
+      w.flushSync();
+    } catch {
+      // One failing destination must not keep the others from being flushed.
+    }
+  }
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+function sleep(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
