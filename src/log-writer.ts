@@ -85,7 +85,10 @@ export interface LogWriterStats {
   failed: number;
 }
 
-const POOL_MAX = 8;
+/** Spare chunks kept per writer. */
+const POOL_MAX = 16;
+/** Chunks cut from one allocation. */
+const SLAB_CHUNKS = 16;
 
 /** A buffered, line-preserving log destination for pino (see the module comment). */
 export class LogWriter {
@@ -113,7 +116,10 @@ export class LogWriter {
   private dropping = 0;
   private reported = false;
   private closed = false;
+  /** Spare chunks, and the slab new ones are cut from. */
   private readonly pool: Buffer[] = [];
+  private slab: Buffer | undefined;
+  private slabOff = 0;
   private readonly ref: WeakRef<LogWriter>;
 
   constructor(opts: LogWriterOptions) {
@@ -247,11 +253,22 @@ export class LogWriter {
   private seal(): void {
     const buf = this.buf;
     const used = this.used;
-    this.buf = this.pool.pop() ?? Buffer.allocUnsafeSlow(this.chunkBytes);
+    this.buf = this.pool.pop() ?? this.carve();
     this.used = 0;
     this.queued -= used;
     this.enqueue(buf, true, used);
     this.pump();
+  }
+
+  /** A new chunk, cut from a slab of {@link SLAB_CHUNKS} chunks (one allocation for several). */
+  private carve(): Buffer {
+    if (!this.slab || this.slabOff + this.chunkBytes > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(this.chunkBytes * SLAB_CHUNKS);
+      this.slabOff = 0;
+    }
+    const chunk = this.slab.subarray(this.slabOff, this.slabOff + this.chunkBytes);
+    this.slabOff += this.chunkBytes;
+    return chunk;
   }
 
   private enqueue(buf: Buffer, pooled: boolean, end = buf.length): void {
