@@ -22,12 +22,12 @@ import os from "node:os";
 import path from "node:path";
 import { generateKey } from "../src/store/crypto.js";
 import { BENCH_AUDIENCE, closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
-import { cpuMicros, haveProc, processTree, rssKiB } from "./proc.js";
+import { cpuMicros, haveProc, processTree } from "./proc.js";
 import { newestProfile, renderProfile, summarise } from "./profile.js";
 import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
-import { openIdleStreams } from "./sse.js";
+import { measureSse } from "./sse.js";
 import { findNginx, INSPECT, repoRoot, startBareProxy, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
 
 const argv = new Set(process.argv.slice(2));
@@ -283,7 +283,7 @@ async function main(): Promise<void> {
         gcChild = fresh.child;
         await rateRun(toolsCallSpec(url, identity.token), 500, 0);
       }
-      const r = await measureSse(url, sseHeaders, pids, gcChild);
+      const r = await measureSse(url, sseHeaders, pids, gcChild, SSE_STREAMS);
       t.sse = { kib: r.kib, open: r.open };
       log(`${t.name.padEnd(12)} ${r.open}/${SSE_STREAMS} idle SSE streams: ${r.kib.toFixed(1)} KiB RSS each${r.failed ? `, ${r.failed} failed` : ""}`);
       if (r.open < SSE_STREAMS) notes.push(`${t.name}: only ${r.open} of ${SSE_STREAMS} SSE streams opened.`);
@@ -352,33 +352,6 @@ async function main(): Promise<void> {
     identity.server.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-/**
- * RSS growth per idle stream: a first batch of streams warms every code path and allocation
- * pool, then the growth from holding SSE_STREAMS more is divided by their number.
- */
-/**
- * RSS growth per idle stream. In Node processes a full garbage collection (through the inspector)
- * runs before each reading, so the figure is what the streams keep alive — not the garbage their
- * `initialize` requests left, which would otherwise land in one reading or the other depending
- * on when V8 last collected (it moved single runs by ±15 KiB per stream).
- */
-async function measureSse(url: string, headers: Record<string, string>, pids: number[], node?: Child) {
-  const settle = async () => {
-    await sleep(500);
-    if (node && !(await node.collectGarbage())) throw new Error(`${node.name}: garbage collection through the inspector failed`);
-    await sleep(500);
-  };
-  const warm = await openIdleStreams(url, headers, 100);
-  await settle();
-  const before = rssKiB(pids);
-  const held = await openIdleStreams(url, headers, SSE_STREAMS);
-  await settle();
-  const after = rssKiB(pids);
-  warm.close();
-  held.close();
-  return { kib: held.open ? (after - before) / held.open : NaN, open: held.open, failed: held.failed + warm.failed };
 }
 
 async function waitStreamsClosed(port: number): Promise<void> {

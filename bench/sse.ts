@@ -6,6 +6,8 @@
  * with headers and one comment, then stays silent.
  */
 import http from "node:http";
+import { rssKiB } from "./proc.js";
+import type { Child } from "./targets.js";
 
 /** Opens a session through the proxy and returns the `Mcp-Session-Id` it answered with. */
 function initialize(url: string, headers: Record<string, string>, agent: http.Agent): Promise<string | undefined> {
@@ -116,4 +118,31 @@ export async function openIdleStreams(
       agent.destroy();
     },
   };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * RSS growth per idle stream: a first batch of 100 streams warms every code path and allocation
+ * pool, then the growth from holding `count` more is divided by their number. In Node processes
+ * (`node`, started with `--inspect=127.0.0.1:0`) a full garbage collection through the inspector
+ * runs before each reading, so the figure is what the streams keep alive — not the garbage their
+ * `initialize` requests left, which would otherwise land in one reading or the other depending
+ * on when V8 last collected (it moved single runs by ±15 KiB per stream).
+ */
+export async function measureSse(url: string, headers: Record<string, string>, pids: number[], node: Child | undefined, count: number) {
+  const settle = async () => {
+    await sleep(500);
+    if (node && !(await node.collectGarbage())) throw new Error(`${node.name}: garbage collection through the inspector failed`);
+    await sleep(500);
+  };
+  const warm = await openIdleStreams(url, headers, 100);
+  await settle();
+  const before = rssKiB(pids);
+  const held = await openIdleStreams(url, headers, count);
+  await settle();
+  const after = rssKiB(pids);
+  warm.close();
+  held.close();
+  return { kib: held.open ? (after - before) / held.open : NaN, open: held.open, failed: held.failed + warm.failed };
 }

@@ -17,7 +17,7 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
  */
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
 import { nodeStreamResponse } from "../../pipeline/node-body.js";
@@ -51,24 +51,6 @@ const isChallenge = (res: UpstreamResponse) =>
 
 /** A handler with resources (its own connection pool, if any) to release when the gateway closes. */
 export type McpProxyHandler = Handler & { close(): Promise<void> };
-
-/**
- * Ends (instead of breaking) an SSE body when the upstream goes silent for too long, so the
- * client sees a finished stream and may resume with `Last-Event-ID`. Other upstream failures
- * still abort the client's stream.
- */
-function endOnIdle(body: Readable): Readable {
-  const out = new PassThrough({ highWaterMark: 0 });
-  body.on("error", (err: { code?: string }) => {
-    if (err?.code === "UND_ERR_BODY_TIMEOUT") out.end();
-    else out.destroy(err as Error);
-  });
-  out.on("close", () => {
-    if (!body.destroyed) body.destroy();
-  });
-  body.pipe(out);
-  return out;
-}
 
 /** One upstream exchange whose duration counts as upstream time in the audit trail. */
 async function timed(obs: McpObservation, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
@@ -120,7 +102,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   const dispatcher: Dispatcher = own ?? services.dispatcher;
   const binder = createSessionBinder(services.secrets.deriveKey(SESSION_BINDING_LABEL));
   const deferred = deferredSessions(services.store);
-  const { withCompletions, holdSession } = completionStreams(services, options.idleTimeoutMs);
+  const { relay, holdSession } = completionStreams(services, options.idleTimeoutMs);
 
   function forwarding(request: PipelineRequest, context: GatewayContext) {
     const host = request.headers.get("host") ?? new URL(request.url).host;
@@ -219,8 +201,10 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     const contentType = headerValue(res.headers, "content-type");
     obs?.tapUpstreamBody(res.body, contentType);
     const sse = contentType?.startsWith("text/event-stream") === true;
-    let body: Readable = sse && options.idleTimeoutMs > 0 ? endOnIdle(res.body) : res.body;
-    if (sse && method === "GET" && res.statusCode === 200 && session !== undefined) body = withCompletions(body, session);
+    // An SSE body goes through a relay that ends it when the upstream goes silent for too long;
+    // the session's GET stream also carries the gateway's completion notifications.
+    const getStream = sse && method === "GET" && res.statusCode === 200 && session !== undefined;
+    const body: Readable = sse && (options.idleTimeoutMs > 0 || getStream) ? relay(res.body, getStream ? session : undefined) : res.body;
     return nodeStreamResponse(body, { status: res.statusCode, headers });
   }
 

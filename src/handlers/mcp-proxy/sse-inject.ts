@@ -15,58 +15,148 @@
  *
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  */
-import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { completionEvent, elicitations } from "../../mcp/elicitations.js";
 import { HeaderMap } from "../../pipeline/header-map.js";
 import { nodeStreamResponse } from "../../pipeline/node-body.js";
 import type { GatewayServices } from "../../pipeline/services.js";
 
-/** True when `tail` (the last bytes of a stream) ends with two line terminators (CRLF, LF or CR): an event boundary. */
-export function endsAtEventBoundary(tail: string): boolean {
-  let i = tail.length;
+const LF = 10;
+const CR = 13;
+/** Bit of a boundary state: the bytes so far end with a CR (perhaps the first half of a CRLF). */
+const ENDS_CR = 4;
+/** The boundary state of a stream before its first byte: at a boundary. */
+export const AT_START = 2;
+
+/**
+ * The boundary state after `chunk`, given the state before it: the number of line terminators
+ * (CRLF, LF or CR; at most 2) the bytes so far end with, plus {@link ENDS_CR} when the last byte
+ * is a CR. Only the end of the chunk is read (backwards, until two terminators or another byte),
+ * so a chunk costs the same whatever its size. A CRLF split across chunks counts once.
+ */
+export function nextBoundaryState(state: number, chunk: Uint8Array): number {
+  const len = chunk.length;
+  if (len === 0) return state;
+  let i = len;
   let n = 0;
-  while (n < 2 && i > 0) {
-    const c = tail.charCodeAt(i - 1);
-    if (c === 10) i -= i >= 2 && tail.charCodeAt(i - 2) === 13 ? 2 : 1;
-    else if (c === 13) i -= 1;
+  while (i > 0 && n < 2) {
+    const c = chunk[i - 1];
+    if (c === LF) {
+      if (i >= 2 && chunk[i - 2] === CR) i -= 2;
+      else if (i === 1 && state & ENDS_CR) {
+        i = 0; // the second half of a CRLF whose CR the state before already counted
+        break;
+      } else i -= 1;
+    } else if (c === CR) i -= 1;
     else break;
     n++;
   }
-  return n === 2;
+  if (i === 0 && n < 2) n = Math.min(2, n + (state & 3));
+  return n | (chunk[len - 1] === CR ? ENDS_CR : 0);
 }
 
-/** An SSE pass-through that can add whole events of its own between the upstream's. */
-export class SseInjector extends Transform {
-  #tail = "";
-  #atBoundary = true;
-  #queued: string[] = [];
+/**
+ * True when a stream in boundary `state` ends with a blank line, so an event may follow. A
+ * trailing CR waits for the next byte: it may be the first half of a CRLF still on its way.
+ */
+export const atEventBoundary = (state: number): boolean => state === 2;
 
-  constructor() {
+/** Where an upstream's SSE body ends up: the {@link SseRelay} that forwards it. */
+const RELAY = Symbol("tollgate.sseRelay");
+type Source = Readable & { [RELAY]?: SseRelay };
+
+// One set of listener functions for every relay: `this` is the upstream body.
+function onSourceData(this: Source, chunk: Buffer): void {
+  this[RELAY]?.relay(chunk);
+}
+function onSourceEnd(this: Source): void {
+  this[RELAY]?.finish();
+}
+function onSourceError(this: Source, err: Error & { code?: string }): void {
+  // The upstream went silent for longer than the route's idle timeout: end the client's stream
+  // (it may resume with Last-Event-ID) instead of breaking it. Any other failure breaks it.
+  if (err?.code === "UND_ERR_BODY_TIMEOUT") this[RELAY]?.finish();
+  else this[RELAY]?.destroy(err);
+}
+function onSourceClose(this: Source): void {
+  const relay = this[RELAY];
+  if (relay && !this.readableEnded) relay.destroy();
+}
+
+/**
+ * The client's side of an upstream SSE body, in one object and without a pipe: it forwards the
+ * upstream's chunks as they are (with the upstream's pace: a slow client pauses the upstream
+ * body), ends the stream when the upstream goes silent for too long (`UND_ERR_BODY_TIMEOUT`)
+ * instead of breaking it, and can add whole events of the gateway's own between the upstream's,
+ * never inside one: an event is added only where the bytes so far end with a blank line (or
+ * before the first byte), else it waits for the next event boundary.
+ *
+ * Holding a stream costs this object and a small number in it; destroying it (the client went
+ * away) destroys the upstream body, and a failing upstream body destroys it with the error.
+ */
+export class SseRelay extends Readable {
+  readonly #source: Source;
+  #state = AT_START;
+  #ended = false;
+  #queued: string | undefined;
+  /** Called once when the stream is over (ended or destroyed). */
+  onClose: (() => void) | undefined;
+
+  constructor(source: Readable) {
     super({ highWaterMark: 0 });
+    this.#source = source as Source;
+    this.#source[RELAY] = this;
+    // Nothing flows before the client reads (`_read`).
+    if (source.readableFlowing !== true) source.pause();
+    source.on("data", onSourceData);
+    source.once("end", onSourceEnd);
+    source.on("error", onSourceError);
+    source.once("close", onSourceClose);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.push(chunk);
-    if (chunk.length > 0) {
-      this.#tail = (this.#tail + chunk.subarray(-4).toString("latin1")).slice(-4);
-      // A trailing CR may be the first half of a CRLF still on its way: wait for the next byte.
-      this.#atBoundary = !this.#tail.endsWith("\r") && endsAtEventBoundary(this.#tail);
-      if (this.#atBoundary && this.#queued.length > 0) this.push(this.#queued.splice(0).join(""));
+  /** @internal An upstream chunk. */
+  relay(chunk: Buffer): void {
+    if (this.#ended) return;
+    const more = this.push(chunk);
+    this.#state = nextBoundaryState(this.#state, chunk);
+    if (this.#queued !== undefined && atEventBoundary(this.#state)) {
+      this.push(this.#queued);
+      this.#queued = undefined;
     }
-    cb();
+    if (!more) this.#source.pause();
   }
 
-  override _flush(cb: TransformCallback): void {
+  /** @internal The upstream's body is over: end the client's stream. */
+  finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#source[RELAY] = undefined; // its `close` that follows is no news
     // The upstream ended mid-event: what is queued would be glued to its remains; drop it.
-    this.#queued = [];
-    cb();
+    this.#queued = undefined;
+    this.push(null);
+  }
+
+  override _read(): void {
+    this.#source.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#ended = true;
+    this.#queued = undefined;
+    const source = this.#source;
+    source[RELAY] = undefined;
+    if (!source.destroyed) source.destroy();
+    const onClose = this.onClose;
+    this.onClose = undefined;
+    onClose?.();
+    cb(err);
   }
 
   /** Adds `event` (a complete SSE event, ending with a blank line); false once the stream is over. */
   inject(event: string): boolean {
-    if (this.destroyed || this.writableEnded) return false;
-    if (this.#atBoundary) this.push(event);
-    else this.#queued.push(event);
+    if (this.#ended || this.destroyed) return false;
+    if (atEventBoundary(this.#state)) this.push(event);
+    else this.#queued = this.#queued === undefined ? event : this.#queued + event;
     return true;
   }
 }
@@ -97,15 +187,18 @@ export function holdingStream(lifetimeMs: number): { body: PassThrough; send(eve
 export function completionStreams(services: GatewayServices, lifetimeMs: number) {
   const completions = elicitations(services.store);
   return {
-    /** The upstream's GET stream of a caller's `session`, with room for the gateway's notifications. */
-    withCompletions(body: Readable, session: string): Readable {
-      const injector = new SseInjector();
-      pipeline(body, injector, () => {});
-      const detach = completions.attach(session, (ids) => {
-        for (const id of ids) injector.inject(completionEvent(id));
-      }, services.log);
-      injector.once("close", detach);
-      return injector;
+    /**
+     * The client's side of an upstream SSE body (see {@link SseRelay}); for the GET stream of a
+     * caller's `session`, it also carries the gateway's completion notifications.
+     */
+    relay(body: Readable, session?: string): Readable {
+      const relay = new SseRelay(body);
+      if (session !== undefined) {
+        relay.onClose = completions.attach(session, (ids) => {
+          for (const id of ids) relay.inject(completionEvent(id));
+        }, services.log);
+      }
+      return relay;
     },
     /**
      * The GET stream of a deferred session whose user has not connected yet: it carries the
