@@ -1,10 +1,12 @@
 /**
  * Gateway messages on a server-to-client SSE stream:
  *
- * - {@link SseInjector} passes an upstream's stream through unchanged and slips whole events of
- *   the gateway's own in between the upstream's events, never inside one: an event is added
- *   only where the bytes so far end with a blank line (or before the first byte), else it waits
- *   for the next event boundary;
+ * - {@link SseRelay} passes an upstream's stream through unchanged (ending it when the upstream
+ *   goes silent for too long) and slips whole events of the gateway's own in between the
+ *   upstream's events, never inside one: an event is added only where the bytes so far end with
+ *   a blank line (or before the first byte), else it waits for the next event boundary. It is
+ *   one object per stream, with no pipe, no `stream.pipeline` and no copy of the bytes, because
+ *   every idle stream held open through the gateway costs what it holds;
  * - {@link holdingStream} is the stream of a session the gateway holds itself (a deferred
  *   session, before its upstream session exists);
  * - {@link completionStreams} wires both to the `notifications/elicitation/complete` hand-over
