@@ -45,8 +45,20 @@ function pipeBody(body: Readable, res: http.ServerResponse): Promise<void> {
   });
 }
 
-/** Writes a web Response to a Node ServerResponse, streaming the body. */
-export async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
+/**
+ * Writes a web Response to a Node ServerResponse, streaming the body; settles once the response
+ * is closed, and rejects when the head cannot be written. Not an async function: a response that
+ * streams for hours (SSE) keeps only the pipe's promise, not a suspended frame.
+ */
+export function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
+  try {
+    return startResponse(res, response);
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+function startResponse(res: http.ServerResponse, response: Response): Promise<void> {
   let headers: Record<string, string | string[]>;
   const source = response.headers;
   if (source instanceof HeaderMap) headers = source.toNodeHeaders();
@@ -62,12 +74,12 @@ export async function writeResponse(res: http.ServerResponse, response: Response
   const nodeBody = untouchedNodeBody(response);
   if (!nodeBody && !response.body) {
     res.end();
-    return;
+    return Promise.resolve();
   }
   // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
   // known length is on its way; its first chunk carries the headers in the same write.
   if (headers["content-length"] === undefined) res.flushHeaders();
-  await pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
+  return pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
 }
 
 /** The running server's view of the edge: its limits and the buffered-bytes budget. */
@@ -152,17 +164,16 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   // Answered before the whole request arrived (refused, or over a limit): the rest of the body is
   // never read, so this connection cannot carry another request.
   if (!req.complete) closeAfterResponse(req, res, limits);
-  try {
-    await writeResponse(res, response);
-  } catch (err) {
+  // Not awaited: this frame (the request's locals) need not live as long as the response streams.
+  writeResponse(res, response).catch((err: unknown) => {
     // Headers Node refuses to write (an upstream's control characters, say): never a crash.
     discardBody(response);
     if (res.headersSent) res.destroy(err as Error);
     else {
       const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
-      await writeResponse(res, fallback).catch(() => res.destroy());
+      writeResponse(res, fallback).catch(() => res.destroy());
     }
-  }
+  });
 }
 
 /** True when the request announces a body (a length other than 0, or a transfer coding). */
