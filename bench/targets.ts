@@ -27,6 +27,12 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+/**
+ * Node flags the gateway runs with, as the container image (`Dockerfile`) and `npm start` start
+ * it: a larger young generation (docs/performance.md, "Node flags").
+ */
+export const GATEWAY_NODE_FLAGS = ["--max-semi-space-size=32"];
+
 /** Node option that lets {@link Child.collectGarbage} reach the process (any free port). */
 export const INSPECT = "--inspect=127.0.0.1:0";
 
@@ -235,7 +241,7 @@ export async function startTollgate(
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1", ...args],
+    [...GATEWAY_NODE_FLAGS, ...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1", ...args],
     {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
