@@ -28,6 +28,13 @@ const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
 const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env" && args[i - 1] !== "--root") ?? "HEAD";
 /** `--root DIR`: run the first gateway from DIR instead of this working tree (a build of it, say). */
 const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--root") + 1]!) : repoRoot;
+/**
+ * `--restart`: fresh proxy processes for every round. One process can run persistently faster or
+ * slower than an identical one for its whole life (JIT and heap layout); single-process pairs
+ * were seen to differ by up to ±60 µs flat out with the same build. Restarting per round turns
+ * that bias into noise the median absorbs.
+ */
+const RESTART = args.includes("--restart");
 /** `--pin`: each proxy on the second core, the load generator and upstream on the first. */
 const PIN = args.includes("--pin");
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
@@ -62,24 +69,37 @@ async function main(): Promise<void> {
     const project = path.join(tmp, "project");
     writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
     const key = generateKey();
-    const bare = await startBareProxy(upstream.port);
-    const mine = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV }, [], MINE_ROOT);
-    const theirs = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other);
-    children.push(bare.child, mine.child, theirs.child);
-    const side = (name: string, t: { child: Child; port: number }): Side => ({ name, child: t.child, url: `http://127.0.0.1:${t.port}/mcp`, rate: [], flat: [] });
-    const sides = [side("bare node", bare), side(`gateway @ ${ref}`, theirs), side("gateway (working tree)", mine)];
-    if (PIN) {
-      pin(0, [process.pid, ...processTree(upstream.child.pid)]);
-      for (const s of sides) pin(1, processTree(s.child.pid));
-    }
+    const names = ["bare node", `gateway @ ${ref}`, "gateway (working tree)"];
+    const sides: Side[] = names.map((name) => ({ name, child: undefined as unknown as Child, url: "", rate: [], flat: [] }));
     const spec = (s: Side): RequestSpec => toolsCallSpec(s.url, identity.token);
-    for (const s of sides) {
-      const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: TOOLS_CALL_BODY });
-      const text = await res.text();
-      if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
-      await closedLoop(tool, spec(s), { connections: 32, seconds: 1, tmpDir: tmp });
-    }
+    /** Starts the three proxies (stopping earlier ones), checks each answers, and warms them up. */
+    const start = async () => {
+      for (const s of sides) if (s.child) await s.child.stop();
+      const started = [
+        await startBareProxy(upstream.port),
+        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other),
+        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV }, [], MINE_ROOT),
+      ];
+      started.forEach((t, i) => {
+        sides[i]!.child = t.child;
+        sides[i]!.url = `http://127.0.0.1:${t.port}/mcp`;
+        children.push(t.child);
+      });
+      if (PIN) {
+        pin(0, [process.pid, ...processTree(upstream.child.pid)]);
+        for (const s of sides) pin(1, processTree(s.child.pid));
+      }
+      for (const s of sides) {
+        const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: TOOLS_CALL_BODY });
+        const text = await res.text();
+        if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
+        // Long enough for the JIT to settle: a fresh process is dearer per request for a few seconds.
+        await closedLoop(tool, spec(s), { connections: 32, seconds: 3, tmpDir: tmp });
+      }
+    };
+    await start();
     for (let round = 0; round < ROUNDS; round++) {
+      if (RESTART && round > 0) await start();
       const order = sides.map((_, i) => sides[(i + round) % sides.length]!);
       const line: string[] = [];
       for (const s of order) {
