@@ -208,26 +208,43 @@ export class LogWriter {
     const deadline = Date.now() + this.syncFlushMs;
     let wait = 1;
     while (this.queue.length > 0) {
-      const c = this.queue[0]!;
-      let err: Error | undefined;
-      try {
-        this.stats.writes++;
-        c.start += fs.writeSync(this.fd, c.buf, c.start, c.end - c.start);
-        if (c.start < c.end) continue;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "EAGAIN" && Date.now() < deadline) {
-          this.stats.retries++;
-          sleep(wait);
-          wait = Math.min(wait * 2, 20);
-          continue;
-        }
-        err = e as Error;
-        this.report(err);
-        this.stats.failed++;
+      if (this.writeOldest() !== "again") continue;
+      if (Date.now() >= deadline) {
+        this.dropOldest(Object.assign(new Error("write EAGAIN: the destination stayed full"), { code: "EAGAIN" }));
+        continue;
       }
-      this.queue.shift();
-      this.done(c, err);
+      this.stats.retries++;
+      sleep(wait);
+      wait = Math.min(wait * 2, 20);
     }
+  }
+
+  /**
+   * One `write(2)` of the oldest chunk: `more` (part of it is left), `done` (written, or dropped
+   * after an error other than `EAGAIN`), or `again` (`EAGAIN`: the chunk stays first in line).
+   */
+  private writeOldest(): "more" | "done" | "again" {
+    const c = this.queue[0]!;
+    try {
+      this.stats.writes++;
+      c.start += fs.writeSync(this.fd, c.buf, c.start, c.end - c.start);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EAGAIN") return "again";
+      this.dropOldest(e as Error);
+      return "done";
+    }
+    if (c.start < c.end) return "more";
+    this.queue.shift();
+    this.done(c, undefined);
+    return "done";
+  }
+
+  /** Gives up on the oldest chunk after `err` (reported once). */
+  private dropOldest(err: Error): void {
+    const c = this.queue.shift()!;
+    this.report(err);
+    this.stats.failed++;
+    this.done(c, err);
   }
 
   /** Flushes synchronously and stops writing; closes the file if the writer opened it. */
@@ -299,25 +316,13 @@ export class LogWriter {
   private readonly onDrain = (): void => {
     this.drainScheduled = false;
     while (this.queue.length > 0 && !this.retryTimer) {
-      const c = this.queue[0]!;
-      let err: Error | undefined;
-      try {
-        this.stats.writes++;
-        c.start += fs.writeSync(this.fd, c.buf, c.start, c.end - c.start);
-        if (c.start < c.end) continue;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "EAGAIN") {
-          this.stats.retries++;
-          this.retryTimer = setTimeout(this.onRetry, RETRY_MS);
-          return;
-        }
-        err = e as Error;
-        this.report(err);
-        this.stats.failed++;
+      const r = this.writeOldest();
+      if (r === "again") {
+        this.stats.retries++;
+        this.retryTimer = setTimeout(this.onRetry, RETRY_MS);
+        return;
       }
-      this.queue.shift();
-      this.done(c, err);
-      if (this.dropping !== 0 && this.queued <= this.maxQueued / 2) this.notice();
+      if (r === "done" && this.dropping !== 0 && this.queued <= this.maxQueued / 2) this.notice();
     }
     if (this.closed && this.ownsFd && !this.retryTimer && this.queue.length === 0) fs.close(this.fd, () => {});
   };
