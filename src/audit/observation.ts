@@ -11,13 +11,13 @@
  */
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
-import { mcpRequestInfo, type JsonRpcId, type JsonRpcMessage } from "../mcp/messages.js";
+import { cachedMcpRequestInfo, mcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import { logAccess } from "../log.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
-import { RpcTap, tapNodeBody } from "./rpc-tap.js";
+import { RpcTap, tapNodeBody, type TapCallbacks } from "./rpc-tap.js";
 
 /** Methods whose messages are capability calls, with the param that names the capability. */
 const CAPABILITY_PARAM: Record<string, string> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
@@ -171,8 +171,20 @@ function clientNameOf(user: UserInfo | undefined, messages: JsonRpcMessage[]): s
   return typeof v === "string" ? v : undefined;
 }
 
-/** One MCP request's observation. Created by the gateway; fed by the proxy handler. */
-export class McpObservation {
+/** How the upstream body ended, when it ended before the observation was ready for it. */
+interface TapEnd {
+  complete: boolean;
+  unread: boolean;
+}
+
+/**
+ * One MCP request's observation. Created by the gateway; fed by the proxy handler.
+ *
+ * It runs without promises or per-request closures on the common path: `finish` (at the answer's
+ * head) records the invocations, the tap's callbacks (this object is the tap's callback object)
+ * settle each answer as it passes, and the end of the body completes the observation.
+ */
+export class McpObservation implements TapCallbacks {
   traceId: string | undefined = undefined;
   /** The request's server span, when tracing is on. */
   spanId: string | undefined = undefined;
@@ -182,12 +194,19 @@ export class McpObservation {
   #forwarded: Uint8Array | undefined;
   #error: unknown = undefined;
   #tap: RpcTap | undefined;
-  #tapEnded: { complete: boolean; unread: boolean } | undefined;
+  #tapEnded: TapEnd | undefined;
   #early: JsonRpcMessage[] | undefined;
-  #finish: ((complete: boolean, unread: boolean) => void) | undefined;
   #listKinds: Map<string, { kind: "tool" | "prompt"; field: string }> | undefined;
   #sse = false;
   #logged = false;
+  // Set by `finish` for the completion:
+  #started = false;
+  #base: EventBase | undefined;
+  #info: McpRequestInfo | undefined;
+  #pending: Map<string, Pending> | undefined;
+  #status = 0;
+  #headAt = 0;
+  #capable = false;
 
   constructor(
     private readonly deps: ObservationDeps,
@@ -227,37 +246,70 @@ export class McpObservation {
     if (!sse && !contentType?.includes("json")) return;
     this.#sse = sse;
     if (sse) this.deps.metrics?.streamOpened(this.operationId);
-    this.#tap = new RpcTap(sse, {
-      message: (m) => this.#answer(m),
-      end: (complete, unread) => {
-        if (sse) this.deps.metrics?.streamClosed(this.operationId);
-        if (this.#finish) this.#finish(complete, unread);
-        else this.#tapEnded = { complete, unread };
-      },
-    });
+    this.#tap = new RpcTap(sse, this);
     tapNodeBody(body, this.#tap);
   }
 
-  #onAnswer: ((m: JsonRpcMessage) => void) | undefined;
-  #answer(m: JsonRpcMessage): void {
+  /** Tap callback: one message of the upstream body. */
+  message(m: JsonRpcMessage): void {
     if (m.method !== undefined || m.id === undefined) return;
-    if (this.#onAnswer) this.#onAnswer(m);
+    if (this.#started) this.#settle(m, upstreamVerdict(m), performance.now());
     else (this.#early ??= []).push(m);
+  }
+
+  /** Tap callback: the upstream body is over. */
+  end(complete: boolean, unread: boolean): void {
+    if (this.#sse) this.deps.metrics?.streamClosed(this.operationId);
+    if (!this.#started) {
+      this.#tapEnded = { complete, unread };
+      return;
+    }
+    try {
+      this.#completeTapped(complete, unread);
+    } catch (err) {
+      this.#failedObservation(err, this.#status);
+    }
   }
 
   /**
    * The response head is ready (`response` after outbound policies and hooks). Emits the
-   * invocation events now and the completions when the answers are in.
+   * invocation events now and the completions when the answers are in. Returns a promise only
+   * when it must wait for something (the request's messages not parsed yet, an answer the
+   * gateway made itself); failures are logged, never thrown.
    */
-  async finish(response: Response, request: PipelineRequest): Promise<void> {
+  finish(response: Response, request: PipelineRequest): Promise<void> | undefined {
     const headAt = performance.now();
-    // Read before the first await: the server starts sending the body right after this call.
-    // A GET carries no JSON-RPC request, and its answer may be a long-lived stream the gateway holds.
-    const ownAnswer = this.#answered || this.#error || this.httpMethod === "GET" ? undefined : this.#gatewayAnswers(response);
-    // Refused before anything read the body (e.g. 401): its messages stay unknown rather than
-    // buffering an unauthenticated body for the audit trail.
-    if (this.original instanceof IncomingRequest && this.original.bodyPending) return this.accessLine(response.status, headAt);
-    const info = await mcpRequestInfo(this.original);
+    try {
+      // Read before anything waits: the server starts sending the body right after this call.
+      // A GET carries no JSON-RPC request, and its answer may be a long-lived stream the gateway holds.
+      const ownAnswer = this.#answered || this.#error || this.httpMethod === "GET" ? undefined : this.#gatewayAnswers(response);
+      // Refused before anything read the body (e.g. 401): its messages stay unknown rather than
+      // buffering an unauthenticated body for the audit trail.
+      if (this.original instanceof IncomingRequest && this.original.bodyPending) {
+        this.accessLine(response.status, headAt);
+        return undefined;
+      }
+      const info = cachedMcpRequestInfo(this.original);
+      if (info !== undefined && ownAnswer === undefined) {
+        this.#start(info, response, request, headAt, false);
+        return undefined;
+      }
+      return (async () => {
+        try {
+          this.#start(info ?? (await mcpRequestInfo(this.original)), response, request, headAt, ownAnswer !== undefined);
+          if (ownAnswer) this.#completeOwn((await ownAnswer) ?? []);
+        } catch (err) {
+          this.#failedObservation(err, response.status);
+        }
+      })();
+    } catch (err) {
+      this.#failedObservation(err, response.status);
+      return undefined;
+    }
+  }
+
+  /** Records the invocations; completes at once when no upstream body is still to come. */
+  #start(info: McpRequestInfo, response: Response, request: PipelineRequest, headAt: number, ownAnswerComing: boolean): void {
     const user = request.user;
     const base: EventBase = {
       operationId: this.operationId,
@@ -270,97 +322,134 @@ export class McpObservation {
       spanId: this.spanId,
       path: this.path,
     };
-    // Accepted: the upstream's answer was passed on. Otherwise the gateway answered itself
-    // (denied, connect required, a failure), whether or not the upstream was asked first.
-    const reached = this.#answered;
+    this.#base = base;
+    this.#info = info;
+    this.#status = response.status;
+    this.#headAt = headAt;
     const asked = this.#attempted;
     const forwardedIds = asked ? this.#forwardedIds(info.messages) : undefined;
-    const pending = new Map<string, Pending>();
+    const pending = (this.#pending = new Map<string, Pending>());
     for (const m of info.messages) {
       if (typeof m.method !== "string" || m.id === undefined) continue;
       const param = CAPABILITY_PARAM[m.method];
       const name = param !== undefined ? m.params?.[param] : undefined;
       const p: Pending = { msg: m, capability: typeof name === "string" ? name : undefined, verdict: undefined, at: 0 };
-      pending.set(idKey(m.id), p);
+      const key = idKey(m.id);
+      pending.set(key, p);
       const list = LISTS[m.method];
-      if (list) (this.#listKinds ??= new Map()).set(idKey(m.id), list);
-      if (forwardedIds && !forwardedIds.has(idKey(m.id))) {
+      if (list) (this.#listKinds ??= new Map()).set(key, list);
+      if (forwardedIds && !forwardedIds.has(key)) {
         p.verdict = { outcome: "denied", reasonCode: "capability_hidden", failureOrigin: "gateway" };
         p.at = headAt;
       }
     }
-    const capable = user !== undefined || asked || response.headers.get("content-type")?.includes("json") === true;
-    if (capable) {
+    this.#capable = user !== undefined || asked || response.headers.get("content-type")?.includes("json") === true;
+    // An invocation is its own line while its answer streams: the call is then in flight for as
+    // long as the stream runs. An answer that comes whole is completed as soon as it has passed,
+    // and its completion carries every field of the invocation, so the invocation goes to
+    // `debug` (written only when that level is on).
+    const level = this.#sse ? "info" : "debug";
+    if (this.#capable && (level === "info" || this.deps.audit.log.isLevelEnabled("debug"))) {
       for (const p of pending.values()) {
-        if (CAPABILITY_PARAM[p.msg.method!] !== undefined) this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined));
+        if (CAPABILITY_PARAM[p.msg.method!] !== undefined) {
+          this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined), level);
+        }
       }
     }
-
-    const settle = (m: JsonRpcMessage, verdict: Verdict, at: number) => {
-      const p = pending.get(idKey(m.id));
-      if (!p || p.verdict) return;
-      p.verdict = verdict;
-      p.at = at;
-      const list = this.#listKinds?.get(idKey(m.id));
-      if (list && verdict.outcome === "success") this.#learn(list, m);
-    };
+    this.#started = true;
     if (this.#tap) {
-      this.#onAnswer = (m) => settle(m, upstreamVerdict(m), performance.now());
-      for (const m of this.#early ?? []) this.#onAnswer(m);
+      const early = this.#early;
       this.#early = undefined;
-      const ended = this.#tapEnded ?? (await new Promise<{ complete: boolean; unread: boolean }>((resolve) => (this.#finish = (complete, unread) => resolve({ complete, unread }))));
-      const at = performance.now();
-      const rest: Verdict = this.#error
-        ? errorVerdict(this.#error)
-        : ended.unread
-          ? { outcome: "success", reasonCode: "answer_not_read" }
-          : !ended.complete && this.aborted()
-            ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
-            : { outcome: "failure", reasonCode: ended.complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
-      for (const p of pending.values()) if (!p.verdict) ((p.verdict = rest), (p.at = at));
-    } else {
-      const answers = (await ownAnswer) ?? [];
-      const verdictOf = reached ? upstreamVerdict : gatewayVerdict;
-      for (const m of answers) settle(m, verdictOf(m), headAt);
-      const rest = this.#error ? errorVerdict(this.#error) : statusVerdict(response.status);
-      for (const p of pending.values()) if (!p.verdict) ((p.verdict = rest), (p.at = headAt));
-    }
+      if (early) for (const m of early) this.#settle(m, upstreamVerdict(m), performance.now());
+      const ended = this.#tapEnded;
+      if (ended) this.#completeTapped(ended.complete, ended.unread);
+    } else if (!ownAnswerComing) this.#completeOwn(undefined);
+  }
 
-    const gatewayMs = headAt - this.started - this.#upstreamMs;
-    if (capable) {
-      for (const p of pending.values()) {
-        if (CAPABILITY_PARAM[p.msg.method!] === undefined) continue;
-        const v = p.verdict!;
-        this.deps.audit.emit(
-          requestEvent(
-            AuditEvents.capabilityCompleted,
-            base,
-            p.msg.method,
-            p.capability,
-            v,
-            response.status,
-            round(p.at - this.started),
-            round(gatewayMs),
-            asked ? round(Math.max(0, p.at - this.started - gatewayMs)) : undefined,
-          ),
-        );
-      }
+  #settle(m: JsonRpcMessage, verdict: Verdict, at: number): void {
+    const key = idKey(m.id);
+    const p = this.#pending?.get(key);
+    if (!p || p.verdict) return;
+    p.verdict = verdict;
+    p.at = at;
+    const list = this.#listKinds?.get(key);
+    if (list && verdict.outcome === "success") this.#learn(list, m);
+  }
+
+  /** The upstream body ended: what it did not answer gets the verdict of how it ended. */
+  #completeTapped(complete: boolean, unread: boolean): void {
+    const at = performance.now();
+    const rest: Verdict = this.#error
+      ? errorVerdict(this.#error)
+      : unread
+        ? { outcome: "success", reasonCode: "answer_not_read" }
+        : !complete && this.aborted()
+          ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
+          : { outcome: "failure", reasonCode: complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
+    for (const p of this.#pending!.values()) if (!p.verdict) ((p.verdict = rest), (p.at = at));
+    this.#complete();
+  }
+
+  /** No upstream body to read: the answers are those the gateway made (if any), else the status. */
+  #completeOwn(answers: JsonRpcMessage[] | undefined): void {
+    const headAt = this.#headAt;
+    if (answers) {
+      const verdictOf = this.#answered ? upstreamVerdict : gatewayVerdict;
+      for (const m of answers) this.#settle(m, verdictOf(m), headAt);
     }
-    const verdicts: Verdict[] = [];
-    for (const p of pending.values()) verdicts.push(p.verdict!);
-    const v = verdicts.length > 0 ? aggregate(verdicts) : this.#error ? errorVerdict(this.#error) : statusVerdict(response.status);
-    const endAt = this.#sse ? performance.now() : headAt;
-    const methods: JsonRpcMessage[] = [];
-    for (const m of info.messages) if (typeof m.method === "string") methods.push(m);
+    const rest = this.#error ? errorVerdict(this.#error) : statusVerdict(this.#status);
+    for (const p of this.#pending!.values()) if (!p.verdict) ((p.verdict = rest), (p.at = headAt));
+    this.#complete();
+  }
+
+  /** Writes the completions and the request event. */
+  #complete(): void {
+    const base = this.#base!;
+    const info = this.#info!;
+    const pending = this.#pending!;
+    const asked = this.#attempted;
+    const status = this.#status;
+    const gatewayMs = this.#headAt - this.started - this.#upstreamMs;
+    let v: Verdict | undefined;
+    let mixed = false;
+    for (const p of pending.values()) {
+      const pv = p.verdict!;
+      if (v === undefined) v = pv;
+      else if (pv.outcome !== v.outcome) mixed = true;
+      if (!this.#capable || CAPABILITY_PARAM[p.msg.method!] === undefined) continue;
+      this.deps.audit.emit(
+        requestEvent(
+          AuditEvents.capabilityCompleted,
+          base,
+          p.msg.method,
+          p.capability,
+          pv,
+          status,
+          round(p.at - this.started),
+          round(gatewayMs),
+          asked ? round(Math.max(0, p.at - this.started - gatewayMs)) : undefined,
+        ),
+      );
+    }
+    if (mixed) v = aggregate([...pending.values()].map((p) => p.verdict!));
+    else v ??= this.#error ? errorVerdict(this.#error) : statusVerdict(status);
+    const endAt = this.#sse ? performance.now() : this.#headAt;
+    let methods = 0;
+    let first: JsonRpcMessage | undefined;
+    for (const m of info.messages) {
+      if (typeof m.method !== "string") continue;
+      methods++;
+      first ??= m;
+    }
     this.#logged = true;
     this.deps.audit.emit(
       requestEvent(
-        reached ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
+        this.#answered ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
         base,
-        info.batch && methods.length > 1 ? "batch" : methods[0]?.method,
-        methods.length === 1 ? pending.values().next().value?.capability : undefined,
+        info.batch && methods > 1 ? "batch" : first?.method,
+        methods === 1 ? pending.values().next().value?.capability : undefined,
         v,
-        response.status,
+        status,
         round(endAt - this.started),
         round(gatewayMs),
         asked ? round(this.#upstreamMs) : undefined,
@@ -368,6 +457,11 @@ export class McpObservation {
       "info",
       "request",
     );
+  }
+
+  #failedObservation(err: unknown, status: number): void {
+    this.deps.audit.log.warn({ err, requestId: this.requestId }, "audit observation failed");
+    this.accessLine(status);
   }
 
   /**

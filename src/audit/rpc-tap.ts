@@ -110,13 +110,30 @@ export class RpcTap {
   }
 }
 
+const TAP = Symbol("tollgate.rpcTap");
+type Tapped = Readable & { [TAP]: RpcTap };
+
+// Listeners shared by every tapped body (an emitter calls them with the body as `this`), so
+// tapping a body allocates no closures.
+function onTapData(this: Tapped, c: Buffer): void {
+  this[TAP].chunk(c);
+}
+function onTapEnd(this: Tapped): void {
+  this[TAP].finish(true);
+}
+function onTapClose(this: Tapped): void {
+  this[TAP].finish(false);
+}
+
 /**
  * Watches a Node body that someone else will pipe. The stream is paused first so the listener
  * does not start the flow before the pipe is attached (the pipe resumes it).
  */
 export function tapNodeBody(body: Readable, tap: RpcTap): void {
   if (body.readableFlowing !== true) body.pause();
-  body.on("data", (c: Buffer) => tap.chunk(c));
-  body.once("end", () => tap.finish(true));
-  body.once("close", () => tap.finish(false));
+  (body as Tapped)[TAP] = tap;
+  body.on("data", onTapData);
+  // `finish` is idempotent: plain listeners, not `once` (which wraps each in a closure).
+  body.on("end", onTapEnd);
+  body.on("close", onTapClose);
 }

@@ -112,6 +112,11 @@ export class SessionCapabilities {
 /** Process-wide session memory shared by the proxy and the policies. */
 export const sessionCapabilities = new SessionCapabilities();
 
+/** The request's messages when {@link mcpRequestInfo} has already parsed them (no microtask). */
+export function cachedMcpRequestInfo(request: PipelineRequest): McpRequestInfo | undefined {
+  return (request as unknown as Record<symbol, McpRequestInfo | undefined>)[CACHE];
+}
+
 /**
  * Parses (once) the MCP messages of a request. An unparseable body yields `parsed: false` and is
  * left for the upstream to reject. Throws only for a batch beyond the limits of

@@ -40,6 +40,13 @@ export interface BodyLimits {
 }
 
 const EXPECT_CONTINUE = /^100-continue$/i;
+const EMPTY = Buffer.alloc(0);
+
+const tooLarge = (limit: number) => new GatewayError("body_too_large", 413, `Request body exceeds ${limit} bytes.`);
+const overloaded = () =>
+  new GatewayError("overloaded", 503, "The gateway is buffering too many request bodies; retry shortly.", {
+    headers: { "retry-after": "1" },
+  });
 
 /** The body of one Node request, read on first use. */
 export class NodeRequestBody implements LazyBody {
@@ -50,6 +57,12 @@ export class NodeRequestBody implements LazyBody {
   #promise: Promise<Uint8Array> | undefined;
   #held = 0;
   #released = false;
+  #declared = -1;
+  #size = 0;
+  #chunks: Buffer[] | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #resolve: ((bytes: Uint8Array) => void) | undefined;
+  #reject: ((err: GatewayError) => void) | undefined;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -85,67 +98,121 @@ export class NodeRequestBody implements LazyBody {
   #read(): Promise<Uint8Array> {
     const { req, res, limits } = this;
     const limit = limits.maxBodyBytes;
-    const tooLarge = () => new GatewayError("body_too_large", 413, `Request body exceeds ${limit} bytes.`);
-    const overloaded = () =>
-      new GatewayError("overloaded", 503, "The gateway is buffering too many request bodies; retry shortly.", {
-        headers: { "retry-after": "1" },
-      });
     const declaredField = req.headers["content-length"];
     const declared = declaredField === undefined ? -1 : Number(declaredField);
-    if (declared > limit) return this.#fail(tooLarge());
+    if (declared > limit) return this.#fail(tooLarge(limit));
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
+    this.#declared = declared;
+    // A body that has arrived whole is taken from the stream's buffer at once.
+    if (req.complete && req.readableFlowing !== true && !req.readableEnded) return this.#take();
     // The client waits for this before sending a body; an answer without reading never sends it.
     if (EXPECT_CONTINUE.test(req.headers.expect ?? "") && !res.headersSent) res.writeContinue();
-    return new Promise<Uint8Array>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const cleanup = () => {
-        req.off("data", onData);
-        req.off("end", onEnd);
-        req.off("error", onError);
-        req.off("close", onClose);
-        if (timer) clearTimeout(timer);
-      };
-      const fail = (err: GatewayError) => {
-        cleanup();
-        req.pause();
-        this.failed = true;
-        reject(err);
-      };
-      const onData = (c: Buffer) => {
-        size += c.length;
-        if (size > limit) return fail(tooLarge());
-        if (declared < 0 && !this.#hold(c.length)) return fail(overloaded());
-        chunks.push(c);
-        timer?.refresh();
-      };
-      const onEnd = () => {
-        cleanup();
-        const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        this.bytes = bytes;
-        resolve(bytes);
-      };
-      const onError = () => fail(new GatewayError("body_incomplete", 400, "The request body was not received completely."));
-      const onClose = () => {
-        if (!req.complete) onError();
-      };
-      req.on("data", onData);
-      req.on("end", onEnd);
-      req.on("error", onError);
-      req.on("close", onClose);
-      // A body that already arrived whole needs no timer: that is every small MCP message.
-      if (!req.complete && limits.bodyIdleTimeoutMs > 0) {
-        timer = setTimeout(
-          () => fail(new GatewayError("body_timeout", 408, "The request body was not received in time.")),
-          limits.bodyIdleTimeoutMs,
-        );
-      }
-    });
+    // Read as it arrives. The listeners are functions shared by all requests (the request is their
+    // `this`), so reading a body allocates no closures.
+    const promise = new Promise<Uint8Array>(captureSettlers);
+    this.#resolve = settlers.resolve;
+    this.#reject = settlers.reject;
+    (req as Reading)[READER] = this;
+    req.on("data", onBodyData);
+    req.on("end", onBodyEnd);
+    req.on("error", onBodyError);
+    req.on("close", onBodyClose);
+    if (limits.bodyIdleTimeoutMs > 0) this.#timer = setTimeout(onBodyTimeout, limits.bodyIdleTimeoutMs, this);
+    return promise;
+  }
+
+  /** The whole body from the stream's buffer (the request is complete). */
+  #take(): Promise<Uint8Array> {
+    const req = this.req;
+    const limit = this.limits.maxBodyBytes;
+    const size = req.readableLength;
+    if (size > limit) return this.#fail(tooLarge(limit));
+    if (this.#declared < 0 && size > 0 && !this.#hold(size)) return this.#fail(overloaded());
+    let bytes: Buffer = (req.read() as Buffer | null) ?? EMPTY;
+    let next: Buffer | null;
+    while ((next = req.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, next]);
+    this.bytes = bytes;
+    return Promise.resolve(bytes);
+  }
+
+  /** @internal One piece of the body arrived. */
+  onData(c: Buffer): void {
+    this.#size += c.length;
+    if (this.#size > this.limits.maxBodyBytes) return this.#failReading(tooLarge(this.limits.maxBodyBytes));
+    if (this.#declared < 0 && !this.#hold(c.length)) return this.#failReading(overloaded());
+    (this.#chunks ??= []).push(c);
+    this.#timer?.refresh();
+  }
+
+  /** @internal The body is complete. */
+  onEnd(): void {
+    const chunks = this.#chunks;
+    const resolve = this.#resolve;
+    this.#stopReading();
+    const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    this.bytes = bytes;
+    resolve?.(bytes);
+  }
+
+  /** @internal Reading stopped before the end. */
+  onFailure(err: GatewayError): void {
+    this.#failReading(err);
+  }
+
+  #failReading(err: GatewayError): void {
+    const reject = this.#reject;
+    this.#stopReading();
+    this.req.pause();
+    this.failed = true;
+    reject?.(err);
+  }
+
+  #stopReading(): void {
+    const req = this.req;
+    req.off("data", onBodyData);
+    req.off("end", onBodyEnd);
+    req.off("error", onBodyError);
+    req.off("close", onBodyClose);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#chunks = undefined;
+    this.#resolve = undefined;
+    this.#reject = undefined;
   }
 
   #fail(err: GatewayError): Promise<Uint8Array> {
     this.failed = true;
     return Promise.reject(err);
   }
+}
+
+const READER = Symbol("tollgate.bodyReader");
+type Reading = http.IncomingMessage & { [READER]: NodeRequestBody };
+
+// One executor for every promise: it hands the settle functions over through `settlers`.
+const settlers: { resolve: ((bytes: Uint8Array) => void) | undefined; reject: ((err: GatewayError) => void) | undefined } = {
+  resolve: undefined,
+  reject: undefined,
+};
+function captureSettlers(resolve: (bytes: Uint8Array) => void, reject: (err: GatewayError) => void): void {
+  settlers.resolve = resolve;
+  settlers.reject = reject;
+}
+
+const incomplete = () => new GatewayError("body_incomplete", 400, "The request body was not received completely.");
+
+function onBodyData(this: Reading, c: Buffer): void {
+  this[READER].onData(c);
+}
+function onBodyEnd(this: Reading): void {
+  this[READER].onEnd();
+}
+function onBodyError(this: Reading): void {
+  this[READER].onFailure(incomplete());
+}
+function onBodyClose(this: Reading): void {
+  if (!this.complete) this[READER].onFailure(incomplete());
+}
+function onBodyTimeout(body: NodeRequestBody): void {
+  body.onFailure(new GatewayError("body_timeout", 408, "The request body was not received in time."));
 }

@@ -52,16 +52,6 @@ const isChallenge = (res: UpstreamResponse) =>
 /** A handler with resources (its own connection pool, if any) to release when the gateway closes. */
 export type McpProxyHandler = Handler & { close(): Promise<void> };
 
-/** One upstream exchange whose duration counts as upstream time in the audit trail. */
-async function timed(obs: McpObservation, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
-  const t = performance.now();
-  try {
-    return await exchangeOnce(o, policy);
-  } finally {
-    obs.upstreamTime(performance.now() - t);
-  }
-}
-
 /**
  * One upstream exchange in a client span whose W3C `traceparent` (and `tracestate`) the upstream
  * receives; the body (and any `_meta` trace keys in it) goes as the client sent it.
@@ -211,17 +201,27 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
   async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
     const obs = (context as ObservedContext)[OBSERVATION];
-    const timedExchange = obs ? (x: ExchangeOptions, p: RedirectPolicy) => timed(obs, x, p) : exchangeOnce;
     const tracing = services.tracing;
-    const exchange = tracing ? (x: ExchangeOptions, p: RedirectPolicy) => traced(tracing, timedExchange, x, p) : timedExchange;
-    let res = await exchange(o, policy);
+    // The duration of each exchange counts as upstream time in the audit trail.
+    let t = performance.now();
+    let res: UpstreamResponse;
+    try {
+      res = tracing ? await traced(tracing, exchangeOnce, o, policy) : await exchangeOnce(o, policy);
+    } finally {
+      obs?.upstreamTime(performance.now() - t);
+    }
     if (!isAuthRefusal(res)) return res;
     const outcome = await recover(res, context, false);
     if (outcome instanceof Response) return outcome;
     if (typeof outcome === "string") {
       // Later requests of this exchange (a deferred session's handshake, then the request) use it too.
       o.headers.authorization = outcome;
-      res = await exchange(o, policy);
+      t = performance.now();
+      try {
+        res = tracing ? await traced(tracing, exchangeOnce, o, policy) : await exchangeOnce(o, policy);
+      } finally {
+        obs?.upstreamTime(performance.now() - t);
+      }
       if (isAuthRefusal(res)) {
         const again = await recover(res, context, true);
         if (again instanceof Response) return again;

@@ -1,0 +1,112 @@
+/**
+ * When `mcp_capability_invoked` is written: at `info` while the call's answer streams (SSE: the
+ * call is in flight for as long as the stream runs), at `debug` when the answer comes whole (its
+ * completion, written as soon as the body has passed, carries every field of the invocation).
+ * Each call has its completion and its request event either way.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { startMcpTestServer, type McpTestServer } from "../fixtures/mcp-servers.js";
+import { startGateway, type RunningGateway } from "../helpers/harness.js";
+import { initializeBody, MCP_POST_HEADERS, proxyProject, rpc } from "./mcp-proxy-helpers.js";
+
+let json: McpTestServer;
+let sse: McpTestServer;
+let dir: string;
+
+before(async () => {
+  json = await startMcpTestServer({ mode: "stateless" });
+  sse = await startMcpTestServer({ mode: "stateful" });
+  dir = await proxyProject([
+    { path: "/json", options: { rewritePattern: json.url } },
+    { path: "/sse", options: { rewritePattern: sse.url } },
+  ]);
+});
+after(async () => {
+  await json?.close();
+  await sse?.close();
+});
+
+type Line = Record<string, unknown>;
+
+/** The audit lines of one request, waiting (without timers) for its request event. */
+async function linesOf(gw: RunningGateway, requestId: string): Promise<Line[]> {
+  for (let i = 0; i < 500; i++) {
+    const lines = gw.logs.map((l) => JSON.parse(l) as Line).filter((l) => l.requestId === requestId && typeof l.event === "string");
+    if (lines.some((l) => l.event === "mcp_request_accepted")) return lines;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.fail(`no request event for ${requestId}:\n${gw.logs.join("\n")}`);
+}
+
+async function call(gw: RunningGateway, path: string, requestId: string, session?: string): Promise<void> {
+  const res = await fetch(`${gw.url}${path}`, {
+    method: "POST",
+    headers: { ...MCP_POST_HEADERS, "mcp-protocol-version": "2025-11-25", "x-request-id": requestId, ...(session ? { "mcp-session-id": session } : {}) },
+    body: rpc("tools/call", { name: "echo", arguments: { text: "not-for-the-log" } }, 7),
+  });
+  assert.equal(res.status, 200);
+  assert.match(await res.text(), /not-for-the-log/);
+}
+
+/** Opens a session on the stateful (SSE-answering) upstream through the gateway. */
+async function session(gw: RunningGateway): Promise<string> {
+  const res = await fetch(`${gw.url}/sse`, { method: "POST", headers: MCP_POST_HEADERS, body: initializeBody() });
+  assert.equal(res.status, 200);
+  await res.text();
+  const sid = res.headers.get("mcp-session-id");
+  assert.ok(sid);
+  const note = await fetch(`${gw.url}/sse`, {
+    method: "POST",
+    headers: { ...MCP_POST_HEADERS, "mcp-protocol-version": "2025-11-25", "mcp-session-id": sid },
+    body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+  });
+  assert.equal(note.status, 202);
+  return sid;
+}
+
+const shape = (lines: Line[]) => lines.map((l) => [l.event, l.level, l.capabilityName, l.outcome]);
+
+test("at info: a call answered in one JSON body has its completion and request event, no invocation line", async () => {
+  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
+  try {
+    await call(gw, "/json", "json-1");
+    assert.deepEqual(shape(await linesOf(gw, "json-1")), [
+      ["mcp_capability_completed", 30, "echo", "success"],
+      ["mcp_request_accepted", 30, "echo", "success"],
+    ]);
+    assert.ok(!gw.logs.join("\n").includes("not-for-the-log"), "tool arguments and results are never logged");
+  } finally {
+    await gw.close();
+  }
+});
+
+test("at info: a call answered as an SSE stream is logged as invoked when the stream starts", async () => {
+  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
+  try {
+    const sid = await session(gw);
+    await call(gw, "/sse", "sse-1", sid);
+    const lines = await linesOf(gw, "sse-1");
+    assert.deepEqual(shape(lines), [
+      ["mcp_capability_invoked", 30, "echo", undefined],
+      ["mcp_capability_completed", 30, "echo", "success"],
+      ["mcp_request_accepted", 30, "echo", "success"],
+    ]);
+  } finally {
+    await gw.close();
+  }
+});
+
+test("at debug: the invocation of a call answered in one JSON body is written too, at debug", async () => {
+  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "debug" } });
+  try {
+    await call(gw, "/json", "json-2");
+    assert.deepEqual(shape(await linesOf(gw, "json-2")), [
+      ["mcp_capability_invoked", 20, "echo", undefined],
+      ["mcp_capability_completed", 30, "echo", "success"],
+      ["mcp_request_accepted", 30, "echo", "success"],
+    ]);
+  } finally {
+    await gw.close();
+  }
+});
