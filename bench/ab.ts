@@ -15,12 +15,10 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateKey } from "../src/store/crypto.js";
-import { BENCH_AUDIENCE, closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
+import { closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
 import { cpuMicros, processTree } from "./proc.js";
-import { writeBenchProject } from "./project.js";
 import { quantile } from "./report.js";
-import { repoRoot, startBareProxy, startIdentity, startTollgate, startUpstream, type Child } from "./targets.js";
+import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf("--rounds");
@@ -60,15 +58,12 @@ async function main(): Promise<void> {
   execFileSync("git", ["worktree", "add", "--detach", other, ref], { cwd: repoRoot, stdio: "ignore" });
   fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(other, "node_modules"));
   const children: Child[] = [];
+  let fixture: BenchFixture | undefined;
   try {
     const tool = await throughputTool();
-    const identity = await startIdentity(BENCH_AUDIENCE);
-    const upstream = await startUpstream();
+    fixture = await startBenchFixture({ tmpDir: tmp, tokenExchange: false });
+    const { identity, upstream, projectDir: project, key } = fixture;
     children.push(upstream.child);
-    const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
-    const project = path.join(tmp, "project");
-    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
-    const key = generateKey();
     const names = ["bare node", `gateway @ ${ref}`, "gateway (working tree)"];
     const sides: Side[] = names.map((name) => ({ name, child: undefined as unknown as Child, url: "", rate: [], flat: [] }));
     const spec = (s: Side): RequestSpec => toolsCallSpec(s.url, identity.token);
@@ -126,6 +121,7 @@ async function main(): Promise<void> {
     log(`  working tree minus ${ref}, median of the per-round differences: at ${RATE}/s ${med(dRate).toFixed(0)} µs, flat out ${med(dFlat).toFixed(1)} µs`);
   } finally {
     for (const c of children) await c.stop();
+    await fixture?.stop();
     execFileSync("git", ["worktree", "remove", "--force", other], { cwd: repoRoot, stdio: "ignore" });
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -20,15 +20,14 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateKey } from "../src/store/crypto.js";
-import { BENCH_AUDIENCE, closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
+import { closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
 import { cpuMicros, haveProc, processTree } from "./proc.js";
 import { newestProfile, renderProfile, summarise } from "./profile.js";
-import { writeBenchProject, TX_UPSTREAM_ID } from "./project.js";
+import { TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
 import { measureSse } from "./sse.js";
-import { findNginx, INSPECT, repoRoot, startBareProxy, startIdentity, startNginx, startTollgate, startUpstream, type Child } from "./targets.js";
+import { findNginx, INSPECT, repoRoot, startBareProxy, startBenchFixture, startNginx, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
@@ -109,7 +108,7 @@ async function main(): Promise<void> {
     log("nginx is not installed (Debian: apt-get update && apt-get install -y nginx); skipping the nginx column.");
     notes.push("nginx was not installed; no nginx column.");
   }
-  const identity = await startIdentity(BENCH_AUDIENCE);
+  let fixture: BenchFixture | undefined;
   const interrupted = async () => {
     for (const c of children) await c.stop();
     process.exit(130);
@@ -118,9 +117,10 @@ async function main(): Promise<void> {
   const targets: Target[] = [];
   const acc = () => ({ reqMax: 0, secMax: 0, cpuMax: 0, failMax: 0, reqRate: 0, cpuRate: 0, upCpu: 0, lat: [] as number[], p99s: [] as number[], cpuRounds: [] as number[], failRate: 0 });
   try {
-    const upstream = await startUpstream();
+    const withTx = (!PROFILE_ONLY || PROFILE_TX) && (await tokenExchangeAvailable());
+    fixture = await startBenchFixture({ tmpDir: tmp, tokenExchange: withTx });
+    const { identity, upstream, upstreamUrl, projectDir: project, key } = fixture;
     children.push(upstream.child);
-    const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
     targets.push({ name: "direct", label: "direct to upstream", kind: "direct", url: upstreamUrl, child: undefined, acc: acc() });
     if (nginxBin && !PROFILE_ONLY) {
       const ngx = await startNginx(nginxBin, tmp, upstream.port);
@@ -132,10 +132,6 @@ async function main(): Promise<void> {
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
-    const project = path.join(tmp, "project");
-    const withTx = (!PROFILE_ONLY || PROFILE_TX) && (await tokenExchangeAvailable());
-    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: withTx });
-    const key = generateKey();
     if (PROFILE_ONLY) {
       const storeSpec = `sqlite:${path.join(tmp, "tx.db")}`;
       if (PROFILE_TX) {
@@ -349,7 +345,7 @@ async function main(): Promise<void> {
     log(`total ${((Date.now() - started) / 1000).toFixed(0)} s${QUICK ? " (quick run: bench/results.md not written)" : ", written to bench/results.md"}`);
   } finally {
     for (const c of children.reverse()) await c.stop();
-    identity.server.close();
+    await fixture?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -12,12 +12,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateKey } from "../src/store/crypto.js";
-import { BENCH_AUDIENCE, openLoop, toolsCallSpec } from "./load.js";
+import { openLoop, toolsCallSpec } from "./load.js";
 import { haveProc, processTree } from "./proc.js";
-import { writeBenchProject } from "./project.js";
 import { measureSse } from "./sse.js";
-import { INSPECT, startIdentity, startTollgate, startUpstream, type Child } from "./targets.js";
+import { INSPECT, startBenchFixture, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const SSE_STREAMS = 1000;
 const args = process.argv.slice(2);
@@ -34,15 +32,12 @@ async function main(): Promise<void> {
   }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-bench-sse-"));
   const children: Child[] = [];
-  const identity = await startIdentity(BENCH_AUDIENCE);
+  let fixture: BenchFixture | undefined;
   const results: number[] = [];
   try {
-    const upstream = await startUpstream();
-    children.push(upstream.child);
-    const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
-    const project = path.join(tmp, "project");
-    writeBenchProject(project, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: false });
-    const key = generateKey();
+    fixture = await startBenchFixture({ tmpDir: tmp, tokenExchange: false });
+    const { identity, projectDir: project, key } = fixture;
+    children.push(fixture.upstream.child);
     const headers = { authorization: `Bearer ${identity.token}`, "mcp-protocol-version": "2025-11-25" };
     for (let i = 0; i < REPS; i++) {
       const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [INSPECT]);
@@ -59,7 +54,7 @@ async function main(): Promise<void> {
     log(`median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} KiB per stream (${sorted.map((k) => k.toFixed(1)).join(", ")})`);
   } finally {
     for (const c of children) await c.stop();
-    identity.server.close();
+    await fixture?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Starting and stopping what the benchmark measures, each as its own process: the minimal
  * upstream, nginx (from the operating system) and the Tollgate CLI. Also the JWKS server and the
- * signed JWT the gateway's auth policy verifies.
+ * signed JWT the gateway's auth policy verifies, and the set-up the benchmark scripts share
+ * ({@link startBenchFixture}).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
@@ -12,6 +13,9 @@ import path from "node:path";
 import { once } from "node:events";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { WebSocket } from "undici";
+import { generateKey } from "../src/store/crypto.js";
+import { BENCH_AUDIENCE } from "./load.js";
+import { writeBenchProject } from "./project.js";
 
 export interface Child {
   name: string;
@@ -197,13 +201,16 @@ http {
   return { child, port };
 }
 
-/** An RS256 key pair, a JWKS server on loopback, and a token for the benchmark's user. */
-export async function startIdentity(audience: string): Promise<{
+/** The JWKS server of {@link startIdentity} and the token it vouches for. */
+export interface Identity {
   server: http.Server;
   issuer: string;
   jwksUrl: string;
   token: string;
-}> {
+}
+
+/** An RS256 key pair, a JWKS server on loopback, and a token for the benchmark's user. */
+export async function startIdentity(audience: string): Promise<Identity> {
   const { publicKey, privateKey } = await generateKeyPair("RS256");
   const jwk = { ...(await exportJWK(publicKey)), kid: "bench", alg: "RS256", use: "sig" };
   const body = JSON.stringify({ keys: [jwk] });
@@ -223,6 +230,58 @@ export async function startIdentity(audience: string): Promise<{
     .setExpirationTime("2h")
     .sign(privateKey);
   return { server, issuer, jwksUrl: `${issuer}/.well-known/jwks.json`, token };
+}
+
+/** What every benchmark script runs the gateway against ({@link startBenchFixture}). */
+export interface BenchFixture {
+  /** JWKS server and the benchmark user's token (audience `BENCH_AUDIENCE`). */
+  identity: Identity;
+  /** The minimal upstream (`bench/upstream.ts`). */
+  upstream: { child: Child; port: number };
+  /** The upstream's MCP endpoint, which the bench project's routes rewrite to. */
+  upstreamUrl: string;
+  /** The bench project (`bench/project.ts`), written to `project` under the caller's directory. */
+  projectDir: string;
+  /** A fresh `TOLLGATE_ENCRYPTION_KEY` for the gateways run on the project. */
+  key: string;
+  /**
+   * Stops the upstream (nothing to do when the caller has stopped it already, e.g. among its own
+   * processes in the order it wants) and closes the JWKS server.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * The set-up the benchmark scripts share: the identity provider, the upstream, the bench project
+ * in `tmpDir/project` pointing at both (with the `/mcp-tx` route when `tokenExchange`), and an
+ * encryption key. If a step fails, what was already started is stopped again.
+ */
+export async function startBenchFixture(o: { tmpDir: string; tokenExchange: boolean }): Promise<BenchFixture> {
+  const identity = await startIdentity(BENCH_AUDIENCE);
+  let upstream: { child: Child; port: number } | undefined;
+  try {
+    upstream = await startUpstream();
+    const upstreamUrl = `http://127.0.0.1:${upstream.port}/mcp`;
+    const projectDir = path.join(o.tmpDir, "project");
+    writeBenchProject(projectDir, { upstreamUrl, issuer: identity.issuer, audience: BENCH_AUDIENCE, jwksUrl: identity.jwksUrl, tokenExchange: o.tokenExchange });
+    const key = generateKey();
+    const up = upstream;
+    return {
+      identity,
+      upstream: up,
+      upstreamUrl,
+      projectDir,
+      key,
+      async stop() {
+        await up.child.stop();
+        identity.server.close();
+      },
+    };
+  } catch (err) {
+    await upstream?.child.stop();
+    identity.server.close();
+    throw err;
+  }
 }
 
 /**
