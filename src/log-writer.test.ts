@@ -10,35 +10,18 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
+import {
+  padFor,
+  parseStatsLines,
+  pipedChildrenShArgs,
+  WRITTEN_LINE,
+  type ChildConfig,
+  type ChildLine as Line,
+} from "../test/helpers/log-writer-child-protocol.js";
 import { createLogger, flatLogger, flushLog, writeFlat } from "./log.js";
 import { LOG_FLUSH_MS, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CHILD = path.join(ROOT, "test/helpers/log-writer-child.ts");
-
-interface ChildConfig {
-  tag: string;
-  lines: number;
-  sizes: number[];
-  burst?: number;
-  end: "flush" | "exit" | "natural";
-  maxQueuedBytes?: number;
-  touchStdout?: boolean;
-}
-
-interface Line {
-  tag: string;
-  i: number;
-  pad: string;
-  msg: string;
-  dropped?: number;
-}
-
-/** Must match the child's. */
-function padOf(n: number): string {
-  const unit = "abcdefgé✓😀";
-  return unit.repeat(Math.ceil(n / unit.length)).slice(0, n).replace(/\uD83D$/, "x");
-}
 
 /**
  * Runs the children side by side with one pipe as their stdout, `(a & b & wait) | cat`, and
@@ -50,8 +33,7 @@ async function runPiped(
   children: ChildConfig[],
   stall: { untilWritten?: boolean; everyMs?: number; forMs?: number } = {},
 ): Promise<{ lines: Line[]; raw: string[]; stderr: string; stats: Record<string, number>[] }> {
-  const starts = children.map((_, k) => `"$0" --import tsx "$1" "$${k + 2}" &`).join(" ");
-  const sh = spawn("sh", ["-c", `(${starts} wait) | cat`, process.execPath, CHILD, ...children.map((c) => JSON.stringify(c))], {
+  const sh = spawn("sh", pipedChildrenShArgs(children), {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -63,7 +45,7 @@ async function runPiped(
   if (stall.untilWritten) {
     sh.stdout.pause();
     const onErr = () => {
-      if (!stderr.includes("written\n")) return;
+      if (!stderr.includes(WRITTEN_LINE)) return;
       sh.stderr.off("data", onErr);
       timers.push(setTimeout(() => sh.stdout.resume(), 300));
     };
@@ -90,7 +72,7 @@ async function runPiped(
       assert.fail(`line ${n} is not JSON (a torn or interleaved write?): ${l.slice(0, 200)}`);
     }
   });
-  const stats = [...stderr.matchAll(/^stats (.*)$/gm)].map((m) => JSON.parse(m[1]!) as Record<string, number>);
+  const stats = parseStatsLines(stderr);
   return { lines, raw, stderr, stats };
 }
 
@@ -100,7 +82,7 @@ function assertAllInOrder(lines: Line[], cfg: ChildConfig): void {
   assert.equal(mine.length, cfg.lines, `${cfg.tag}: ${cfg.lines - mine.length} lines missing`);
   mine.forEach((l, k) => {
     assert.equal(l.i, k, `${cfg.tag}: line ${k} out of order`);
-    assert.equal(l.pad, padOf(cfg.sizes[k % cfg.sizes.length]!), `${cfg.tag}: line ${k} damaged`);
+    assert.equal(l.pad, padFor(cfg, k), `${cfg.tag}: line ${k} damaged`);
   });
 }
 
@@ -139,7 +121,7 @@ test("process.exit right after logging loses nothing", async () => {
     seen.map((l) => l.i).sort((x, y) => x - y),
     Array.from({ length: cfg.lines }, (_, i) => i),
   );
-  for (const l of seen) assert.equal(l.pad, padOf(cfg.sizes[l.i % cfg.sizes.length]!));
+  for (const l of seen) assert.equal(l.pad, padFor(cfg, l.i));
 });
 
 test("a process that ends by itself with lines still buffered writes them at exit", async () => {
@@ -176,7 +158,7 @@ test("a stalled destination: lines beyond the bound are dropped, then one line c
   let last = -1;
   for (const l of data) {
     assert.ok(l.i > last);
-    assert.equal(l.pad, padOf(500));
+    assert.equal(l.pad, padFor(cfg, l.i));
     last = l.i;
   }
 });
