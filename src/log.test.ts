@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
-import { test } from "node:test";
+import { mock, test } from "node:test";
 import { censorFlat, createLogger, flatLogger, isoTimestamp, REDACT_PATHS, writeFlat } from "./log.js";
 
 function capture() {
@@ -80,4 +80,18 @@ test("the cached timestamp is pino's ISO time field, renewed every millisecond",
   assert.ok(Math.abs(Date.parse(a.slice(9, -1)) - Date.now()) < 1000);
   await new Promise((r) => setTimeout(r, 5));
   assert.notEqual(isoTimestamp(), a);
+});
+
+test("the cached timestamp equals Date#toISOString at every millisecond, across second, day and year boundaries", () => {
+  const times = [Date.UTC(2026, 11, 31, 23, 59, 59, 998), Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1, 0, 0, 0, 0), Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2027, 0, 1, 0, 0, 1, 42), Date.UTC(2027, 0, 1, 0, 0, 0, 500)];
+  mock.timers.enable({ apis: ["Date"], now: times[0] });
+  try {
+    for (const t of times) {
+      mock.timers.setTime(t);
+      assert.equal(Date.now(), t);
+      assert.equal(isoTimestamp(), `,"time":"${new Date(t).toISOString()}"`);
+    }
+  } finally {
+    mock.timers.reset();
+  }
 });

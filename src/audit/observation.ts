@@ -11,7 +11,7 @@
  */
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
-import { cachedMcpRequestInfo, mcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
+import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import { logAccess } from "../log.js";
 import type { Audit } from "./audit.js";
@@ -289,7 +289,7 @@ export class McpObservation implements TapCallbacks {
         this.accessLine(response.status, headAt);
         return undefined;
       }
-      const info = cachedMcpRequestInfo(this.original);
+      const info = cachedMcpRequestInfo(this.original) ?? this.#parseNow();
       if (info !== undefined && ownAnswer === undefined) {
         this.#start(info, response, request, headAt, false);
         return undefined;
@@ -306,6 +306,14 @@ export class McpObservation implements TapCallbacks {
       this.#failedObservation(err, response.status);
       return undefined;
     }
+  }
+
+  /** The request's messages parsed now when its bytes are at hand (they are once the upstream was asked). */
+  #parseNow(): McpRequestInfo | undefined {
+    const o = this.original;
+    if (o.method !== "POST") return parseMcpRequestInfo(o, undefined);
+    const bytes = o instanceof IncomingRequest ? o.bytesIfRead : (o as { rawBody?: Uint8Array }).rawBody;
+    return bytes === undefined ? undefined : parseMcpRequestInfo(o, bytes);
   }
 
   /** Records the invocations; completes at once when no upstream body is still to come. */

@@ -126,11 +126,20 @@ export function cachedMcpRequestInfo(request: PipelineRequest): McpRequestInfo |
 export async function mcpRequestInfo(request: PipelineRequest, context?: GatewayContext): Promise<McpRequestInfo> {
   const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
   if (cached) return cached;
+  return parseMcpRequestInfo(request, request.method === "POST" ? await request.rawBytes() : undefined, context);
+}
+
+/**
+ * {@link mcpRequestInfo} for a request whose body bytes are at hand (`bytes`; undefined for a
+ * method without a JSON-RPC body): parses them now, without waiting. Caches like it.
+ */
+export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array | undefined, context?: GatewayContext): McpRequestInfo {
+  const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
+  if (cached) return cached;
   let messages: JsonRpcMessage[] = [];
   let batch = false;
   let parsed = true;
-  if (request.method === "POST") {
-    const bytes = await request.rawBytes();
+  if (request.method === "POST" && bytes !== undefined) {
     const limits = context?.services.settings ?? DEFAULT_LIMITS;
     if (isBatchBody(bytes)) checkBatch(bytes, undefined, limits);
     let json: unknown;
@@ -142,13 +151,17 @@ export async function mcpRequestInfo(request: PipelineRequest, context?: Gateway
     if (Array.isArray(json)) {
       checkBatch(bytes, json, limits);
       batch = true;
-      messages = json.filter((m): m is JsonRpcMessage => typeof m === "object" && m !== null);
+      for (const m of json) if (typeof m === "object" && m !== null) messages.push(m as JsonRpcMessage);
     } else if (typeof json === "object" && json !== null) messages = [json as JsonRpcMessage];
     else parsed = false;
   }
-  const first = messages.find((m) => m.method !== undefined && m.id !== undefined);
+  let first: JsonRpcMessage | undefined;
+  let init: JsonRpcMessage | undefined;
+  for (const m of messages) {
+    if (first === undefined && m.method !== undefined && m.id !== undefined) first = m;
+    if (init === undefined && m.method === "initialize") init = m;
+  }
   const meta = messages[0]?.params?._meta;
-  const init = messages.find((m) => m.method === "initialize");
   const sessionId = request.headers.get("mcp-session-id");
   const remembered = sessionId ? sessionCapabilities.get(sessionId) : undefined;
   const metaVersion = meta?.["io.modelcontextprotocol/protocolVersion"] ?? meta?.protocolVersion;
