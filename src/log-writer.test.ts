@@ -19,7 +19,7 @@ import {
   type ChildLine as Line,
 } from "../test/helpers/log-writer-child-protocol.js";
 import { createLogger, flatLogger, flushLog, writeFlat } from "./log.js";
-import { LOG_FLUSH_MS, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
+import { LOG_FLUSH_MS, LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -208,6 +208,25 @@ test("flushLog resolves once every line is written; pino's child and flat logger
   assert.equal(lines[3]!.kind, "flatLogger");
   writer.close();
   await done();
+});
+
+test("a sole writer writes up to 64 KiB at a time; one that shares its output with other processes at most PIPE_BUF", async () => {
+  for (const sharedOutput of [false, true]) {
+    const { file, done } = await tmpFile();
+    const log = createLogger({ file, sharedOutput });
+    const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
+    const pad = "x".repeat(400);
+    for (let i = 0; i < 1000; i++) log.info({ i, pad }, "line");
+    await flushLog(log);
+    const bytes = (await fs.stat(file)).size;
+    const limit = sharedOutput ? LOG_WRITE_BYTES : LOG_SOLE_WRITE_BYTES;
+    // Every chunk but the last is full up to the last line that fit.
+    assert.ok(writer.stats.writes >= Math.ceil(bytes / limit), `${writer.stats.writes} writes of at most ${limit} bytes for ${bytes}`);
+    assert.ok(writer.stats.writes <= Math.ceil(bytes / (limit - 600)), `${writer.stats.writes} writes for ${bytes} bytes (chunks of up to ${limit})`);
+    assert.equal((await fs.readFile(file, "utf8")).split("\n").filter(Boolean).length, 1000);
+    writer.close();
+    await done();
+  }
 });
 
 test("many writers share one exit listener", async () => {

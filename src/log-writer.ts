@@ -2,17 +2,18 @@
  * The buffered writer behind the gateway's log (stdout or a file), in the way high-rate servers
  * write access logs:
  *
- * - Lines are copied as UTF-8 straight into a preallocated chunk of {@link LOG_WRITE_BYTES}
- *   bytes; nothing is concatenated and no line is measured unless it might not fit.
+ * - Lines are copied as UTF-8 straight into a preallocated chunk (`chunkBytes`: 4 KiB by
+ *   default, 64 KiB for a process that is its destination's only writer, see `createLogger`);
+ *   nothing is concatenated and no line is measured unless it might not fit.
  * - A chunk holds whole lines only and is handed to the kernel once it cannot take the next line,
  *   or {@link LOG_FLUSH_MS} after its first line: in one `write(2)` per chunk, made from the
  *   event loop's check phase (`setImmediate`) after the I/O that filled it — never inside a
  *   request's own handling, and without a hand-over to libuv's thread pool, whose thread wake-up
  *   and completion cost several times the write itself at moderate rates (measured: about 80 µs
  *   of CPU per request less at 500 requests/s). Chunks go out in order. Writes to a pipe of at most
- *   PIPE_BUF (4096) bytes are atomic: the lines of several processes sharing one stdout pipe
- *   (`--workers`) never interleave mid-line. A single line longer than that goes out in a write
- *   of its own, and the kernel may then interleave it with another process's write.
+ *   PIPE_BUF (4096) bytes are atomic: with 4 KiB chunks the lines of several processes sharing
+ *   one stdout pipe (`--workers`) never interleave mid-line. A single line longer than that goes
+ *   out in a write of its own, and the kernel may then interleave it with another process's write.
  * - A pipe or socket on stdout/stderr is put in non-blocking mode (Node does so when the stream
  *   is first used), so a full pipe answers `EAGAIN` instead of stalling the process; the writer
  *   then tries again shortly after, nothing is dropped for it and the event loop does not spin. A
@@ -32,6 +33,12 @@ import fs from "node:fs";
 
 /** Largest write: PIPE_BUF, the size up to which a write to a pipe is atomic. */
 export const LOG_WRITE_BYTES = 4096;
+/**
+ * Chunk size for a process that is the only writer of its destination (no cluster workers
+ * beside it): no write can interleave with another process's, so chunks are as large as a
+ * pipe's default capacity — one system call per 64 KiB of lines instead of per 4 KiB.
+ */
+export const LOG_SOLE_WRITE_BYTES = 64 * 1024;
 /** Longest a line waits in the buffer. */
 export const LOG_FLUSH_MS = 1000;
 /** Default bound on the bytes waiting to be written (see {@link LogWriterOptions.maxQueuedBytes}). */

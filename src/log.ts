@@ -4,7 +4,8 @@
  * interpolate secrets in the first place.
  */
 import { pino, type Logger } from "pino";
-import { LogWriter } from "./log-writer.js";
+import cluster from "node:cluster";
+import { LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 export type { Logger };
 
@@ -41,7 +42,7 @@ export const REDACT_PATHS = [
   "*.secret",
 ];
 
-export { LOG_FLUSH_MS, LOG_WRITE_BYTES } from "./log-writer.js";
+export { LOG_FLUSH_MS, LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES } from "./log-writer.js";
 
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
@@ -55,16 +56,25 @@ export interface LoggerOptions {
    * see {@link LogWriter}).
    */
   maxQueuedBytes?: number;
+  /**
+   * Other processes write to the same destination (the workers of `--workers N` and their
+   * primary share stdout): each write then holds at most {@link LOG_WRITE_BYTES} (PIPE_BUF), so
+   * lines never interleave mid-line. Default: true in a cluster worker, else false (writes of
+   * up to {@link LOG_SOLE_WRITE_BYTES}).
+   */
+  sharedOutput?: boolean;
 }
 
 /**
  * Creates the gateway logger. It writes to stdout (or `file`) through a {@link LogWriter}, the
- * way high-rate servers write access logs: lines collect in a 4 KiB buffer and go out in one
- * `write(2)` from libuv's thread pool (never a system call on the request path) once it is
- * full, and at least every {@link LOG_FLUSH_MS}. Each write holds whole lines and at most
- * {@link LOG_WRITE_BYTES} (PIPE_BUF), so the lines of several worker processes sharing one pipe
- * never interleave mid-line. Nothing is lost on a clean exit: shutdown awaits {@link flushLog},
- * and the writer writes what is left synchronously when the process exits.
+ * way high-rate servers write access logs: lines collect in a buffer and go out in one
+ * `write(2)` made from the event loop's check phase (never inside a request's own handling) once
+ * it is full, and at least every {@link LOG_FLUSH_MS}. Each write holds whole lines: at most
+ * {@link LOG_SOLE_WRITE_BYTES} in a process that is the destination's only writer, and at most
+ * {@link LOG_WRITE_BYTES} (PIPE_BUF) where several processes share it (`sharedOutput`), so the
+ * lines of several worker processes sharing one pipe never interleave mid-line. Nothing is lost
+ * on a clean exit: shutdown awaits {@link flushLog}, and the writer writes what is left
+ * synchronously when the process exits.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
@@ -77,6 +87,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   let log: Logger | undefined;
   const writer = new LogWriter({
     dest: opts.file ?? 1,
+    chunkBytes: (opts.sharedOutput ?? cluster.isWorker) ? LOG_WRITE_BYTES : LOG_SOLE_WRITE_BYTES,
     maxQueuedBytes: opts.maxQueuedBytes,
     onDropped: (dropped) => log?.warn({ dropped }, "log output stalled; lines dropped"),
   });

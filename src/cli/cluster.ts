@@ -114,7 +114,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
       opts.stderr(`Running 1 worker instead of ${opts.workers}: ${why}.`);
       return runServer(opts);
     }
-    log = createLogger({ level: prepared.logLevel }).child({ worker: "primary" });
+    log = createLogger({ level: prepared.logLevel, sharedOutput: true }).child({ worker: "primary" });
     // Creates the development key once, before workers race to create it (and fails early in
     // production without a key).
     resolveKeyRing(env, prepared.projectDir, modeFromEnv(env), silentLogger);

@@ -31,6 +31,8 @@ export interface ChildConfig {
    * it prints to it.
    */
   touchStdout?: boolean;
+  /** The logger's `sharedOutput` (default true: the children share one pipe). */
+  sharedOutput?: boolean;
 }
 
 /**

@@ -10,7 +10,8 @@ import { childConfigFromArgv, padFor, statsLine, WRITTEN_LINE } from "./log-writ
 
 const cfg = childConfigFromArgv();
 if (cfg.touchStdout && !process.stdout.writable) throw new Error("stdout is not writable");
-const log = createLogger({ maxQueuedBytes: cfg.maxQueuedBytes });
+// Several of these processes share one pipe, like the workers of `--workers N`.
+const log = createLogger({ maxQueuedBytes: cfg.maxQueuedBytes, sharedOutput: cfg.sharedOutput ?? true });
 const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
 
 for (let i = 0; i < cfg.lines; i++) {
