@@ -321,17 +321,17 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
     const obs = (context as ObservedContext)[OBSERVATION];
     obs?.forwarding(body);
-    const send = (x: ExchangeOptions) => sendWithRecovery(x, policy, context, user !== undefined);
     let deferredRaw: string | undefined;
     if (upstreamSid !== undefined && isDeferredSession(upstreamSid)) {
       deferredRaw = upstreamSid;
+      const send = (x: ExchangeOptions) => sendWithRecovery(x, policy, context, user !== undefined);
       const started = await deferredUpstream(deferredRaw, o, send, request, context, clientSid!);
       if (started instanceof Response) return started;
       upstreamSid = started;
       if (upstreamSid) o.headers["mcp-session-id"] = upstreamSid;
       else delete o.headers["mcp-session-id"];
     }
-    const res = await send(o);
+    const res = await sendWithRecovery(o, policy, context, user !== undefined);
     if (res instanceof Response) return res;
     if (deferredRaw !== undefined && (res.statusCode === 404 || (method === "DELETE" && res.statusCode < 300))) await deferred.drop(deferredRaw);
     const newSid = headerValue(res.headers, "mcp-session-id");
