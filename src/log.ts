@@ -4,7 +4,6 @@
  * interpolate secrets in the first place.
  */
 import { pino, type Logger } from "pino";
-import cluster from "node:cluster";
 import { LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 export type { Logger };
@@ -57,10 +56,10 @@ export interface LoggerOptions {
    */
   maxQueuedBytes?: number;
   /**
-   * Other processes write to the same destination (the workers of `--workers N` and their
-   * primary share stdout): each write then holds at most {@link LOG_WRITE_BYTES} (PIPE_BUF), so
-   * lines never interleave mid-line. Default: true in a cluster worker, else false (writes of
-   * up to {@link LOG_SOLE_WRITE_BYTES}).
+   * Other processes write to the same destination at the same time: each write then holds at
+   * most {@link LOG_WRITE_BYTES} (PIPE_BUF), so lines never interleave mid-line. Default false:
+   * writes of up to {@link LOG_SOLE_WRITE_BYTES}. (The workers of `--workers N` do not share
+   * stdout: each writes to a pipe of its own that the primary relays, `src/cli/log-relay.ts`.)
    */
   sharedOutput?: boolean;
 }
@@ -70,11 +69,10 @@ export interface LoggerOptions {
  * way high-rate servers write access logs: lines collect in a buffer and go out in one
  * `write(2)` made from the event loop's check phase (never inside a request's own handling) once
  * it is full, and at least every {@link LOG_FLUSH_MS}. Each write holds whole lines: at most
- * {@link LOG_SOLE_WRITE_BYTES} in a process that is the destination's only writer, and at most
- * {@link LOG_WRITE_BYTES} (PIPE_BUF) where several processes share it (`sharedOutput`), so the
- * lines of several worker processes sharing one pipe never interleave mid-line. Nothing is lost
- * on a clean exit: shutdown awaits {@link flushLog}, and the writer writes what is left
- * synchronously when the process exits.
+ * {@link LOG_SOLE_WRITE_BYTES}, or {@link LOG_WRITE_BYTES} (PIPE_BUF) where several processes
+ * write to the destination at once (`sharedOutput`), so their lines never interleave mid-line.
+ * Nothing is lost on a clean exit: shutdown awaits {@link flushLog}, and the writer writes what
+ * is left synchronously when the process exits.
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
@@ -87,12 +85,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   let log: Logger | undefined;
   const writer = new LogWriter({
     dest: opts.file ?? 1,
-    chunkBytes: (opts.sharedOutput ?? cluster.isWorker) ? LOG_WRITE_BYTES : LOG_SOLE_WRITE_BYTES,
+    chunkBytes: opts.sharedOutput ? LOG_WRITE_BYTES : LOG_SOLE_WRITE_BYTES,
     maxQueuedBytes: opts.maxQueuedBytes,
     onDropped: (dropped) => log?.warn({ dropped }, "log output stalled; lines dropped"),
   });
   log = pino(options, writer);
   return log;
+}
+
+/** The buffered writer behind a logger made by {@link createLogger} (undefined for a `destination`). */
+export function logWriterOf(log: Logger): LogWriter | undefined {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  return stream instanceof LogWriter ? stream : undefined;
 }
 
 /**

@@ -11,7 +11,8 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
-import { createLogger, flushLog, silentLogger, type Logger } from "../log.js";
+import { createLogger, flushLog, logWriterOf, silentLogger, type Logger } from "../log.js";
+import { relayLines } from "./log-relay.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { prepareProject, type PreparedProject } from "./check.js";
 import { printWarnings, reportFailure } from "./output.js";
@@ -114,7 +115,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
       opts.stderr(`Running 1 worker instead of ${opts.workers}: ${why}.`);
       return runServer(opts);
     }
-    log = createLogger({ level: prepared.logLevel, sharedOutput: true }).child({ worker: "primary" });
+    log = createLogger({ level: prepared.logLevel }).child({ worker: "primary" });
     // Creates the development key once, before workers race to create it (and fails early in
     // production without a key).
     resolveKeyRing(env, prepared.projectDir, modeFromEnv(env), silentLogger);
@@ -128,7 +129,11 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
 }
 
 function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | number> {
-  cluster.setupPrimary({ silent: false });
+  // Each worker's stdout is a pipe to this process, which relays whole lines (log-relay.ts);
+  // stderr is shared as it is.
+  const writer = logWriterOf(log);
+  cluster.setupPrimary(writer ? { stdio: ["ignore", "pipe", "inherit", "ipc"] } : { silent: false });
+  const relays = new Set<Promise<void>>();
   const metrics = new AggregatorRegistry();
   const started = new Map<number, number>(); // worker id → time it reported ready
   let shuttingDown: Promise<number> | undefined;
@@ -154,6 +159,11 @@ function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | numb
   const fork = (): Promise<boolean> =>
     new Promise((resolve) => {
       const w = cluster.fork();
+      if (writer && w.process.stdout) {
+        const relay = relayLines(w.process.stdout, writer);
+        relays.add(relay);
+        void relay.then(() => relays.delete(relay));
+      }
       const onStarted = (msg: { type?: string }) => {
         if (msg?.type !== STARTED) return;
         w.off("exit", onEarlyExit);
@@ -196,6 +206,8 @@ function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | numb
         ),
       );
       cluster.off("message", onMessage);
+      // The workers' last lines are still in their pipes until the relays have read them.
+      await Promise.race([Promise.all(relays), new Promise((r) => setTimeout(r, 5000).unref())]);
       log.info("stopped");
       await flushLog(log);
       exit(0);

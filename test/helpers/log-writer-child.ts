@@ -10,7 +10,7 @@ import { childConfigFromArgv, padFor, statsLine, WRITTEN_LINE } from "./log-writ
 
 const cfg = childConfigFromArgv();
 if (cfg.touchStdout && !process.stdout.writable) throw new Error("stdout is not writable");
-// Several of these processes share one pipe, like the workers of `--workers N`.
+// Several of these processes write to one pipe at the same time.
 const log = createLogger({ maxQueuedBytes: cfg.maxQueuedBytes, sharedOutput: cfg.sharedOutput ?? true });
 const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
 
