@@ -51,6 +51,23 @@ export class BucketHistogram {
     if (!Number.isFinite(value)) return;
     let s = this.#series.get(key);
     if (!s) this.#series.set(key, (s = { labels: labels(), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
+    this.#count(s, value);
+  }
+
+  /**
+   * Counts `value` in the series `key` if it exists; false (nothing counted) when it does not
+   * yet, and the caller must {@link observe} with its labels. Lets a hot path build no label
+   * closure for series it has seen before.
+   */
+  observeKnown(key: string, value: number): boolean {
+    if (!Number.isFinite(value)) return true;
+    const s = this.#series.get(key);
+    if (!s) return false;
+    this.#count(s, value);
+    return true;
+  }
+
+  #count(s: Series, value: number): void {
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > bounds[i]!) i++;

@@ -44,7 +44,7 @@ class PendingRequests {
     let byStatus = byMethod.get(method);
     if (!byStatus) byMethod.set(method, (byStatus = new Map()));
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
-    this.histogram.observe(route, () => ({ route }), seconds);
+    if (!this.histogram.observeKnown(route, seconds)) this.histogram.observe(route, () => ({ route }), seconds);
   }
 
   flushCounts(): void {

@@ -35,9 +35,14 @@ class PendingCounter {
   readonly #counts = new Map<string, { labels: Record<string, string>; n: number }>();
   constructor(readonly counter: Counter<string>) {}
   add(key: string, labels: () => Record<string, string>): void {
+    if (!this.addKnown(key)) this.#counts.set(key, { labels: labels(), n: 1 });
+  }
+  /** Counts one for `key` if it was seen before; false (nothing counted) when not. */
+  addKnown(key: string): boolean {
     const c = this.#counts.get(key);
-    if (c) c.n++;
-    else this.#counts.set(key, { labels: labels(), n: 1 });
+    if (!c) return false;
+    c.n++;
+    return true;
   }
   flush(): void {
     for (const c of this.#counts.values()) {
@@ -145,8 +150,17 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
   }
 
   function timing(route: string, method: string, e: AuditEvent): void {
-    if (e.gatewayLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000g`, () => ({ route, mcp_method: method, part: "gateway" }), e.gatewayLatencyMs / 1000);
-    if (e.upstreamLatencyMs !== undefined) duration.observe(`${route}\u0000${method}\u0000u`, () => ({ route, mcp_method: method, part: "upstream" }), e.upstreamLatencyMs / 1000);
+    // Label closures only for series not seen before: nothing is allocated for a known one.
+    if (e.gatewayLatencyMs !== undefined) {
+      const key = `${route}\u0000${method}\u0000g`;
+      const v = e.gatewayLatencyMs / 1000;
+      if (!duration.observeKnown(key, v)) duration.observe(key, () => ({ route, mcp_method: method, part: "gateway" }), v);
+    }
+    if (e.upstreamLatencyMs !== undefined) {
+      const key = `${route}\u0000${method}\u0000u`;
+      const v = e.upstreamLatencyMs / 1000;
+      if (!duration.observeKnown(key, v)) duration.observe(key, () => ({ route, mcp_method: method, part: "upstream" }), v);
+    }
   }
 
   return {
@@ -159,7 +173,8 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
           const method = e.mcpMethod === "batch" ? "batch" : mcpMethodLabel(e.mcpMethod);
           const event = e.event === AuditEvents.requestAccepted ? "accepted" : "rejected";
           const outcome = e.outcome ?? "success";
-          requests.add(`${route}\u0000${method}\u0000${event}\u0000${outcome}`, () => ({ route, mcp_method: method, event, outcome }));
+          const key = `${route}\u0000${method}\u0000${event}\u0000${outcome}`;
+          if (!requests.addKnown(key)) requests.add(key, () => ({ route, mcp_method: method, event, outcome }));
           timing(route, method, e);
           return;
         }
@@ -168,14 +183,19 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
           const method = mcpMethodLabel(e.mcpMethod);
           const capability = capabilityLabel(route, e.mcpMethod, e.capabilityName);
           const outcome = e.outcome ?? "success";
-          calls.add(`${route}\u0000${method}\u0000${capability}\u0000${outcome}`, () => ({ route, mcp_method: method, capability, outcome }));
+          const callKey = `${route}\u0000${method}\u0000${capability}\u0000${outcome}`;
+          if (!calls.addKnown(callKey)) calls.add(callKey, () => ({ route, mcp_method: method, capability, outcome }));
           const name = timedLabel(route, e.mcpMethod, capability);
           const key = `${route}\u0000${method}\u0000${name}`;
           if (e.gatewayLatencyMs !== undefined) {
-            capabilityDuration.observe(`${key}\u0000g`, () => ({ route, mcp_method: method, capability: name, part: "gateway" }), e.gatewayLatencyMs / 1000);
+            const k = `${key}\u0000g`;
+            const v = e.gatewayLatencyMs / 1000;
+            if (!capabilityDuration.observeKnown(k, v)) capabilityDuration.observe(k, () => ({ route, mcp_method: method, capability: name, part: "gateway" }), v);
           }
           if (e.upstreamLatencyMs !== undefined) {
-            capabilityDuration.observe(`${key}\u0000u`, () => ({ route, mcp_method: method, capability: name, part: "upstream" }), e.upstreamLatencyMs / 1000);
+            const k = `${key}\u0000u`;
+            const v = e.upstreamLatencyMs / 1000;
+            if (!capabilityDuration.observeKnown(k, v)) capabilityDuration.observe(k, () => ({ route, mcp_method: method, capability: name, part: "upstream" }), v);
           }
           return;
         }
