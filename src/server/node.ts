@@ -28,27 +28,41 @@ export interface NodeServerOptions {
   limits?: Partial<EdgeLimits>;
 }
 
-/**
- * Pipes a body into the response and settles once the response is closed. An error on either
- * side destroys the other: a failing upstream body aborts the client's response (never a silently
- * truncated one), a client that goes away aborts the upstream body. Hand-rolled rather than
- * `stream.pipeline`, which allocates an AbortController (and a DOMException) per call.
- */
-function pipeBody(body: Readable, res: http.ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    body.once("error", (err) => res.destroy(err));
-    res.once("close", () => {
-      if (!body.readableEnded && !body.destroyed) body.destroy();
-      resolve();
-    });
-    body.pipe(res);
-  });
+const PIPED_TO = Symbol("tollgate.pipedTo");
+const PIPED_FROM = Symbol("tollgate.pipedFrom");
+const DISCONNECT = Symbol("tollgate.disconnect");
+type PipedBody = Readable & { [PIPED_TO]: http.ServerResponse };
+type PipedResponse = http.ServerResponse & { [PIPED_FROM]?: Readable; [DISCONNECT]?: ClientDisconnect };
+
+// Listeners shared by every request (the emitter is their `this`): no closures per request.
+function onPipedBodyError(this: PipedBody, err: Error): void {
+  this[PIPED_TO].destroy(err);
+}
+function onResponseClose(this: PipedResponse): void {
+  // The request's signal first (what the client's leaving means for the audit trail), then the body.
+  if (!this.writableFinished) this[DISCONNECT]?.abort(new Error("client disconnected"));
+  const body = this[PIPED_FROM];
+  if (body && !body.readableEnded && !body.destroyed) body.destroy();
 }
 
 /**
- * Writes a web Response to a Node ServerResponse, streaming the body; settles once the response
- * is closed, and rejects when the head cannot be written. Not an async function: a response that
- * streams for hours (SSE) keeps only the pipe's promise, not a suspended frame.
+ * Pipes a body into the response. An error on either side destroys the other: a failing
+ * upstream body aborts the client's response (never a silently truncated one), a client that
+ * goes away aborts the upstream body (the response's `close` listener, {@link onResponseClose}).
+ * Hand-rolled rather than `stream.pipeline`, which allocates an AbortController (and a
+ * DOMException) per call.
+ */
+function pipeBody(body: Readable, res: http.ServerResponse): void {
+  (body as PipedBody)[PIPED_TO] = res;
+  (res as PipedResponse)[PIPED_FROM] = body;
+  body.on("error", onPipedBodyError);
+  body.pipe(res);
+}
+
+/**
+ * Writes a web Response to a Node ServerResponse, streaming the body; resolves once the head is
+ * written and the body is on its way, and rejects when the head cannot be written. Not an async
+ * function: a response that streams for hours (SSE) keeps no suspended frame.
  */
 export function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   try {
@@ -79,7 +93,8 @@ function startResponse(res: http.ServerResponse, response: Response): Promise<vo
   // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
   // known length is on its way; its first chunk carries the headers in the same write.
   if (headers["content-length"] === undefined) res.flushHeaders();
-  return pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
+  pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
+  return Promise.resolve();
 }
 
 /** The running server's view of the edge: its limits and the buffered-bytes budget. */
@@ -134,9 +149,8 @@ const tooManyHeaders = (n: number) =>
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions, edge: EdgeState): Promise<void> {
   const gateway = opts.gateway();
   const disconnect = new ClientDisconnect();
-  res.once("close", () => {
-    if (!res.writableFinished) disconnect.abort(new Error("client disconnected"));
-  });
+  (res as PipedResponse)[DISCONNECT] = disconnect;
+  res.on("close", onResponseClose);
   const method = req.method ?? "GET";
   const { limits } = edge;
   let body: NodeRequestBody | undefined;

@@ -30,11 +30,11 @@ after(async () => {
 type Line = Record<string, unknown>;
 
 /** The audit lines of one request, waiting (without timers) for its request event. */
-async function linesOf(gw: RunningGateway, requestId: string): Promise<Line[]> {
-  for (let i = 0; i < 500; i++) {
+async function linesOf(gw: RunningGateway, requestId: string, last = ["mcp_request_accepted"]): Promise<Line[]> {
+  for (let i = 0; i < 2000; i++) {
     const lines = gw.logs.map((l) => JSON.parse(l) as Line).filter((l) => l.requestId === requestId && typeof l.event === "string");
-    if (lines.some((l) => l.event === "mcp_request_accepted")) return lines;
-    await new Promise((r) => setImmediate(r));
+    if (lines.some((l) => last.includes(l.event as string))) return lines;
+    await new Promise((r) => (i < 500 ? setImmediate(r) : setTimeout(r, 10)));
   }
   assert.fail(`no request event for ${requestId}:\n${gw.logs.join("\n")}`);
 }
@@ -106,6 +106,31 @@ test("at debug: the invocation of a call answered in one JSON body is written to
       ["mcp_capability_completed", 30, "echo", "success"],
       ["mcp_request_accepted", 30, "echo", "success"],
     ]);
+  } finally {
+    await gw.close();
+  }
+});
+
+test("a client that leaves while its call is still running: the call and the request are cancelled, by the client", async () => {
+  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
+  try {
+    const sid = await session(gw);
+    const abort = new AbortController();
+    const res = fetch(`${gw.url}/sse`, {
+      method: "POST",
+      headers: { ...MCP_POST_HEADERS, "mcp-protocol-version": "2025-11-25", "x-request-id": "gone-1", "mcp-session-id": sid },
+      body: rpc("tools/call", { name: "sleep", arguments: { ms: 3000 } }, 8),
+      signal: abort.signal,
+    }).then((r) => r.text());
+    // Once the upstream has the call, leave.
+    await sse.waitForRequest((r) => String(r.body ?? "").includes('"sleep"'));
+    abort.abort();
+    await res.catch(() => undefined);
+    const lines = await linesOf(gw, "gone-1", ["mcp_request_accepted", "mcp_request_rejected"]);
+    const completed = lines.find((l) => l.event === "mcp_capability_completed");
+    const request = lines.find((l) => l.event === "mcp_request_accepted" || l.event === "mcp_request_rejected");
+    assert.deepEqual([completed?.capabilityName, completed?.outcome, completed?.reasonCode, completed?.failureOrigin], ["sleep", "cancelled", "client_closed_request", "client"]);
+    assert.deepEqual([request?.outcome, request?.failureOrigin], ["cancelled", "client"]);
   } finally {
     await gw.close();
   }
