@@ -65,25 +65,31 @@ async function session(gw: RunningGateway): Promise<string> {
   return sid;
 }
 
+/** Runs `fn` against a gateway logging at `level`, closed afterwards. */
+async function withGateway(level: "info" | "debug", fn: (gw: RunningGateway) => Promise<void>): Promise<void> {
+  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: level } });
+  try {
+    await fn(gw);
+  } finally {
+    await gw.close();
+  }
+}
+
 const shape = (lines: Line[]) => lines.map((l) => [l.event, l.level, l.capabilityName, l.outcome]);
 
 test("at info: a call answered in one JSON body has its completion and request event, no invocation line", async () => {
-  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
-  try {
+  await withGateway("info", async (gw) => {
     await call(gw, "/json", "json-1");
     assert.deepEqual(shape(await linesOf(gw, "json-1")), [
       ["mcp_capability_completed", 30, "echo", "success"],
       ["mcp_request_accepted", 30, "echo", "success"],
     ]);
     assert.ok(!gw.logs.join("\n").includes("not-for-the-log"), "tool arguments and results are never logged");
-  } finally {
-    await gw.close();
-  }
+  });
 });
 
 test("at info: a call answered as an SSE stream is logged as invoked when the stream starts", async () => {
-  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
-  try {
+  await withGateway("info", async (gw) => {
     const sid = await session(gw);
     await call(gw, "/sse", "sse-1", sid);
     const lines = await linesOf(gw, "sse-1");
@@ -92,28 +98,22 @@ test("at info: a call answered as an SSE stream is logged as invoked when the st
       ["mcp_capability_completed", 30, "echo", "success"],
       ["mcp_request_accepted", 30, "echo", "success"],
     ]);
-  } finally {
-    await gw.close();
-  }
+  });
 });
 
 test("at debug: the invocation of a call answered in one JSON body is written too, at debug", async () => {
-  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "debug" } });
-  try {
+  await withGateway("debug", async (gw) => {
     await call(gw, "/json", "json-2");
     assert.deepEqual(shape(await linesOf(gw, "json-2")), [
       ["mcp_capability_invoked", 20, "echo", undefined],
       ["mcp_capability_completed", 30, "echo", "success"],
       ["mcp_request_accepted", 30, "echo", "success"],
     ]);
-  } finally {
-    await gw.close();
-  }
+  });
 });
 
 test("a client that leaves while its call is still running: the call and the request are cancelled, by the client", async () => {
-  const gw = await startGateway({ projectDir: dir, env: { TOLLGATE_LOG_LEVEL: "info" } });
-  try {
+  await withGateway("info", async (gw) => {
     const sid = await session(gw);
     const abort = new AbortController();
     const res = fetch(`${gw.url}/sse`, {
@@ -131,7 +131,5 @@ test("a client that leaves while its call is still running: the call and the req
     const request = lines.find((l) => l.event === "mcp_request_accepted" || l.event === "mcp_request_rejected");
     assert.deepEqual([completed?.capabilityName, completed?.outcome, completed?.reasonCode, completed?.failureOrigin], ["sleep", "cancelled", "client_closed_request", "client"]);
     assert.deepEqual([request?.outcome, request?.failureOrigin], ["cancelled", "client"]);
-  } finally {
-    await gw.close();
-  }
+  });
 });
