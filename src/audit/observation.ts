@@ -171,6 +171,11 @@ function clientNameOf(user: UserInfo | undefined, messages: JsonRpcMessage[]): s
   return typeof v === "string" ? v : undefined;
 }
 
+/** The request's body bytes if they have been read (a web request: those it was built with). */
+function bytesAtHand(o: PipelineRequest): Uint8Array | undefined {
+  return o instanceof IncomingRequest ? o.bytesIfRead : (o as { rawBody?: Uint8Array }).rawBody;
+}
+
 /** How the upstream body ended, when it ended before the observation was ready for it. */
 interface TapEnd {
   complete: boolean;
@@ -312,7 +317,7 @@ export class McpObservation implements TapCallbacks {
   #parseNow(): McpRequestInfo | undefined {
     const o = this.original;
     if (o.method !== "POST") return parseMcpRequestInfo(o, undefined);
-    const bytes = o instanceof IncomingRequest ? o.bytesIfRead : (o as { rawBody?: Uint8Array }).rawBody;
+    const bytes = bytesAtHand(o);
     return bytes === undefined ? undefined : parseMcpRequestInfo(o, bytes);
   }
 
@@ -489,9 +494,7 @@ export class McpObservation implements TapCallbacks {
   #forwardedIds(messages: JsonRpcMessage[]): Set<string> | undefined {
     const body = this.#forwarded;
     if (body === undefined || messages.length === 0) return undefined;
-    const o = this.original;
-    const original = o instanceof IncomingRequest ? o.bytesIfRead : (o as { rawBody?: Uint8Array }).rawBody;
-    if (body === original) return undefined;
+    if (body === bytesAtHand(this.original)) return undefined;
     try {
       const json: unknown = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8"));
       const list = Array.isArray(json) ? json : [json];

@@ -124,7 +124,7 @@ export function cachedMcpRequestInfo(request: PipelineRequest): McpRequestInfo |
  * answered as JSON-RPC -32600 with HTTP 413, so no policy answers (or forwards) its messages.
  */
 export async function mcpRequestInfo(request: PipelineRequest, context?: GatewayContext): Promise<McpRequestInfo> {
-  const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
+  const cached = cachedMcpRequestInfo(request);
   if (cached) return cached;
   return parseMcpRequestInfo(request, request.method === "POST" ? await request.rawBytes() : undefined, context);
 }
@@ -134,7 +134,7 @@ export async function mcpRequestInfo(request: PipelineRequest, context?: Gateway
  * method without a JSON-RPC body): parses them now, without waiting. Caches like it.
  */
 export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array | undefined, context?: GatewayContext): McpRequestInfo {
-  const cached = (request as unknown as Record<symbol, McpRequestInfo>)[CACHE];
+  const cached = cachedMcpRequestInfo(request);
   if (cached) return cached;
   let messages: JsonRpcMessage[] = [];
   let batch = false;

@@ -121,13 +121,22 @@ export class NodeRequestBody implements LazyBody {
     return promise;
   }
 
+  /**
+   * Counts `n` more bytes of the body against the limit and (without a declared length, whose
+   * bytes were held up front) the process-wide budget; the error when they do not fit.
+   */
+  #admit(n: number): GatewayError | undefined {
+    this.#size += n;
+    if (this.#size > this.limits.maxBodyBytes) return tooLarge(this.limits.maxBodyBytes);
+    if (this.#declared < 0 && n > 0 && !this.#hold(n)) return overloaded();
+    return undefined;
+  }
+
   /** The whole body from the stream's buffer (the request is complete). */
   #take(): Promise<Uint8Array> {
     const req = this.req;
-    const limit = this.limits.maxBodyBytes;
-    const size = req.readableLength;
-    if (size > limit) return this.#fail(tooLarge(limit));
-    if (this.#declared < 0 && size > 0 && !this.#hold(size)) return this.#fail(overloaded());
+    const refused = this.#admit(req.readableLength);
+    if (refused) return this.#fail(refused);
     let bytes: Buffer = (req.read() as Buffer | null) ?? EMPTY;
     let next: Buffer | null;
     while ((next = req.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, next]);
@@ -137,9 +146,8 @@ export class NodeRequestBody implements LazyBody {
 
   /** @internal One piece of the body arrived. */
   onData(c: Buffer): void {
-    this.#size += c.length;
-    if (this.#size > this.limits.maxBodyBytes) return this.#failReading(tooLarge(this.limits.maxBodyBytes));
-    if (this.#declared < 0 && !this.#hold(c.length)) return this.#failReading(overloaded());
+    const refused = this.#admit(c.length);
+    if (refused) return this.onFailure(refused);
     (this.#chunks ??= []).push(c);
     this.#timer?.refresh();
   }
@@ -156,10 +164,6 @@ export class NodeRequestBody implements LazyBody {
 
   /** @internal Reading stopped before the end. */
   onFailure(err: GatewayError): void {
-    this.#failReading(err);
-  }
-
-  #failReading(err: GatewayError): void {
     const reject = this.#reject;
     this.#stopReading();
     this.req.pause();
