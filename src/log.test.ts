@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { mock, test } from "node:test";
-import { censorFlat, createLogger, flatLogger, isoTimestamp, REDACT_PATHS, writeFlat } from "./log.js";
+import { censorFlat, createLogger, flatLogger, flatNumber, flatString, isoTimestamp, REDACT_PATHS, writeFlat } from "./log.js";
 
 function capture() {
   const out = new PassThrough();
@@ -72,6 +72,27 @@ test("writeFlat writes exactly the line pino writes for the censored object", as
   await new Promise((r) => setImmediate(r));
   assert.equal(lines().length, 1, "debug is off; a non-scalar value still gets its line");
   assert.deepEqual(JSON.parse(lines()[0]!).detail, { a: 1 });
+});
+
+test("flatNumber writes what String writes, hundredths included", () => {
+  const values = [0, -0, 1, -1, 0.5, 0.05, 0.1, 0.25, 1.2, 1.23, 12.3, 99.99, 100.01, 0.1 + 0.2, 1 / 3, -1.25, 1e-7, 1e21, 2 ** 53, 9999999999999.99, 1e13 + 0.5, Number.MAX_VALUE, Number.MIN_VALUE];
+  for (let i = 0; i < 20000; i++) {
+    values.push(Math.round(Math.random() * 10 ** (1 + (i % 12))) / 100);
+    values.push(Math.random() * 10 ** (i % 8));
+  }
+  for (const v of values) assert.equal(flatNumber(v), String(v), `for ${v}`);
+  for (const v of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) assert.equal(flatNumber(v), "null");
+});
+
+test("flatString writes what JSON.stringify writes", () => {
+  const samples = ["", "plain", "tools/call", "with space", 'quote"', "back\\slash", "nl\n", "\u0000", "\u001f", "\u007f", "é ✓", "😀", "\ud800", "a\udc00b", "\u2028"];
+  const alphabet = ["a", "Z", "0", " ", '"', "\\", "\n", "\t", "\u0001", "é", "\u2028", "\ud83d", "\ude00", "😀", "/"];
+  for (let i = 0; i < 5000; i++) {
+    let s = "";
+    for (let j = i % 12; j > 0; j--) s += alphabet[Math.floor(Math.random() * alphabet.length)];
+    samples.push(s);
+  }
+  for (const s of samples) assert.equal(flatString(s), JSON.stringify(s), `for ${JSON.stringify(s)}`);
 });
 
 test("the cached timestamp is pino's ISO time field, renewed every millisecond", async () => {

@@ -204,15 +204,49 @@ interface FlatWriter {
   stream: { write(line: string): unknown };
 }
 const flatWriters = new WeakMap<Logger, FlatWriter | false>();
-const KEY_PREFIX = new Map<string, string>();
-const keyPrefix = (key: string) => {
-  let p = KEY_PREFIX.get(key);
-  if (p === undefined) {
-    p = `,${JSON.stringify(key)}:`;
-    if (KEY_PREFIX.size < 1000) KEY_PREFIX.set(key, p);
+
+/** How a key is written: the text before its value, and whether its value is censored. */
+interface FlatKey {
+  prefix: string;
+  redacted: boolean;
+}
+const FLAT_KEYS = new Map<string, FlatKey>();
+function flatKey(key: string): FlatKey {
+  let k = FLAT_KEYS.get(key);
+  if (k === undefined) {
+    k = { prefix: `,${JSON.stringify(key)}:`, redacted: REDACTED_NAMES.has(key) };
+    if (FLAT_KEYS.size < 1000) FLAT_KEYS.set(key, k);
   }
-  return p;
-};
+  return k;
+}
+
+/** What JSON must escape in a string, and surrogates (a lone one becomes a `\u` escape). */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/**
+ * A string as JSON: quoted as it is when nothing in it needs escaping (the common case: ids,
+ * names, methods), else by `JSON.stringify` — the same text either way, at half the cost.
+ */
+export function flatString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+/**
+ * A number as JSON, the same text `String(n)` gives (`null` when not finite). Latencies are
+ * rounded to hundredths: those are written from their integer hundredths, which is several
+ * times cheaper than V8's shortest-round-trip conversion of a fraction. (For 0 < n < 1e13 with
+ * at most two decimals, that conversion yields exactly these digits.)
+ */
+export function flatNumber(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  const c = Math.round(n * 100);
+  if (c > 0 && c < 1e15 && c / 100 === n) {
+    const int = Math.floor(c / 100);
+    const frac = c - int * 100;
+    return frac % 10 === 0 ? `${int}.${frac / 10}` : `${int}.${frac < 10 ? "0" : ""}${frac}`;
+  }
+  return Number.isFinite(n) ? String(n) : "null";
+}
 
 function flatWriterOf(flat: Logger): FlatWriter | false {
   let w = flatWriters.get(flat);
@@ -269,16 +303,17 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   for (const key in obj) {
     const value = obj[key];
     if (value === undefined) continue;
+    const k = flatKey(key);
     let text: string;
-    if (REDACTED_NAMES.has(key)) text = '"[redacted]"';
-    else if (typeof value === "string") text = JSON.stringify(value);
-    else if (typeof value === "number") text = Number.isFinite(value) ? String(value) : "null";
+    if (k.redacted) text = '"[redacted]"';
+    else if (typeof value === "string") text = flatString(value);
+    else if (typeof value === "number") text = flatNumber(value);
     else if (typeof value === "boolean") text = value ? "true" : "false";
     else return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
-    props += keyPrefix(key) + text;
+    props += k.prefix + text;
   }
   const num = flat.levels.values[level]!;
-  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${JSON.stringify(msg)}`) + w.end;
+  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
   w.stream.write(line);
 }
 

@@ -14,13 +14,16 @@ test("bucket histogram: the same exposition as prom-client's Histogram, bounds i
   const values = [0, 0.001, 0.0010001, 0.01, 0.05, 0.1, 0.5, 1, 7, 1e9];
   for (const [i, v] of values.entries()) {
     const route = i % 2 ? "a" : "b";
-    // The hot path's way: count into a known series, and name the labels only for a new one.
-    if (!h.observeKnown(`${route}/up`, v)) h.observe(`${route}/up`, () => ({ route, part: "up" }), v);
+    // The hot paths' ways: count into a series kept from before, or into a known series by key,
+    // naming the labels only for a new one.
+    if (i % 3 === 0) h.record(h.series(`${route}/up`, () => ({ route, part: "up" })), v);
+    else if (!h.observeKnown(`${route}/up`, v)) h.observe(`${route}/up`, () => ({ route, part: "up" }), v);
     ref.observe({ route, part: "up" }, v);
   }
   assert.equal(h.observeKnown("c/up", 0.5), false, "an unseen series is not counted without its labels");
   assert.equal(h.observeKnown("a/up", Number.NaN), true, "not a number: ignored");
   h.observe("b/up", () => ({ route: "b", part: "up" }), Number.NaN); // ignored, never a broken sum
+  h.record(h.series("a/up", () => assert.fail("labels are asked for a new series only")), Number.POSITIVE_INFINITY);
   assert.deepEqual(lines(await mine.metrics()), lines(await theirs.metrics()));
   h.reset();
   assert.deepEqual(lines(await mine.metrics()), []);

@@ -12,7 +12,8 @@
  */
 import type { Registry } from "prom-client";
 
-interface Series {
+/** One labelled series; a hot path may keep it and count into it with {@link BucketHistogram.record}. */
+export interface Series {
   labels: Record<string, string>;
   /** Observations per bucket (not cumulative); the last slot is above the highest bound. */
   counts: Float64Array;
@@ -67,6 +68,21 @@ export class BucketHistogram {
     return true;
   }
 
+  /**
+   * The series `key`, created with `labels()` the first time; keep it and count into it with
+   * {@link record}, so later observations need no key at all.
+   */
+  series(key: string, labels: () => Record<string, string>): Series {
+    let s = this.#series.get(key);
+    if (!s) this.#series.set(key, (s = { labels: labels(), counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 }));
+    return s;
+  }
+
+  /** Counts `value` in a series this histogram returned from {@link series}. */
+  record(s: Series, value: number): void {
+    if (Number.isFinite(value)) this.#count(s, value);
+  }
+
   #count(s: Series, value: number): void {
     const bounds = this.#bounds;
     let i = 0;
@@ -93,7 +109,10 @@ export class BucketHistogram {
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
-  /** Starts every series from zero (`registry.resetMetrics()`). */
+  /**
+   * Starts every series from zero (`registry.resetMetrics()`). Series kept from {@link series}
+   * before a reset are no longer exported.
+   */
   reset(): void {
     this.#series.clear();
   }

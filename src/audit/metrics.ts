@@ -3,9 +3,10 @@
  * method, capability and outcome; gateway and upstream time; open streams; upstream token
  * refreshes; connect flows; store latency.
  *
- * Like the request metrics in `metrics.ts`, hot-path counts go into plain maps and typed arrays
- * and are handed to prom-client when the registry is read (a scrape), so a request costs a few
- * map lookups instead of prom-client's label hashing.
+ * Like the request metrics in `metrics.ts`, hot-path counts go into plain objects and typed
+ * arrays and are handed to prom-client when the registry is read (a scrape). The counters and
+ * series of a route, method and capability are found through nested maps from those label
+ * values, so a request builds no key string and hashes no label set.
  *
  * Label values are bounded: MCP methods outside the spec's list count as `other`, and a
  * capability name only becomes a label once the upstream listed it in a `tools/list` or
@@ -14,7 +15,7 @@
  * {@link MAX_TIMED_NAMES} of them per route and kind.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
-import { BucketHistogram } from "../metric-buckets.js";
+import { BucketHistogram, type Series } from "../metric-buckets.js";
 import { AuditEvents, type AuditEvent } from "./events.js";
 
 const MCP_METHODS = new Set([
@@ -30,26 +31,66 @@ const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /** Fewer, coarser buckets for the per-capability histogram (tool calls take milliseconds to minutes). */
 const CAPABILITY_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
 
-/** Counts by label tuple between scrapes. */
+/** Counts of one label set between scrapes. */
+interface CountCell {
+  labels: Record<string, string>;
+  n: number;
+}
+
+/** A counter whose counts wait in cells until a scrape hands them to prom-client. */
 class PendingCounter {
-  readonly #counts = new Map<string, { labels: Record<string, string>; n: number }>();
+  readonly #cells: CountCell[] = [];
   constructor(readonly counter: Counter<string>) {}
-  add(key: string, labels: () => Record<string, string>): void {
-    if (!this.addKnown(key)) this.#counts.set(key, { labels: labels(), n: 1 });
-  }
-  /** Counts one for `key` if it was seen before; false (nothing counted) when not. */
-  addKnown(key: string): boolean {
-    const c = this.#counts.get(key);
-    if (!c) return false;
-    c.n++;
-    return true;
+  /** A new cell for one label set (the caller keeps it and adds to `n`). */
+  cell(labels: Record<string, string>): CountCell {
+    const c = { labels, n: 0 };
+    this.#cells.push(c);
+    return c;
   }
   flush(): void {
-    for (const c of this.#counts.values()) {
+    for (const c of this.#cells) {
       if (c.n > 0) this.counter.inc(c.labels, c.n);
       c.n = 0;
     }
   }
+}
+
+/** What requests of one route and MCP method count into. */
+interface MethodCells {
+  /** By outcome: `mcp_request_accepted`, `mcp_request_rejected`. */
+  accepted: Map<string, CountCell>;
+  rejected: Map<string, CountCell>;
+  gateway: Series | undefined;
+  upstream: Series | undefined;
+}
+
+/** What calls of one capability (its label value) on one route and method count into. */
+interface CapabilityCells {
+  /** By outcome. */
+  calls: Map<string, CountCell>;
+  /** Capability duration series, under the name's timed label (`other` beyond the budget). */
+  gateway: Series | undefined;
+  upstream: Series | undefined;
+}
+
+/** Capability names an upstream listed on a route: all (up to a bound) and those timed by name. */
+interface ListedNames {
+  known: Set<string>;
+  timed: Set<string>;
+}
+
+/** One route's cells, and the capability names its upstream listed. */
+interface RouteCells {
+  methods: Map<string, MethodCells>;
+  capabilities: Map<string, Map<string, CapabilityCells>>;
+  tool: ListedNames;
+  prompt: ListedNames;
+}
+
+/** Puts `value` in `map` at `key` and returns it (for `map.get(key) ?? put(map, key, new)`). */
+function put<V>(map: Map<string, V>, key: string, value: V): V {
+  map.set(key, value);
+  return value;
 }
 
 export interface McpMetrics {
@@ -67,9 +108,10 @@ const mcpMethodLabel = (m: string | undefined) => (m === undefined ? "none" : MC
 
 /** Registers the MCP metric families on `registry`. */
 export function createMcpMetrics(registry: Registry): McpMetrics {
-  const known = new Map<string, Set<string>>();
-  const timed = new Map<string, Set<string>>();
   const streams = new Map<string, number>();
+  const routes = new Map<string, RouteCells>();
+  const listed = (): ListedNames => ({ known: new Set(), timed: new Set() });
+  const routeCells = (route: string) => routes.get(route) ?? put(routes, route, { methods: new Map(), capabilities: new Map(), tool: listed(), prompt: listed() });
   const requests: PendingCounter = new PendingCounter(
     new Counter({
       name: "tollgate_mcp_requests_total",
@@ -140,27 +182,32 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
   function capabilityLabel(route: string, method: string | undefined, name: string | undefined): string {
     if (name === undefined) return "none";
     const kind = method === "tools/call" ? "tool" : method === "prompts/get" ? "prompt" : undefined;
-    return kind !== undefined && known.get(`${route}\u0000${kind}`)?.has(name) ? name : "other";
+    return kind !== undefined && routeCells(route)[kind].known.has(name) ? name : "other";
   }
 
   function timedLabel(route: string, method: string | undefined, capability: string): string {
     if (capability === "none" || capability === "other") return capability;
     const kind = method === "tools/call" ? "tool" : "prompt";
-    return timed.get(`${route}\u0000${kind}`)?.has(capability) ? capability : "other";
+    return routeCells(route)[kind].timed.has(capability) ? capability : "other";
   }
 
-  function timing(route: string, method: string, e: AuditEvent): void {
-    // Label closures only for series not seen before: nothing is allocated for a known one.
-    if (e.gatewayLatencyMs !== undefined) {
-      const key = `${route}\u0000${method}\u0000g`;
-      const v = e.gatewayLatencyMs / 1000;
-      if (!duration.observeKnown(key, v)) duration.observe(key, () => ({ route, mcp_method: method, part: "gateway" }), v);
-    }
-    if (e.upstreamLatencyMs !== undefined) {
-      const key = `${route}\u0000${method}\u0000u`;
-      const v = e.upstreamLatencyMs / 1000;
-      if (!duration.observeKnown(key, v)) duration.observe(key, () => ({ route, mcp_method: method, part: "upstream" }), v);
-    }
+  /** The cells of a route and method label (made the first time). */
+  function methodCells(route: string, method: string): MethodCells {
+    const methods = routeCells(route).methods;
+    return methods.get(method) ?? put(methods, method, { accepted: new Map(), rejected: new Map(), gateway: undefined, upstream: undefined });
+  }
+
+  /** The cells of a capability label on a route and method label (made the first time). */
+  function capabilityCells(route: string, method: string, capability: string): CapabilityCells {
+    const byMethod = routeCells(route).capabilities;
+    const byName = byMethod.get(method) ?? put(byMethod, method, new Map<string, CapabilityCells>());
+    return byName.get(capability) ?? put(byName, capability, { calls: new Map(), gateway: undefined, upstream: undefined });
+  }
+
+  /** A new series of `h` for a route, method label, part and (capability histogram) capability label. */
+  function newSeries(h: BucketHistogram, part: "gateway" | "upstream", route: string, method: string, capability: string | undefined): Series {
+    const labels: Record<string, string> = capability === undefined ? { route, mcp_method: method, part } : { route, mcp_method: method, capability, part };
+    return h.series(Object.values(labels).join("\u0000"), () => labels);
   }
 
   return {
@@ -171,11 +218,16 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
         case AuditEvents.requestRejected: {
           const route = e.operationId ?? "unknown";
           const method = e.mcpMethod === "batch" ? "batch" : mcpMethodLabel(e.mcpMethod);
-          const event = e.event === AuditEvents.requestAccepted ? "accepted" : "rejected";
+          const accepted = e.event === AuditEvents.requestAccepted;
           const outcome = e.outcome ?? "success";
-          const key = `${route}\u0000${method}\u0000${event}\u0000${outcome}`;
-          if (!requests.addKnown(key)) requests.add(key, () => ({ route, mcp_method: method, event, outcome }));
-          timing(route, method, e);
+          const cells = methodCells(route, method);
+          const event = accepted ? "accepted" : "rejected";
+          const byOutcome = accepted ? cells.accepted : cells.rejected;
+          (byOutcome.get(outcome) ?? put(byOutcome, outcome, requests.cell({ route, mcp_method: method, event, outcome }))).n++;
+          const g = e.gatewayLatencyMs;
+          const u = e.upstreamLatencyMs;
+          if (g !== undefined) duration.record((cells.gateway ??= newSeries(duration, "gateway", route, method, undefined)), g / 1000);
+          if (u !== undefined) duration.record((cells.upstream ??= newSeries(duration, "upstream", route, method, undefined)), u / 1000);
           return;
         }
         case AuditEvents.capabilityCompleted: {
@@ -183,20 +235,16 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
           const method = mcpMethodLabel(e.mcpMethod);
           const capability = capabilityLabel(route, e.mcpMethod, e.capabilityName);
           const outcome = e.outcome ?? "success";
-          const callKey = `${route}\u0000${method}\u0000${capability}\u0000${outcome}`;
-          if (!calls.addKnown(callKey)) calls.add(callKey, () => ({ route, mcp_method: method, capability, outcome }));
-          const name = timedLabel(route, e.mcpMethod, capability);
-          const key = `${route}\u0000${method}\u0000${name}`;
-          if (e.gatewayLatencyMs !== undefined) {
-            const k = `${key}\u0000g`;
-            const v = e.gatewayLatencyMs / 1000;
-            if (!capabilityDuration.observeKnown(k, v)) capabilityDuration.observe(k, () => ({ route, mcp_method: method, capability: name, part: "gateway" }), v);
-          }
-          if (e.upstreamLatencyMs !== undefined) {
-            const k = `${key}\u0000u`;
-            const v = e.upstreamLatencyMs / 1000;
-            if (!capabilityDuration.observeKnown(k, v)) capabilityDuration.observe(k, () => ({ route, mcp_method: method, capability: name, part: "upstream" }), v);
-          }
+          const cells = capabilityCells(route, method, capability);
+          (cells.calls.get(outcome) ?? put(cells.calls, outcome, calls.cell({ route, mcp_method: method, capability, outcome }))).n++;
+          // Its series are made under the name's timed label the first time (`other` past the
+          // budget); that label never changes: a name is timed only if the timed set had room
+          // when it was first listed, and the set never shrinks.
+          const g = e.gatewayLatencyMs;
+          const u = e.upstreamLatencyMs;
+          const h = capabilityDuration;
+          if (g !== undefined) h.record((cells.gateway ??= newSeries(h, "gateway", route, method, timedLabel(route, e.mcpMethod, capability))), g / 1000);
+          if (u !== undefined) h.record((cells.upstream ??= newSeries(h, "upstream", route, method, timedLabel(route, e.mcpMethod, capability))), u / 1000);
           return;
         }
         case AuditEvents.upstreamConnectionRefreshed:
@@ -218,15 +266,11 @@ export function createMcpMetrics(registry: Registry): McpMetrics {
       }
     },
     learn(route, kind, names) {
-      const key = `${route}\u0000${kind}`;
-      let set = known.get(key);
-      if (!set) known.set(key, (set = new Set()));
-      let t = timed.get(key);
-      if (!t) timed.set(key, (t = new Set()));
+      const { known, timed } = routeCells(route)[kind];
       for (const n of names) {
-        if (set.size >= MAX_NAMES) break;
-        set.add(n);
-        if (t.size < MAX_TIMED_NAMES) t.add(n);
+        if (known.size >= MAX_NAMES) break;
+        known.add(n);
+        if (timed.size < MAX_TIMED_NAMES) timed.add(n);
       }
     },
     streamOpened(route) {
