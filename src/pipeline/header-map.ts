@@ -31,7 +31,15 @@ function checkValue(name: string, value: string): string {
   return v;
 }
 
-export class HeaderMap extends Headers {
+/**
+ * The base of {@link HeaderMap}: its prototype is `Headers.prototype` (so a HeaderMap is
+ * `instanceof Headers`), but constructing it builds none of undici's internal header list,
+ * which a HeaderMap never uses — it overrides every method and accessor of `Headers`.
+ */
+function HeadersBase(): void {}
+HeadersBase.prototype = Headers.prototype;
+
+export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   #map = new Map<string, string>();
   #cookies: string[] | undefined;
   #sorted: Array<[string, string]> | undefined;

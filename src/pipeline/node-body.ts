@@ -8,6 +8,7 @@
  * of web-stream allocations.
  */
 import type { Readable } from "node:stream";
+import { inspect } from "node:util";
 import { HeaderMap } from "./header-map.js";
 
 const NODE_BODY = Symbol.for("tollgate.nodeBody");
@@ -63,17 +64,52 @@ function nodeView(state: State): ReadableStream<Uint8Array<ArrayBuffer>> {
 }
 
 /**
+ * The base of {@link NodeBodyResponse}: its prototype is `Response.prototype` (so the response is
+ * `instanceof Response`), but constructing it builds none of undici's internal response state —
+ * a NodeBodyResponse overrides every accessor and method of `Response`, so it never reads it.
+ */
+function ResponseBase(): void {}
+ResponseBase.prototype = Response.prototype;
+
+/**
  * A Response whose body is a Node stream until someone reads it the web way, and whose headers
  * are a {@link HeaderMap} over fields the upstream's HTTP parser already validated.
  */
-class NodeBodyResponse extends Response {
+class NodeBodyResponse extends (ResponseBase as unknown as typeof Response) {
   readonly [NODE_BODY]: State;
   readonly #headers: HeaderMap;
+  readonly #status: number;
 
   constructor(stream: Readable, status: number, headers: HeaderMap) {
-    super(null, { status });
+    super();
+    if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`Invalid response status code ${status}`);
     this[NODE_BODY] = { stream, web: undefined, used: false };
     this.#headers = headers;
+    this.#status = status;
+  }
+
+  override get type(): ResponseType {
+    return "default";
+  }
+
+  override get url(): string {
+    return "";
+  }
+
+  override get redirected(): boolean {
+    return false;
+  }
+
+  override get status(): number {
+    return this.#status;
+  }
+
+  override get ok(): boolean {
+    return this.#status >= 200 && this.#status <= 299;
+  }
+
+  override get statusText(): string {
+    return "";
   }
 
   override get headers(): Headers {
@@ -113,6 +149,14 @@ class NodeBodyResponse extends Response {
 
   override async formData(): Promise<FormData> {
     return this.#reader().formData();
+  }
+
+  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return new Uint8Array(await this.#reader().arrayBuffer());
+  }
+
+  [inspect.custom](): string {
+    return `Response ${inspect({ status: this.#status, headers: this.#headers, bodyUsed: this.bodyUsed })}`;
   }
 
   override clone(): Response {
