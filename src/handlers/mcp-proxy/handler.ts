@@ -24,7 +24,7 @@ import { nodeStreamResponse } from "../../pipeline/node-body.js";
 import { HeaderMap } from "../../pipeline/header-map.js";
 import { UPSTREAM_SIGNAL, type GatewayContext, type Handler, type PipelineRequest, type UpstreamSignal } from "../../pipeline/types.js";
 import type { BuildInit } from "../../policies/registry.js";
-import { isBatchBody, mcpRequestInfo, sessionCapabilities } from "../../mcp/messages.js";
+import { isBatchBody, mcpRequestInfo, parseMcpRequestInfo, sessionCapabilities, type JsonRpcMessage } from "../../mcp/messages.js";
 import { deferredSessions, isDeferredSession } from "../../mcp/deferred-sessions.js";
 import { sessionKey } from "../../mcp/elicitations.js";
 import { AnswerInstead, startUpstreamSession } from "./deferred.js";
@@ -41,6 +41,11 @@ import { runInSpan, type Tracing } from "../../tracing/index.js";
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const INITIALIZE = Buffer.from('"initialize"');
+
+function hasInitialize(messages: readonly JsonRpcMessage[]): boolean {
+  for (const m of messages) if (m.method === "initialize") return true;
+  return false;
+}
 const KEEP_ALIVE_MS = 30_000;
 
 const isAuthRefusal = (res: UpstreamResponse) => res.statusCode === 401 || res.statusCode === 403;
@@ -298,8 +303,14 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     }
     // A batch is held to the gateway's bounds even where no policy read it (throws when beyond).
     if (body !== undefined && method === "POST" && isBatchBody(body)) await mcpRequestInfo(request, context);
+    const obs = (context as ObservedContext)[OBSERVATION];
+    // Where the audit trail reads the request's messages anyway, they are parsed now (and cached
+    // for it) instead of scanning the bytes for an initialize.
     const initialize =
-      method === "POST" && body !== undefined && !request.headers.has("mcp-session-id") && Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE);
+      method === "POST" &&
+      body !== undefined &&
+      !request.headers.has("mcp-session-id") &&
+      (obs ? hasInitialize(parseMcpRequestInfo(request, body, context).messages) : Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE));
     const signal = context[UPSTREAM_SIGNAL] ?? context.signal;
     const o: ExchangeOptions = {
       dispatcher,
@@ -319,7 +330,6 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     };
     if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
     const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
-    const obs = (context as ObservedContext)[OBSERVATION];
     obs?.forwarding(body);
     let deferredRaw: string | undefined;
     if (upstreamSid !== undefined && isDeferredSession(upstreamSid)) {
