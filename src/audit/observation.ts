@@ -106,6 +106,30 @@ function requestEvent(
   };
 }
 
+const SUCCESS: Verdict = { outcome: "success" };
+const RESULT_KEY = Buffer.from('"result"');
+const ERROR_KEY = Buffer.from('"error"');
+const IS_ERROR_KEY = Buffer.from('"isError"');
+const ESCAPE = Buffer.from("\\u");
+
+/**
+ * True when a JSON body is, from its bytes alone, a successful answer to the call with `id`:
+ * `"id":<id>` (followed by `,`, `}` or whitespace), a `"result"`, and no `"error"`, `"isError"`
+ * or `\u` anywhere. False only means "parse it".
+ */
+export function plainSuccess(body: Buffer, id: JsonRpcId | undefined): boolean {
+  if (id === undefined || id === null) return false;
+  if (body.includes(ERROR_KEY) || body.includes(IS_ERROR_KEY) || body.includes(ESCAPE) || !body.includes(RESULT_KEY)) return false;
+  const value = JSON.stringify(id);
+  for (const needle of [`"id":${value}`, `"id": ${value}`]) {
+    for (let at = body.indexOf(needle); at >= 0; at = body.indexOf(needle, at + 1)) {
+      const next = body[at + Buffer.byteLength(needle)];
+      if (next === 0x2c || next === 0x7d || next === 0x20 || next === 0x0a || next === 0x0d || next === 0x09) return true;
+    }
+  }
+  return false;
+}
+
 /** Outcome of one answer the upstream sent. */
 function upstreamVerdict(m: JsonRpcMessage): Verdict {
   const err = m.error as { code?: unknown } | undefined;
@@ -260,6 +284,24 @@ export class McpObservation implements TapCallbacks {
     if (m.method !== undefined || m.id === undefined) return;
     if (this.#started) this.#settle(m, upstreamVerdict(m), performance.now());
     else (this.#early ??= []).push(m);
+  }
+
+  /**
+   * Tap callback: a whole JSON body. The answer to a single call is settled as a success
+   * without parsing it when the bytes show that it is one: it has a `"result"`, the call's id,
+   * and no `"error"` or `"isError"` member anywhere (nor a `\u` escape that could spell one).
+   * Anything else — errors, tool errors, lists (whose names the metrics learn), batches — is
+   * parsed. Most answers are successes, and parsing one costs time in proportion to its size.
+   */
+  wholeBody(body: Buffer): boolean {
+    if (!this.#started || this.#info!.batch) return false;
+    const pending = this.#pending!;
+    if (pending.size !== 1) return false;
+    const p = pending.values().next().value!;
+    if (p.verdict !== undefined || LISTS[p.msg.method!] !== undefined || !plainSuccess(body, p.msg.id)) return false;
+    p.verdict = SUCCESS;
+    p.at = performance.now();
+    return true;
   }
 
   /** Tap callback: the upstream body is over. */

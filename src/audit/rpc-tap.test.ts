@@ -56,3 +56,17 @@ test("tapping a body does not start its flow before the consumer pipes it, and l
   assert.deepEqual(messages.map((m) => m.id), [7]);
   assert.deepEqual(ends, [[true, false]]);
 });
+
+test("JSON: a body the callback settles from its bytes is not parsed", () => {
+  const seen: Buffer[] = [];
+  const messages: JsonRpcMessage[] = [];
+  const tap = new RpcTap(false, { message: (m) => messages.push(m), end: () => {}, wholeBody: (b) => (seen.push(b), b.includes("skip")) });
+  tap.chunk(Buffer.from('{"id":1,"result":{"skip":true}}'));
+  tap.finish(true);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(messages, [], "settled without parsing");
+  const other = new RpcTap(false, { message: (m) => messages.push(m), end: () => {}, wholeBody: () => false });
+  other.chunk(Buffer.from('{"id":2,"result":{}}'));
+  other.finish(true);
+  assert.deepEqual(messages.map((m) => m.id), [2], "parsed when the callback cannot tell");
+});

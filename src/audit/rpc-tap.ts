@@ -5,7 +5,8 @@
  * ends); JSON bodies are collected up to a bound and parsed once at their end.
  *
  * Only answers are parsed (an SSE event whose data holds no `"result"`/`"error"` — progress and
- * other notifications — is skipped without parsing). What is read is handed to a callback and
+ * other notifications — is skipped without parsing), and a JSON body only when the callback
+ * cannot tell its outcome from the bytes (`wholeBody`). What is read is handed to a callback and
  * dropped; nothing is logged from here.
  *
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
@@ -23,6 +24,11 @@ export interface TapCallbacks {
   message(m: JsonRpcMessage): void;
   /** The body is over: `complete` when it ended normally, false when it was cut off. */
   end(complete: boolean, unread: boolean): void;
+  /**
+   * A whole JSON body, before it is parsed. Returning true means its outcome was read from the
+   * bytes: it is not parsed, and `message` is not called for it.
+   */
+  wholeBody?(body: Buffer): boolean;
 }
 
 /** Incremental parser for one body. */
@@ -99,7 +105,7 @@ export class RpcTap {
     if (this.#done) return;
     if (complete && !this.sse && this.#chunks) {
       const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
-      if (all.length > 0) this.#parse(all.toString("utf8"));
+      if (all.length > 0 && this.cb.wholeBody?.(all) !== true) this.#parse(all.toString("utf8"));
     } else if (complete && this.sse) {
       this.#line(this.#pending);
       this.#line("");
