@@ -112,19 +112,29 @@ const ERROR_KEY = Buffer.from('"error"');
 const IS_ERROR_KEY = Buffer.from('"isError"');
 const ESCAPE = Buffer.from("\\u");
 
+const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
 /**
  * True when a JSON body is, from its bytes alone, a successful answer to the call with `id`:
- * `"id":<id>` (followed by `,`, `}` or whitespace), a `"result"`, and no `"error"`, `"isError"`
- * or `\u` anywhere. False only means "parse it".
+ * `"id":<id>` (followed by `,`, `}` or whitespace), a `"result"`, no `"error"` or `\u`
+ * anywhere, and `"isError"` only as `"isError": false`. False only means "parse it".
  */
 export function plainSuccess(body: Buffer, id: JsonRpcId | undefined): boolean {
   if (id === undefined || id === null) return false;
-  if (body.includes(ERROR_KEY) || body.includes(IS_ERROR_KEY) || body.includes(ESCAPE) || !body.includes(RESULT_KEY)) return false;
+  if (body.includes(ERROR_KEY) || body.includes(ESCAPE) || !body.includes(RESULT_KEY)) return false;
+  // `"isError": false` is what many servers send with every result; anything else is parsed.
+  for (let at = body.indexOf(IS_ERROR_KEY); at >= 0; at = body.indexOf(IS_ERROR_KEY, at + 1)) {
+    let i = at + IS_ERROR_KEY.length;
+    while (isSpace(body[i])) i++;
+    if (body[i++] !== 0x3a /* : */) return false;
+    while (isSpace(body[i])) i++;
+    if (body.toString("latin1", i, i + 5) !== "false") return false;
+  }
   const value = JSON.stringify(id);
   for (const needle of [`"id":${value}`, `"id": ${value}`]) {
     for (let at = body.indexOf(needle); at >= 0; at = body.indexOf(needle, at + 1)) {
       const next = body[at + Buffer.byteLength(needle)];
-      if (next === 0x2c || next === 0x7d || next === 0x20 || next === 0x0a || next === 0x0d || next === 0x09) return true;
+      if (next === 0x2c /* , */ || next === 0x7d /* } */ || isSpace(next)) return true;
     }
   }
   return false;
@@ -289,7 +299,8 @@ export class McpObservation implements TapCallbacks {
   /**
    * Tap callback: a whole JSON body. The answer to a single call is settled as a success
    * without parsing it when the bytes show that it is one: it has a `"result"`, the call's id,
-   * and no `"error"` or `"isError"` member anywhere (nor a `\u` escape that could spell one).
+   * no `"error"` anywhere (nor a `\u` escape that could spell one) and no `"isError"` other
+   * than `"isError": false`.
    * Anything else — errors, tool errors, lists (whose names the metrics learn), batches — is
    * parsed. Most answers are successes, and parsing one costs time in proportion to its size.
    */

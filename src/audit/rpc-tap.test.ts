@@ -64,7 +64,7 @@ test("JSON: a body the callback settles from its bytes is not parsed", () => {
   tap.chunk(Buffer.from('{"id":1,"result":{"skip":true}}'));
   tap.finish(true);
   assert.equal(seen.length, 1);
-  assert.deepEqual(messages, [], "settled without parsing");
+  assert.equal(messages.length, 0, "settled without parsing");
   const other = new RpcTap(false, { message: (m) => messages.push(m), end: () => {}, wholeBody: () => false });
   other.chunk(Buffer.from('{"id":2,"result":{}}'));
   other.finish(true);
