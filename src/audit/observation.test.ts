@@ -1,29 +1,54 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { plainSuccess } from "./observation.js";
+import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, searchLarge } from "./observation.js";
 
-const body = (s: string) => Buffer.from(s);
+const ok = '{"result":{"content":[{"type":"text","text":"hello"}]},"jsonrpc":"2.0","id":1}';
 
-// The bytes are tried as they are; what they do not settle is parsed like any other answer.
-test("plainSuccess: a success read from the bytes only where nothing else could be meant", () => {
-  const ok = '{"result":{"content":[{"type":"text","text":"hello"}]},"jsonrpc":"2.0","id":1}';
-  assert.equal(plainSuccess(body(ok), 1), true);
-  assert.equal(plainSuccess(body('{"jsonrpc": "2.0", "id": 1, "result": {}}'), 1), true, "spaced");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":"a-1","result":{}}\n'), "a-1"), true, "string id");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":7,\n"result":{}}'), 7), true);
-
+/** [body, id, expected, why]: a success read from the bytes only where nothing else could be meant. */
+const CASES: Array<[string, number | string | undefined, boolean, string]> = [
+  [ok, 1, true, "a plain success"],
+  ['{"jsonrpc": "2.0", "id": 1, "result": {}}', 1, true, "spaced"],
+  ['{"jsonrpc":"2.0","id":"a-1","result":{}}\n', "a-1", true, "a string id"],
+  ['{"jsonrpc":"2.0","id":7,\n"result":{}}', 7, true, "a newline after the id"],
+  ['{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}', 1, true, "isError: false"],
+  ['{"jsonrpc":"2.0","id":1,"result":{"isError" : false,"x":{"isError":false}}}', 1, true, "every isError false"],
   // Everything else is left to the parser.
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}'), 1), false, "an error");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[]}}'), 1), false, "a tool error");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}'), 1), true, "isError: false");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"isError" : false,"x":{"isError":false}}}'), 1), true);
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"isError":false,"x":{"isError":1}}}'), 1), false, "any other isError");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"status":"error"}}'), 1), false, '"error" anywhere');
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"\\u0065rror":{"code":1}}'), 1), false, "an escape could spell a key");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":10,"result":{}}'), 1), false, "another id that starts alike");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":"1","result":{}}'), 1), false, "a string id for a number id");
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1}'), 1), false, "no result");
-  assert.equal(plainSuccess(body(ok), undefined), false, "a call without an id");
-  // A escaped quote in a tool's text does not end a key: `\"error\"` is not the key "error".
-  assert.equal(plainSuccess(body('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"no \\"error\\" here"}]}}'), 1), true);
+  ['{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"x"}}', 1, false, "an error"],
+  ['{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[]}}', 1, false, "a tool error"],
+  ['{"jsonrpc":"2.0","id":1,"result":{"isError":false,"x":{"isError":1}}}', 1, false, "any other isError"],
+  ['{"jsonrpc":"2.0","id":1,"result":{"status":"error"}}', 1, false, 'the string "error" anywhere'],
+  ['{"jsonrpc":"2.0","id":1,"\\u0065rror":{"code":1}}', 1, false, "an escape could spell a key"],
+  ['{"result":{"t":"a\\\\"},"error":{"code":1},"id":1}', 1, false, "after an escaped backslash the quote is real"],
+  ['{"jsonrpc":"2.0","id":10,"result":{}}', 1, false, "another id that starts alike"],
+  ['{"jsonrpc":"2.0","id":"1","result":{}}', 1, false, "a string id for a number id"],
+  ['{"jsonrpc":"2.0","id":1}', 1, false, "no result"],
+  ['{"jsonrpc":"2.0","id":"é","result":{}}', "é", false, "an id that is not plain ASCII"],
+  [ok, undefined, false, "a call without an id"],
+];
+
+test("plainSuccess: short answers (one pass) and long ones (native searches) decide alike", () => {
+  for (const [text, id, expected, why] of CASES) {
+    assert.equal(plainSuccess(Buffer.from(text), id), expected, `${why}: ${text}`);
+    if (id === undefined || id === "é") continue;
+    const idText = JSON.stringify(id);
+    assert.equal(readSmall(Buffer.from(text), idText), expected, `one pass, ${why}`);
+    assert.equal(searchLarge(Buffer.from(text), idText), expected, `searches, ${why}`);
+    // The same answer made long, so plainSuccess takes the searches.
+    const padded = text.replace(/}$/, `,"pad":"${"x".repeat(4000)}"}`);
+    assert.equal(plainSuccess(Buffer.from(padded), id), expected, `long, ${why}`);
+  }
+});
+
+test("plainSuccess: an escaped quote in a text is not a key; the searches are stricter about it", () => {
+  const text = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"no \\"error\\" here"}]}}';
+  assert.equal(readSmall(Buffer.from(text), "1"), true, "`\\\"error\\\"` is text, not the key \"error\"");
+  assert.equal(searchLarge(Buffer.from(text), "1"), true, "the bytes hold no quote-error-quote either");
+  const quoted = '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"x\\"error"}]}}';
+  assert.equal(readSmall(Buffer.from(quoted), "1"), true);
+  assert.equal(searchLarge(Buffer.from(quoted), "1"), false, "parsed instead: still never a wrong success");
+});
+
+test("plainSuccess: beyond the bound an answer is parsed", () => {
+  const long = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"${"x".repeat(PLAIN_SCAN_MAX_BYTES)}"}]}}`;
+  assert.equal(plainSuccess(Buffer.from(long), 1), false);
 });

@@ -107,35 +107,105 @@ function requestEvent(
 }
 
 const SUCCESS: Verdict = { outcome: "success" };
-const RESULT_KEY = Buffer.from('"result"');
-const ERROR_KEY = Buffer.from('"error"');
-const IS_ERROR_KEY = Buffer.from('"isError"');
-const ESCAPE = Buffer.from("\\u");
+
+/** Longest answer {@link plainSuccess} reads; a longer one is parsed. */
+export const PLAIN_SCAN_MAX_BYTES = 4 * 1024 * 1024;
+/** Up to this size an answer is read in one JavaScript pass, beyond it by native searches. */
+const SMALL_ANSWER_BYTES = 1024;
+
+/** Whether `body` holds the (ASCII) `text` at `at`. */
+function bytesAre(body: Uint8Array, at: number, text: string): boolean {
+  if (at < 0 || at + text.length > body.length) return false;
+  for (let k = 0; k < text.length; k++) if (body[at + k] !== text.charCodeAt(k)) return false;
+  return true;
+}
 
 const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
+/** Where a member's value starts after its key ends at `at` (whitespace, `:`, whitespace); -1 if no `:`. */
+function valueAt(body: Uint8Array, at: number): number {
+  while (isSpace(body[at])) at++;
+  if (body[at] !== 0x3a /* : */) return -1;
+  at++;
+  while (isSpace(body[at])) at++;
+  return at;
+}
+
+/** Whether an `"id"` key ends at `at` (just past its closing quote) and its value is `idText`. */
+function idIs(body: Uint8Array, at: number, idText: string): boolean {
+  const v = valueAt(body, at);
+  if (!bytesAre(body, v, idText)) return false;
+  const next = body[v + idText.length];
+  return next === 0x2c /* , */ || next === 0x7d /* } */ || isSpace(next);
+}
+
 /**
- * True when a JSON body is, from its bytes alone, a successful answer to the call with `id`:
- * `"id":<id>` (followed by `,`, `}` or whitespace), a `"result"`, no `"error"` or `\u`
- * anywhere, and `"isError"` only as `"isError": false`. False only means "parse it".
+ * True when a JSON body is, from its bytes alone, a successful answer to the call with `id`: a
+ * `"result"` member, an `"id"` member of that value, no `"error"` string and no `\u` escape
+ * anywhere (one could spell a key), and `"isError"` only as `"isError": false`. An `"id"` nested
+ * inside the result counts as the id too. False only means "parse it" — so does an answer longer
+ * than {@link PLAIN_SCAN_MAX_BYTES} or an id that is not plain ASCII.
+ *
+ * A short answer (most calls get one) is read in one pass in JavaScript, which costs less than
+ * the calls into native code a parse or a series of searches needs; a longer one with native
+ * searches, which run far faster than a parse (1 MB: about 55 µs against 1.4 ms).
  */
-export function plainSuccess(body: Buffer, id: JsonRpcId | undefined): boolean {
-  if (id === undefined || id === null) return false;
-  if (body.includes(ERROR_KEY) || body.includes(ESCAPE) || !body.includes(RESULT_KEY)) return false;
-  // `"isError": false` is what many servers send with every result; anything else is parsed.
-  for (let at = body.indexOf(IS_ERROR_KEY); at >= 0; at = body.indexOf(IS_ERROR_KEY, at + 1)) {
-    let i = at + IS_ERROR_KEY.length;
-    while (isSpace(body[i])) i++;
-    if (body[i++] !== 0x3a /* : */) return false;
-    while (isSpace(body[i])) i++;
-    if (body.toString("latin1", i, i + 5) !== "false") return false;
-  }
-  const value = JSON.stringify(id);
-  for (const needle of [`"id":${value}`, `"id": ${value}`]) {
-    for (let at = body.indexOf(needle); at >= 0; at = body.indexOf(needle, at + 1)) {
-      const next = body[at + Buffer.byteLength(needle)];
-      if (next === 0x2c /* , */ || next === 0x7d /* } */ || isSpace(next)) return true;
+export function plainSuccess(body: Uint8Array, id: JsonRpcId | undefined): boolean {
+  let idText: string;
+  if (typeof id === "number") idText = String(id);
+  else if (typeof id === "string" && /^[\x20-\x7e]*$/.test(id) && !id.includes('"') && !id.includes("\\")) idText = `"${id}"`;
+  else return false;
+  if (body.length > PLAIN_SCAN_MAX_BYTES) return false;
+  return body.length <= SMALL_ANSWER_BYTES ? readSmall(body, idText) : searchLarge(Buffer.from(body.buffer, body.byteOffset, body.byteLength), idText);
+}
+
+/**
+ * {@link plainSuccess} in one pass. At an unescaped quote a JSON string starts or ends, and only
+ * a starting quote can be followed by a letter: a match right after a quote is a string token
+ * (a key, or a value of exactly that text).
+ */
+export function readSmall(body: Uint8Array, idText: string): boolean {
+  let result = false;
+  let idMatches = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === 0x5c /* \ */) {
+      if (body[i + 1] === 0x75 /* u */) return false;
+      i++;
+      continue;
     }
+    if (c !== 0x22 /* " */) continue;
+    const d = body[i + 1];
+    if (d === 0x65 /* e */) {
+      if (bytesAre(body, i + 1, 'error"')) return false;
+    } else if (d === 0x72 /* r */) {
+      if (bytesAre(body, i + 1, 'result"')) result = true;
+    } else if (d === 0x69 /* i */) {
+      if (bytesAre(body, i + 1, 'isError"')) {
+        if (!bytesAre(body, valueAt(body, i + 9), "false")) return false;
+      } else if (bytesAre(body, i + 1, 'id"') && idIs(body, i + 4, idText)) idMatches = true;
+    }
+  }
+  return result && idMatches;
+}
+
+const RESULT_KEY = Buffer.from('"result"');
+const ERROR_KEY = Buffer.from('"error"');
+const IS_ERROR_KEY = Buffer.from('"isError"');
+const ID_KEY = Buffer.from('"id"');
+const ESCAPE = Buffer.from("\\u");
+
+/**
+ * {@link plainSuccess} by native searches. Stricter than {@link readSmall} in one way: it does
+ * not tell string contents from tokens, so an escaped `"error"` inside a text also means "parse".
+ */
+export function searchLarge(body: Buffer, idText: string): boolean {
+  if (body.includes(ERROR_KEY) || body.includes(ESCAPE) || !body.includes(RESULT_KEY)) return false;
+  for (let at = body.indexOf(IS_ERROR_KEY); at >= 0; at = body.indexOf(IS_ERROR_KEY, at + 1)) {
+    if (!bytesAre(body, valueAt(body, at + IS_ERROR_KEY.length), "false")) return false;
+  }
+  for (let at = body.indexOf(ID_KEY); at >= 0; at = body.indexOf(ID_KEY, at + 1)) {
+    if (idIs(body, at + ID_KEY.length, idText)) return true;
   }
   return false;
 }
