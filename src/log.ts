@@ -285,6 +285,47 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
 }
 
 /**
+ * The JSON text of a run of consecutive fields (`first` … `last`, in the objects' key order) that
+ * several lines share — the request an audit event is about, say. An object whose
+ * {@link FLAT_RUN} property holds one has `text` written in place of those fields, which are then
+ * not serialised again. Made by {@link flatRun}; the fields must not change afterwards.
+ */
+export interface FlatRun {
+  readonly first: string;
+  readonly last: string;
+  readonly text: string;
+}
+
+/** The property of a flat object that holds its {@link FlatRun} (a symbol: no field of the line). */
+export const FLAT_RUN = Symbol("tollgate.flatRun");
+
+/** The run of `obj`'s fields from `first` to `last` as {@link writeFlat} writes them; undefined when not plain scalars. */
+export function flatRun(obj: Record<string, FlatValue>, first: string, last: string): FlatRun | undefined {
+  let text = "";
+  let inRun = false;
+  for (const key in obj) {
+    if (key === first) inRun = true;
+    if (!inRun) continue;
+    const k = flatKey(key);
+    const value = flatValue(k, obj[key]);
+    if (value === null) return undefined;
+    if (value !== undefined) text += k.prefix + value;
+    if (key === last) return { first, last, text };
+  }
+  return undefined;
+}
+
+/** A field's JSON text (censored when its name is redacted); undefined when absent, null when not a scalar. */
+function flatValue(k: FlatKey, value: unknown): string | undefined | null {
+  if (value === undefined) return undefined;
+  if (k.redacted) return '"[redacted]"';
+  if (typeof value === "string") return flatString(value);
+  if (typeof value === "number") return flatNumber(value);
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return null;
+}
+
+/**
  * Writes one line for a flat object of scalars (the access log, audit events) — the same line
  * pino writes for `flatLogger(log)[level](censorFlat(obj), msg)`, built directly: keys in the
  * object's order, `undefined` values left out, non-finite numbers as `null`, redacted field
@@ -300,16 +341,25 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   const w = flatWriterOf(flat);
   if (!w) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
   let props = "";
+  const run = (obj as { [FLAT_RUN]?: FlatRun })[FLAT_RUN];
+  let inRun = false;
   for (const key in obj) {
+    if (run !== undefined) {
+      if (inRun) {
+        inRun = key !== run.last;
+        continue;
+      }
+      if (key === run.first) {
+        props += run.text;
+        inRun = key !== run.last;
+        continue;
+      }
+    }
     const value = obj[key];
     if (value === undefined) continue;
     const k = flatKey(key);
-    let text: string;
-    if (k.redacted) text = '"[redacted]"';
-    else if (typeof value === "string") text = flatString(value);
-    else if (typeof value === "number") text = flatNumber(value);
-    else if (typeof value === "boolean") text = value ? "true" : "false";
-    else return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+    const text = flatValue(k, value);
+    if (text === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
     props += k.prefix + text;
   }
   const num = flat.levels.values[level]!;

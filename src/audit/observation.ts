@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
-import { logAccess } from "../log.js";
+import { FLAT_RUN, flatRun, logAccess, type FlatRun } from "../log.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
@@ -53,6 +53,8 @@ export interface ObservationDeps {
 
 /** What every event of one request shares. */
 interface EventBase {
+  /** The base fields' JSON text, once an event has been written (they are on every event). */
+  run?: FlatRun | undefined;
   operationId: string;
   upstreamServerId: string;
   subjectId: string | undefined;
@@ -81,7 +83,7 @@ function requestEvent(
   gatewayLatencyMs: number | undefined,
   upstreamLatencyMs: number | undefined,
 ): AuditEvent {
-  return {
+  const e: AuditEvent & { [FLAT_RUN]?: FlatRun } = {
     event,
     operationId: b.operationId,
     upstreamServerId: b.upstreamServerId,
@@ -104,6 +106,9 @@ function requestEvent(
     gatewayLatencyMs,
     upstreamLatencyMs,
   };
+  // The request's fields (operationId … path) are serialised once for all its lines.
+  e[FLAT_RUN] = b.run ??= flatRun(e, "operationId", "path");
+  return e;
 }
 
 const SUCCESS: Verdict = { outcome: "success" };
