@@ -373,11 +373,9 @@ export class McpObservation implements TapCallbacks {
 
   /**
    * Tap callback: a whole JSON body. The answer to a single call is settled as a success
-   * without parsing it when the bytes show that it is one: it has a `"result"`, the call's id,
-   * no `"error"` anywhere (nor a `\u` escape that could spell one) and no `"isError"` other
-   * than `"isError": false`.
-   * Anything else — errors, tool errors, lists (whose names the metrics learn), batches — is
-   * parsed. Most answers are successes, and parsing one costs time in proportion to its size.
+   * without parsing it when its bytes show that it is one ({@link plainSuccess}). Anything else
+   * — errors, tool errors, lists (whose names the metrics learn), batches — is parsed. Most
+   * answers are successes, and parsing one costs time in proportion to its size.
    */
   wholeBody(body: Buffer): boolean {
     if (!this.#started || this.#info!.batch) return false;

@@ -41,12 +41,12 @@ import { runInSpan, type Tracing } from "../../tracing/index.js";
 /** Statuses whose responses carry no body (a web Response refuses one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 const INITIALIZE = Buffer.from('"initialize"');
+const KEEP_ALIVE_MS = 30_000;
 
 function hasInitialize(messages: readonly JsonRpcMessage[]): boolean {
   for (const m of messages) if (m.method === "initialize") return true;
   return false;
 }
-const KEEP_ALIVE_MS = 30_000;
 
 const isAuthRefusal = (res: UpstreamResponse) => res.statusCode === 401 || res.statusCode === 403;
 
