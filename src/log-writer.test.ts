@@ -18,7 +18,7 @@ import {
   type ChildConfig,
   type ChildLine as Line,
 } from "../test/helpers/log-writer-child-protocol.js";
-import { createLogger, flatLogger, flushLog, writeFlat } from "./log.js";
+import { createLogger, flatLogger, flushLog, logWriterOf, writeFlat } from "./log.js";
 import { LOG_FLUSH_MS, LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -180,14 +180,14 @@ test("a lone line is written by the timer, about LOG_FLUSH_MS after it was logge
   const elapsed = Date.now() - t0;
   assert.ok(elapsed >= LOG_FLUSH_MS - 50 && elapsed < LOG_FLUSH_MS + 1000, `written after ${elapsed} ms`);
   assert.equal(JSON.parse(await fs.readFile(file, "utf8")).msg, "lonely");
-  (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!.close();
+  logWriterOf(log)!.close();
   await done();
 });
 
 test("flushLog resolves once every line is written; pino's child and flat loggers and writeFlat write through the writer", async () => {
   const { file, done } = await tmpFile();
   const log = createLogger({ file });
-  const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
+  const writer = logWriterOf(log)!;
   assert.ok(writer instanceof LogWriter);
   assert.equal((writer as unknown as Record<symbol, unknown>)[pino.symbols.needsMetadataGsym], undefined, "writeFlat's fast path stays open");
   const child = log.child({ component: "c" });
@@ -214,7 +214,7 @@ test("a sole writer writes up to 64 KiB at a time; one that shares its output wi
   for (const sharedOutput of [false, true]) {
     const { file, done } = await tmpFile();
     const log = createLogger({ file, sharedOutput });
-    const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
+    const writer = logWriterOf(log)!;
     const pad = "x".repeat(400);
     for (let i = 0; i < 1000; i++) log.info({ i, pad }, "line");
     await flushLog(log);

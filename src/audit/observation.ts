@@ -111,8 +111,6 @@ function requestEvent(
   return e;
 }
 
-const SUCCESS: Verdict = { outcome: "success" };
-
 /** Longest answer {@link plainSuccess} reads; a longer one is parsed. */
 export const PLAIN_SCAN_MAX_BYTES = 4 * 1024 * 1024;
 /** Up to this size an answer is read in one JavaScript pass, beyond it by native searches. */
@@ -215,6 +213,9 @@ export function searchLarge(body: Buffer, idText: string): boolean {
   return false;
 }
 
+/** The verdict of everything that succeeded (verdicts are never changed once made). */
+const SUCCESS: Verdict = { outcome: "success" };
+
 /** Outcome of one answer the upstream sent. */
 function upstreamVerdict(m: JsonRpcMessage): Verdict {
   const err = m.error as { code?: unknown } | undefined;
@@ -224,7 +225,7 @@ function upstreamVerdict(m: JsonRpcMessage): Verdict {
     return { outcome: "failure", reasonCode: "jsonrpc_error", failureOrigin: "upstream", errorCode: code };
   }
   if ((m.result as { isError?: unknown } | undefined)?.isError === true) return { outcome: "application_error", reasonCode: "tool_error", failureOrigin: "upstream" };
-  return { outcome: "success" };
+  return SUCCESS;
 }
 
 /** Outcome of an answer the gateway gave itself (a policy answered without the upstream). */
@@ -240,7 +241,7 @@ function gatewayVerdict(m: JsonRpcMessage): Verdict {
   }
   const r = m.result as { inputRequests?: unknown; resultType?: unknown } | undefined;
   if (r && (r.inputRequests !== undefined || r.resultType === "input_required")) return { outcome: "connect_required", reasonCode: "input_required", failureOrigin: "gateway" };
-  return { outcome: "success" };
+  return SUCCESS;
 }
 
 /** Outcome of a thrown error (mapped to a response by `errorToResponse`). */
@@ -254,7 +255,7 @@ export function errorVerdict(err: unknown): Verdict {
 }
 
 function statusVerdict(status: number): Verdict {
-  if (status < 400) return { outcome: "success" };
+  if (status < 400) return SUCCESS;
   if (status === 401 || status === 403) return { outcome: "denied", reasonCode: status === 401 ? "unauthorized" : "forbidden", failureOrigin: "gateway" };
   if (status === 429) return { outcome: "denied", reasonCode: "rate_limited", failureOrigin: "gateway" };
   return { outcome: "failure", reasonCode: `http_${status}`, failureOrigin: status >= 500 ? "gateway" : "client" };

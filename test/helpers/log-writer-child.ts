@@ -3,16 +3,14 @@
  * tests. Run as `node --import tsx log-writer-child.ts '<json config>'`; the configuration, the
  * lines and what the process reports on stderr are described in `log-writer-child-protocol.ts`.
  */
-import { pino } from "pino";
-import { createLogger, flushLog } from "../../src/log.js";
-import type { LogWriter } from "../../src/log-writer.js";
+import { createLogger, flushLog, logWriterOf } from "../../src/log.js";
 import { childConfigFromArgv, padFor, statsLine, WRITTEN_LINE } from "./log-writer-child-protocol.js";
 
 const cfg = childConfigFromArgv();
 if (cfg.touchStdout && !process.stdout.writable) throw new Error("stdout is not writable");
 // Several of these processes write to one pipe at the same time.
 const log = createLogger({ maxQueuedBytes: cfg.maxQueuedBytes, sharedOutput: cfg.sharedOutput ?? true });
-const writer = (log as unknown as Record<symbol, LogWriter>)[pino.symbols.streamSym]!;
+const writer = logWriterOf(log)!;
 
 for (let i = 0; i < cfg.lines; i++) {
   log.info({ tag: cfg.tag, i, pad: padFor(cfg, i) }, "line");
