@@ -66,13 +66,15 @@ function pipeBody(body: Readable, res: http.ServerResponse): void {
  */
 export function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   try {
-    return startResponse(res, response);
+    startResponse(res, response);
+    return Promise.resolve();
   } catch (err) {
     return Promise.reject(err as Error);
   }
 }
 
-function startResponse(res: http.ServerResponse, response: Response): Promise<void> {
+/** {@link writeResponse} without a promise: throws when the head cannot be written. */
+function startResponse(res: http.ServerResponse, response: Response): void {
   let headers: Record<string, string | string[]>;
   const source = response.headers;
   if (source instanceof HeaderMap) headers = source.toNodeHeaders();
@@ -88,13 +90,12 @@ function startResponse(res: http.ServerResponse, response: Response): Promise<vo
   const nodeBody = untouchedNodeBody(response);
   if (!nodeBody && !response.body) {
     res.end();
-    return Promise.resolve();
+    return;
   }
   // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
   // known length is on its way; its first chunk carries the headers in the same write.
   if (headers["content-length"] === undefined) res.flushHeaders();
   pipeBody(nodeBody ?? Readable.fromWeb(response.body as never), res);
-  return Promise.resolve();
 }
 
 /** The running server's view of the edge: its limits and the buffered-bytes budget. */
@@ -178,16 +179,23 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   // Answered before the whole request arrived (refused, or over a limit): the rest of the body is
   // never read, so this connection cannot carry another request.
   if (!req.complete) closeAfterResponse(req, res, limits);
-  // Not awaited: this frame (the request's locals) need not live as long as the response streams.
-  writeResponse(res, response).catch((err: unknown) => {
+  // Written synchronously: the body streams on its own, and this frame (the request's locals)
+  // need not live as long as it does.
+  try {
+    startResponse(res, response);
+  } catch (err) {
     // Headers Node refuses to write (an upstream's control characters, say): never a crash.
     discardBody(response);
     if (res.headersSent) res.destroy(err as Error);
     else {
       const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
-      writeResponse(res, fallback).catch(() => res.destroy());
+      try {
+        startResponse(res, fallback);
+      } catch {
+        res.destroy();
+      }
     }
-  });
+  }
 }
 
 /** True when the request announces a body (a length other than 0, or a transfer coding). */

@@ -162,14 +162,15 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     });
   }
 
-  async function toResponse(
+  /** The client's response to an upstream answer; a promise only for a 202 (whose end it awaits). */
+  function toResponse(
     res: UpstreamResponse,
     method: string,
     signal: UpstreamSignal,
     boundSid: string | undefined,
     obs: McpObservation | undefined,
     session: string | undefined,
-  ): Promise<Response> {
+  ): Response | Promise<Response> {
     obs?.answered();
     const entries = downstreamResponseHeaders(res.headers);
     if (boundSid !== undefined) {
@@ -189,10 +190,18 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     // A 202 (accepted notification or response) has no body. Wait for its end and answer with
     // a complete, zero-length response in one write: SDK clients cancel a 202's body at once, and
     // cancelling one still in flight makes them drop the keep-alive connection.
-    if (res.statusCode === 202 && (await endsEmpty(res.body, signal))) {
-      headers.set("content-length", "0");
-      return new Response(null, { status: 202, headers });
+    if (res.statusCode === 202) {
+      return endsEmpty(res.body, signal).then((empty) => {
+        if (!empty) return bodyResponse(res, method, headers, obs, session);
+        headers.set("content-length", "0");
+        return new Response(null, { status: 202, headers });
+      });
     }
+    return bodyResponse(res, method, headers, obs, session);
+  }
+
+  /** The client's response carrying the upstream's body. */
+  function bodyResponse(res: UpstreamResponse, method: string, headers: HeaderMap, obs: McpObservation | undefined, session: string | undefined): Response {
     const contentType = headerValue(res.headers, "content-type");
     obs?.tapUpstreamBody(res.body, contentType);
     const sse = contentType?.startsWith("text/event-stream") === true;
@@ -349,7 +358,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     // costs one HMAC (the check above), and only a new session id is signed.
     const boundSid =
       user && newSid !== undefined ? (newSid === upstreamSid && clientSid !== null ? clientSid : binder.bind(newSid, routeId, user.sub)) : undefined;
-    await remember(request, res, initialize, boundSid ?? newSid, context);
+    const remembering = remember(request, res, initialize, boundSid ?? newSid, context);
+    if (remembering !== undefined) await remembering;
     const session = method === "GET" && user && clientSid !== null ? sessionKey(routeId, user.sub, clientSid) : undefined;
     return toResponse(res, method, signal, boundSid, obs, session);
   }

@@ -88,14 +88,18 @@ function targetOf(url: string): { origin: string; path: string } | undefined {
   return t;
 }
 
-/** Sends one request; rejects with a `GatewayError` on transport failure. */
-export async function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
+/**
+ * Sends one request; rejects with a `GatewayError` on transport failure. Not an async function:
+ * the dispatcher's promise is handed on with one rejection handler, no frame of its own.
+ */
+export function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
+  let sent: Promise<UpstreamResponse>;
   try {
     // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
     // parse the URL and copy the options on every call.
     const t = targetOf(o.url);
     if (t) {
-      return await o.dispatcher.request({
+      sent = o.dispatcher.request({
         origin: t.origin,
         path: t.path,
         method: o.method as Dispatcher.HttpMethod,
@@ -105,19 +109,23 @@ export async function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
         headersTimeout: o.firstByteTimeoutMs,
         bodyTimeout: o.idleTimeoutMs,
       });
+    } else {
+      sent = request(o.url, {
+        dispatcher: o.dispatcher,
+        method: o.method as Dispatcher.HttpMethod,
+        headers: o.headers,
+        body: o.body,
+        signal: o.signal,
+        headersTimeout: o.firstByteTimeoutMs,
+        bodyTimeout: o.idleTimeoutMs,
+      });
     }
-    return await request(o.url, {
-      dispatcher: o.dispatcher,
-      method: o.method as Dispatcher.HttpMethod,
-      headers: o.headers,
-      body: o.body,
-      signal: o.signal,
-      headersTimeout: o.firstByteTimeoutMs,
-      bodyTimeout: o.idleTimeoutMs,
-    });
   } catch (err) {
-    throw upstreamFailure(err, o.signal);
+    return Promise.reject(upstreamFailure(err, o.signal));
   }
+  return sent.then(undefined, (err: unknown) => {
+    throw upstreamFailure(err, o.signal);
+  });
 }
 
 /** Discards a body we will not forward, releasing its connection. */
@@ -156,9 +164,14 @@ export function endsEmpty(body: Readable, signal: { readonly aborted: boolean })
  * a bodiless GET; other codes keep method and body (an MCP POST must stay a POST). A redirect
  * that may not be followed is answered as is.
  */
-export async function exchange(o: ExchangeOptions, redirects: RedirectPolicy): Promise<UpstreamResponse> {
+export function exchange(o: ExchangeOptions, redirects: RedirectPolicy): Promise<UpstreamResponse> {
+  // Without redirects to follow, the send's own promise (no async frame around it).
+  return redirects.follow ? following(o, redirects) : sendOnce(o);
+}
+
+async function following(o: ExchangeOptions, redirects: RedirectPolicy): Promise<UpstreamResponse> {
   let res = await sendOnce(o);
-  if (!redirects.follow || !REDIRECTS.has(res.statusCode)) return res;
+  if (!REDIRECTS.has(res.statusCode)) return res;
   const home = new URL(o.url).origin;
   let current = o;
   for (let hop = 0; REDIRECTS.has(res.statusCode); hop++) {
