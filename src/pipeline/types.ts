@@ -223,6 +223,8 @@ const EMPTY = new Uint8Array(0);
 export interface LazyBody {
   read(): Promise<Uint8Array>;
   readonly bytes: Uint8Array | undefined;
+  /** The bytes without waiting, if they can be had so (see `NodeRequestBody.readNow`). */
+  readNow?(): Uint8Array | undefined;
 }
 
 /**
@@ -278,6 +280,16 @@ export class IncomingRequest implements PipelineRequest {
     next.params = this.params;
     next.query = this.query;
     return next;
+  }
+
+  /**
+   * The body's bytes without waiting: those at hand, or the whole body when it has arrived and
+   * can be read now; undefined when {@link rawBytes} must wait (or will reject).
+   */
+  bytesNow(): Uint8Array | undefined {
+    const b = this.#body;
+    if (b === undefined) return EMPTY;
+    return b instanceof Uint8Array ? b : (b.bytes ?? b.readNow?.());
   }
 
   /** The body's bytes when they are at hand (no body: empty), else undefined (not read yet). */

@@ -60,7 +60,10 @@ export class NodeRequestBody implements LazyBody {
   #declared = -1;
   #size = 0;
   #chunks: Buffer[] | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  /** The idle sweep watching this read, while one runs. */
+  #sweep: IdleSweep | undefined;
+  /** @internal The sweep's tick when a piece of the body last arrived. */
+  activeAt = 0;
   #resolve: ((bytes: Uint8Array) => void) | undefined;
   #reject: ((err: GatewayError) => void) | undefined;
 
@@ -73,6 +76,15 @@ export class NodeRequestBody implements LazyBody {
 
   read(): Promise<Uint8Array> {
     return (this.#promise ??= this.#read());
+  }
+
+  /**
+   * The bytes without waiting when the whole body has arrived (reading it now if nobody has);
+   * undefined when they are still to come or were refused — then {@link read} tells which.
+   */
+  readNow(): Uint8Array | undefined {
+    if (this.bytes === undefined && this.#promise === undefined && this.req.complete) this.#promise = this.#read();
+    return this.bytes;
   }
 
   /** True once reading started (the body was asked for). */
@@ -117,7 +129,7 @@ export class NodeRequestBody implements LazyBody {
     req.on("end", onBodyEnd);
     req.on("error", onBodyError);
     req.on("close", onBodyClose);
-    if (limits.bodyIdleTimeoutMs > 0) this.#timer = setTimeout(onBodyTimeout, limits.bodyIdleTimeoutMs, this);
+    if (limits.bodyIdleTimeoutMs > 0) (this.#sweep = idleSweep(limits.bodyIdleTimeoutMs)).watch(this);
     return promise;
   }
 
@@ -149,7 +161,7 @@ export class NodeRequestBody implements LazyBody {
     const refused = this.#admit(c.length);
     if (refused) return this.onFailure(refused);
     (this.#chunks ??= []).push(c);
-    this.#timer?.refresh();
+    if (this.#sweep) this.activeAt = this.#sweep.tick;
   }
 
   /** @internal The body is complete. */
@@ -177,8 +189,8 @@ export class NodeRequestBody implements LazyBody {
     req.off("end", onBodyEnd);
     req.off("error", onBodyError);
     req.off("close", onBodyClose);
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#sweep?.readers.delete(this);
+    this.#sweep = undefined;
     this.#chunks = undefined;
     this.#resolve = undefined;
     this.#reject = undefined;
@@ -217,6 +229,49 @@ function onBodyError(this: Reading): void {
 function onBodyClose(this: Reading): void {
   if (!this.complete) this[READER].onFailure(incomplete());
 }
-function onBodyTimeout(body: NodeRequestBody): void {
-  body.onFailure(new GatewayError("body_timeout", 408, "The request body was not received in time."));
+/**
+ * The body idle timeout, kept by one interval per timeout value for all bodies being read rather
+ * than a timer per body (arming and clearing a timer for every request body cost more than the
+ * rest of reading a small one). The interval runs at a quarter of the timeout and counts ticks; a
+ * body whose last piece arrived more than {@link SWEEP_STEPS} ticks ago is refused, so a pause is
+ * cut after at least the timeout and at most a quarter more. The interval stops when no body is
+ * being read.
+ */
+class IdleSweep {
+  tick = 0;
+  readonly readers = new Set<NodeRequestBody>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly ms: number) {}
+
+  watch(body: NodeRequestBody): void {
+    body.activeAt = this.tick;
+    this.readers.add(body);
+    this.#timer ??= setInterval(sweepIdle, Math.max(1, this.ms / SWEEP_STEPS), this).unref();
+  }
+
+  /** @internal One tick: refuses the bodies idle too long; stops when none is being read. */
+  sweep(): void {
+    this.tick++;
+    for (const body of this.readers) {
+      if (this.tick - body.activeAt > SWEEP_STEPS) body.onFailure(new GatewayError("body_timeout", 408, "The request body was not received in time."));
+    }
+    if (this.readers.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+const SWEEP_STEPS = 4;
+const sweeps = new Map<number, IdleSweep>();
+
+function idleSweep(ms: number): IdleSweep {
+  let s = sweeps.get(ms);
+  if (s === undefined) sweeps.set(ms, (s = new IdleSweep(ms)));
+  return s;
+}
+
+function sweepIdle(s: IdleSweep): void {
+  s.sweep();
 }
