@@ -308,14 +308,19 @@ export async function createGateway(project: Project, given: GatewayServices): P
     /** An MCP request's observation writes its access line: the request's audit event. */
     let observed = false;
     try {
-      let url: URL;
-      try {
-        url = new URL(input.url);
-      } catch {
-        throw new GatewayError("bad_request", 400, "The request URL is not valid.");
+      // The edge hands over a plain path (no query) without the URL being parsed; else parse it.
+      let url: URL | undefined;
+      const known = input instanceof IncomingRequest ? input.path : undefined;
+      if (known !== undefined) pathname = known;
+      else {
+        try {
+          url = new URL(input.url);
+        } catch {
+          throw new GatewayError("bad_request", 400, "The request URL is not valid.");
+        }
+        pathname = url.pathname;
       }
-      pathname = url.pathname;
-      const sys = services.systemRoutes.match(method, url.pathname);
+      const sys = services.systemRoutes.match(method, pathname);
       if (sys && "handler" in sys) {
         routeName = "system";
         span?.updateName(`${method} system`);
@@ -329,18 +334,18 @@ export async function createGateway(project: Project, given: GatewayServices): P
       } else if (!KNOWN_METHODS.has(method)) {
         throw new GatewayError("method_not_implemented", 501, `The gateway does not implement the ${method} method.`);
       } else {
-        const m = matchRoute(method, url.pathname);
+        const m = matchRoute(method, pathname);
         if (!m && sys) {
           throw new GatewayError("method_not_allowed", 405, `${method} is not allowed here.`, {
             headers: { allow: sys.allow.join(", ") },
           });
         }
-        if (!m) throw new GatewayError("route_not_found", 404, `No route matches ${url.pathname}.`);
+        if (!m) throw new GatewayError("route_not_found", 404, `No route matches ${pathname}.`);
         const cors = m.built.route.corsPolicy ? project.corsPolicies.get(m.built.route.corsPolicy) : undefined;
         if (method === "OPTIONS" && cors && input.headers.has("access-control-request-method")) {
           response = preflight(input, cors);
         } else if ("allow" in m) {
-          throw new GatewayError("method_not_allowed", 405, `${method} is not allowed on ${url.pathname}.`, {
+          throw new GatewayError("method_not_allowed", 405, `${method} is not allowed on ${pathname}.`, {
             headers: { allow: m.allow.join(", ") },
           });
         } else {
@@ -348,7 +353,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
           if (span) span.updateName(`${method} ${routeName}`).setAttributes({ "http.route": m.built.route.path, "tollgate.route": routeName });
           const request = input instanceof GatewayRequest || input instanceof IncomingRequest ? input : new GatewayRequest(input);
           request.params = m.params;
-          request.query = url.search ? Object.fromEntries(url.searchParams) : {};
+          request.query = url?.search ? Object.fromEntries(url.searchParams) : {};
           const signals: { readonly signal: AbortSignal } = info.signal ? (info as { signal: AbortSignal }) : request;
           const upstreamSignal = input instanceof IncomingRequest ? input.disconnect : signals.signal;
           const context = new RequestContext(requestId, m.built.route, services, info, upstreamSignal, signals);

@@ -245,9 +245,13 @@ export class IncomingRequest implements PipelineRequest {
   #body: Uint8Array | LazyBody | undefined;
   #web: GatewayRequest | undefined;
 
-  constructor(method: string, url: string, headers: HeaderMap, body: Uint8Array | LazyBody | undefined, disconnect: ClientDisconnect) {
+  /** The URL's pathname when the edge knew it without parsing the URL (`RequestTarget.path`). */
+  readonly path: string | undefined;
+
+  constructor(method: string, url: string, headers: HeaderMap, body: Uint8Array | LazyBody | undefined, disconnect: ClientDisconnect, path?: string) {
     this.method = method;
     this.url = url;
+    this.path = path;
     this.headers = headers;
     this.#body = method === "GET" || method === "HEAD" ? undefined : body;
     this.disconnect = disconnect;
@@ -275,7 +279,7 @@ export class IncomingRequest implements PipelineRequest {
   /** The same request with other headers and/or body (and the same user, params, query, signal). */
   with(changes: { headers?: Headers; rawBody?: Uint8Array }): IncomingRequest {
     const headers = changes.headers === undefined ? this.headers : changes.headers instanceof HeaderMap ? changes.headers : new HeaderMap(changes.headers);
-    const next = new IncomingRequest(this.method, this.url, headers, changes.rawBody ?? this.#body, this.disconnect);
+    const next = new IncomingRequest(this.method, this.url, headers, changes.rawBody ?? this.#body, this.disconnect, this.path);
     next.user = this.user;
     next.params = this.params;
     next.query = this.query;

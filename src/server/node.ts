@@ -164,7 +164,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     if (method !== "GET" && method !== "HEAD" && hasBody(req)) {
       body = new NodeRequestBody(req, res, { maxBodyBytes: opts.maxBodyBytes, bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs }, edge.budget);
     }
-    const request = new IncomingRequest(method, target.url, headers, body, disconnect);
+    const request = new IncomingRequest(method, target.url, headers, body, disconnect, target.path);
     const peer = req.socket.remoteAddress;
     const clientAddress = edge.clients ? edge.clients.resolve(peer, req.headers[limits.forwardedHeader] as string | undefined) : peer;
     response = await gateway.fetch(request, { remoteAddress: peer, clientAddress });

@@ -36,6 +36,29 @@ export interface RequestTarget {
   url: string;
   /** Set when the target was absolute-form: this authority wins over the `Host` field. */
   authority: string | undefined;
+  /**
+   * The URL's pathname, when it is known without parsing the URL: an origin-form target that is a
+   * plain path (see {@link PLAIN_PATH}) under an authority the URL parser has accepted.
+   */
+  path?: string | undefined;
+}
+
+/**
+ * A path the URL parser leaves as it is: segments of unreserved characters other than `.` (so no
+ * dot segments), no percent-encoding, query or fragment.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+)+\/?$|^\/$/;
+/** The last authority the URL parser accepted (the parser is stricter than {@link AUTHORITY}). */
+let lastParsed = "";
+
+/** `path` when `http://<authority><path>` is a URL whose pathname is `path` itself. */
+function plainPath(authority: string, path: string, url: string): string | undefined {
+  if (!PLAIN_PATH.test(path)) return undefined;
+  if (authority !== lastParsed) {
+    if (!URL.canParse(url)) return undefined;
+    lastParsed = authority;
+  }
+  return path;
 }
 
 const badHost = () => new GatewayError("bad_host", 400, "The Host header is not a valid host[:port].");
@@ -52,7 +75,8 @@ export function requestTarget(host: string | undefined, target: string): Request
     if (target.includes("\\")) throw badTarget();
     const h = host ?? "localhost";
     if (!validAuthority(h)) throw badHost();
-    return { url: `http://${h}${target}`, authority: undefined };
+    const url = `http://${h}${target}`;
+    return { url, authority: undefined, path: plainPath(h, target, url) };
   }
   const m = ABSOLUTE.exec(target);
   if (!m) throw badTarget();

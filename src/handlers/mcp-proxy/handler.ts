@@ -339,7 +339,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       idleTimeoutMs: options.idleTimeoutMs,
     };
     if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
-    const policy: RedirectPolicy = { ...redirects, credentials: context.upstreamHeaders };
+    // A literal, not a spread: one object shape for every request.
+    const policy: RedirectPolicy = { follow: redirects.follow, allowedOrigins: redirects.allowedOrigins, credentials: context.upstreamHeaders };
     obs?.forwarding(body);
     let deferredRaw: string | undefined;
     if (upstreamSid !== undefined && isDeferredSession(upstreamSid)) {
