@@ -20,8 +20,18 @@ const UNWRITABLE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 const TRUSTED = Symbol("tollgate.trustedHeaders");
 
+/**
+ * Names that passed {@link checkName}: the same few names are looked up and set on every request
+ * (`mcp-session-id`, `origin`, `x-request-id` …), and a set lookup is cheaper than the pattern.
+ * Bounded; once full, further names are only checked.
+ */
+const VALID_NAMES = new Set<string>();
+const MAX_VALID_NAMES = 512;
+
 function checkName(name: string): string {
+  if (VALID_NAMES.has(name)) return name.toLowerCase();
   if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
+  if (VALID_NAMES.size < MAX_VALID_NAMES) VALID_NAMES.add(name);
   return name.toLowerCase();
 }
 
