@@ -39,6 +39,8 @@ interface Verdict {
 interface Pending {
   msg: JsonRpcMessage;
   capability: string | undefined;
+  /** Set for a list request whose answer names capabilities (the metrics learn them). */
+  list: { kind: "tool" | "prompt"; field: string } | undefined;
   verdict: Verdict | undefined;
   at: number;
 }
@@ -311,14 +313,18 @@ export class McpObservation implements TapCallbacks {
   #tap: RpcTap | undefined;
   #tapEnded: TapEnd | undefined;
   #early: JsonRpcMessage[] | undefined;
-  #listKinds: Map<string, { kind: "tool" | "prompt"; field: string }> | undefined;
   #sse = false;
   #logged = false;
   // Set by `finish` for the completion:
   #started = false;
   #base: EventBase | undefined;
   #info: McpRequestInfo | undefined;
-  #pending: Map<string, Pending> | undefined;
+  /**
+   * The request's calls in order (an array, not a map by id: most requests hold one call, and a
+   * batch's answers are matched by a short scan). Calls that share an id are each their own
+   * entry; an answer settles the first unsettled one with its id.
+   */
+  #pending: Pending[] | undefined;
   #status = 0;
   #headAt = 0;
   #capable = false;
@@ -381,9 +387,9 @@ export class McpObservation implements TapCallbacks {
   wholeBody(body: Buffer): boolean {
     if (!this.#started || this.#info!.batch) return false;
     const pending = this.#pending!;
-    if (pending.size !== 1) return false;
-    const p = pending.values().next().value!;
-    if (p.verdict !== undefined || LISTS[p.msg.method!] !== undefined || !plainSuccess(body, p.msg.id)) return false;
+    if (pending.length !== 1) return false;
+    const p = pending[0]!;
+    if (p.verdict !== undefined || p.list !== undefined || !plainSuccess(body, p.msg.id)) return false;
     p.verdict = SUCCESS;
     p.at = performance.now();
     return true;
@@ -468,17 +474,14 @@ export class McpObservation implements TapCallbacks {
     this.#headAt = headAt;
     const asked = this.#attempted;
     const forwardedIds = asked ? this.#forwardedIds(info.messages) : undefined;
-    const pending = (this.#pending = new Map<string, Pending>());
+    const pending: Pending[] = (this.#pending = []);
     for (const m of info.messages) {
       if (typeof m.method !== "string" || m.id === undefined) continue;
       const param = CAPABILITY_PARAM[m.method];
       const name = param !== undefined ? m.params?.[param] : undefined;
-      const p: Pending = { msg: m, capability: typeof name === "string" ? name : undefined, verdict: undefined, at: 0 };
-      const key = idKey(m.id);
-      pending.set(key, p);
-      const list = LISTS[m.method];
-      if (list) (this.#listKinds ??= new Map()).set(key, list);
-      if (forwardedIds && !forwardedIds.has(key)) {
+      const p: Pending = { msg: m, capability: typeof name === "string" ? name : undefined, list: LISTS[m.method], verdict: undefined, at: 0 };
+      pending.push(p);
+      if (forwardedIds && !forwardedIds.has(idKey(m.id))) {
         p.verdict = { outcome: "denied", reasonCode: "capability_hidden", failureOrigin: "gateway" };
         p.at = headAt;
       }
@@ -490,7 +493,7 @@ export class McpObservation implements TapCallbacks {
     // `debug` (written only when that level is on).
     const level = this.#sse ? "info" : "debug";
     if (this.#capable && (level === "info" || this.deps.audit.log.isLevelEnabled("debug"))) {
-      for (const p of pending.values()) {
+      for (const p of pending) {
         if (CAPABILITY_PARAM[p.msg.method!] !== undefined) {
           this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined), level);
         }
@@ -507,13 +510,20 @@ export class McpObservation implements TapCallbacks {
   }
 
   #settle(m: JsonRpcMessage, verdict: Verdict, at: number): void {
-    const key = idKey(m.id);
-    const p = this.#pending?.get(key);
-    if (!p || p.verdict) return;
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    const id = m.id;
+    let p: Pending | undefined;
+    for (const q of pending) {
+      if (q.verdict === undefined && q.msg.id === id) {
+        p = q;
+        break;
+      }
+    }
+    if (p === undefined) return;
     p.verdict = verdict;
     p.at = at;
-    const list = this.#listKinds?.get(key);
-    if (list && verdict.outcome === "success") this.#learn(list, m);
+    if (p.list && verdict.outcome === "success") this.#learn(p.list, m);
   }
 
   /** The upstream body ended: what it did not answer gets the verdict of how it ended. */
@@ -526,7 +536,7 @@ export class McpObservation implements TapCallbacks {
         : !complete && this.aborted()
           ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
           : { outcome: "failure", reasonCode: complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
-    for (const p of this.#pending!.values()) if (!p.verdict) ((p.verdict = rest), (p.at = at));
+    for (const p of this.#pending!) if (!p.verdict) ((p.verdict = rest), (p.at = at));
     this.#complete();
   }
 
@@ -538,7 +548,7 @@ export class McpObservation implements TapCallbacks {
       for (const m of answers) this.#settle(m, verdictOf(m), headAt);
     }
     const rest = this.#error ? errorVerdict(this.#error) : statusVerdict(this.#status);
-    for (const p of this.#pending!.values()) if (!p.verdict) ((p.verdict = rest), (p.at = headAt));
+    for (const p of this.#pending!) if (!p.verdict) ((p.verdict = rest), (p.at = headAt));
     this.#complete();
   }
 
@@ -552,7 +562,7 @@ export class McpObservation implements TapCallbacks {
     const gatewayMs = this.#headAt - this.started - this.#upstreamMs;
     let v: Verdict | undefined;
     let mixed = false;
-    for (const p of pending.values()) {
+    for (const p of pending) {
       const pv = p.verdict!;
       if (v === undefined) v = pv;
       else if (pv.outcome !== v.outcome) mixed = true;
@@ -571,7 +581,7 @@ export class McpObservation implements TapCallbacks {
         ),
       );
     }
-    if (mixed) v = aggregate([...pending.values()].map((p) => p.verdict!));
+    if (mixed) v = aggregate(pending.map((p) => p.verdict!));
     else v ??= this.#error ? errorVerdict(this.#error) : statusVerdict(status);
     const endAt = this.#sse ? performance.now() : this.#headAt;
     let methods = 0;
@@ -587,7 +597,7 @@ export class McpObservation implements TapCallbacks {
         this.#answered ? AuditEvents.requestAccepted : AuditEvents.requestRejected,
         base,
         info.batch && methods > 1 ? "batch" : first?.method,
-        methods === 1 ? pending.values().next().value?.capability : undefined,
+        methods === 1 ? pending[0]?.capability : undefined,
         v,
         status,
         round(endAt - this.started),
