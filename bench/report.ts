@@ -24,6 +24,11 @@ export interface TargetResult {
   sseOpen: number | undefined;
   /** Token exchange only: CPU µs/req above its control route, paired by round (median). */
   cpuDeltaVsControl?: number | undefined;
+  /**
+   * Audit trail off only: what the default configuration's CPU per request is above this
+   * target's, flat out and at the fixed rate (medians of the paired differences).
+   */
+  auditCost?: { flat: number | undefined; rate: number | undefined } | undefined;
 }
 
 export interface Goals {
@@ -38,6 +43,8 @@ export interface Goals {
   p99AddedMs: number;
   sseKiB: number;
   txDeltaUs: number;
+  /** The audit trail and MCP metrics: at most this many µs of CPU per request above them off. */
+  auditDeltaUs: number;
   /** Tollgate's CPU per request in the default configuration, at most this many times bare Node's. */
   bareNodeRatio: number;
 }
@@ -109,6 +116,11 @@ export function renderReport(
     const d =
       tx?.cpuDeltaVsControl ?? (tx?.cpuAtRate !== undefined && txBase?.cpuAtRate !== undefined ? tx.cpuAtRate - txBase.cpuAtRate : undefined);
     row(`token exchange warm path ≤ +${goals.txDeltaUs} µs CPU/request (vs. the control route in the same process, median of the paired differences)`, d, goals.txDeltaUs, "µs");
+    const audit = results.find((r) => r.auditCost !== undefined)?.auditCost;
+    if (audit) {
+      row(`audit trail + MCP metrics ≤ +${goals.auditDeltaUs} µs CPU/request, flat out (default configuration vs. TOLLGATE_AUDIT=off, median of the paired differences)`, audit.flat, goals.auditDeltaUs, "µs");
+      row(`audit trail + MCP metrics ≤ +${goals.auditDeltaUs} µs CPU/request, at ${meta.rate}/s (the same pairs at the fixed rate)`, audit.rate, goals.auditDeltaUs, "µs");
+    }
   }
   if (meta.notes.length) out.push("", "### Notes", "", ...meta.notes.map((n) => `- ${n}`));
   return `${out.join("\n")}\n`;

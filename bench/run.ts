@@ -44,9 +44,12 @@ const RATE_COUNT = QUICK ? 1000 : 1500; // per round and target: 3 s at 500/s
 const RATE_WARMUP = 100;
 const TX_PAIRS = QUICK ? 1 : 8;
 const TX_PAIR_COUNT = 800;
+/** More pairs (flat out and at the fixed rate) of the default configuration and the same with the audit trail off. */
+const AUDIT_PAIRS = QUICK ? 1 : 8;
+const AUDIT_PAIR_SECONDS = 2;
 const SSE_STREAMS = 1000;
 const PROFILE_SECONDS = 6;
-const GOALS: Goals = { cpuUs: 300, referenceBareNodeUs: 210, p50AddedMs: 0.6, p99AddedMs: 5, sseKiB: 30, txDeltaUs: 50, bareNodeRatio: 1.3 };
+const GOALS: Goals = { cpuUs: 300, referenceBareNodeUs: 210, p50AddedMs: 0.6, p99AddedMs: 5, sseKiB: 30, txDeltaUs: 50, auditDeltaUs: 15, bareNodeRatio: 1.3 };
 
 interface Target {
   name: string;
@@ -55,7 +58,7 @@ interface Target {
   url: string;
   /** The process whose CPU and memory are charged to this target (undefined for direct). */
   child: Child | undefined;
-  acc: { reqMax: number; secMax: number; cpuMax: number; failMax: number; reqRate: number; cpuRate: number; upCpu: number; lat: number[]; p99s: number[]; cpuRounds: number[]; failRate: number };
+  acc: { reqMax: number; secMax: number; cpuMax: number; failMax: number; reqRate: number; cpuRate: number; upCpu: number; lat: number[]; p99s: number[]; cpuRounds: number[]; cpuMaxRounds: number[]; failRate: number };
   sse?: { kib: number; open: number };
 }
 
@@ -115,7 +118,7 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", interrupted).once("SIGTERM", interrupted);
   const targets: Target[] = [];
-  const acc = () => ({ reqMax: 0, secMax: 0, cpuMax: 0, failMax: 0, reqRate: 0, cpuRate: 0, upCpu: 0, lat: [] as number[], p99s: [] as number[], cpuRounds: [] as number[], failRate: 0 });
+  const acc = () => ({ reqMax: 0, secMax: 0, cpuMax: 0, failMax: 0, reqRate: 0, cpuRate: 0, upCpu: 0, lat: [] as number[], p99s: [] as number[], cpuRounds: [] as number[], cpuMaxRounds: [] as number[], failRate: 0 });
   try {
     const withTx = (!PROFILE_ONLY || PROFILE_TX) && (await tokenExchangeAvailable());
     fixture = await startBenchFixture({ tmpDir: tmp, tokenExchange: withTx });
@@ -152,6 +155,10 @@ async function main(): Promise<void> {
     const tuned = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_LOG_LEVEL: "warn" });
     children.push(tuned.child);
     targets.push({ name: "tollgate-tuned", label: "Tollgate tuned: same, access log off (TOLLGATE_LOG_LEVEL=warn)", kind: "tollgate", url: `http://127.0.0.1:${tuned.port}/mcp`, child: tuned.child, acc: acc() });
+    // The same with the audit trail and MCP metrics off: what they cost is the paired difference.
+    const noAudit = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_AUDIT: "off" });
+    children.push(noAudit.child);
+    targets.push({ name: "tollgate-noaudit", label: "Tollgate: default configuration, audit trail and MCP metrics off (TOLLGATE_AUDIT=off)", kind: "tollgate", url: `http://127.0.0.1:${noAudit.port}/mcp`, child: noAudit.child, acc: acc() });
     const w2 = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: `sqlite:${path.join(tmp, "w2.db")}` }, [], repoRoot, ["--workers", "2"]);
     children.push(w2.child);
     targets.push({ name: "tollgate-w2", label: "Tollgate: default configuration, --workers 2 (SQLite store)", kind: "tollgate", url: `http://127.0.0.1:${w2.port}/mcp`, child: w2.child, acc: acc() });
@@ -214,7 +221,9 @@ async function main(): Promise<void> {
         const pids = proxyPids(t);
         const c0 = cpuMicros(pids);
         const r = await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: MAX_SECONDS, tmpDir: tmp });
-        t.acc.cpuMax += cpuMicros(pids) - c0;
+        const cpu = cpuMicros(pids) - c0;
+        t.acc.cpuMax += cpu;
+        if (r.requests > 0) t.acc.cpuMaxRounds.push(cpu / r.requests);
         t.acc.reqMax += r.requests;
         t.acc.secMax += r.seconds;
         t.acc.failMax += r.failures;
@@ -256,6 +265,30 @@ async function main(): Promise<void> {
         txPairs.push(cost[txT.name]! - cost[baseT.name]!);
       }
       log(`token exchange vs control, ${TX_PAIRS} more pairs at ${RATE}/s: ${txPairs.map((d) => d.toFixed(0)).join(", ")} µs`);
+    }
+
+    // The audit trail's cost is also a difference of two noisy numbers: more pairs, flat out and
+    // at the fixed rate, each the two processes back to back in alternating order.
+    const auditPairs = { flat: [] as number[], rate: [] as number[] };
+    const onT = targets.find((t) => t.name === "tollgate");
+    const offT = targets.find((t) => t.name === "tollgate-noaudit");
+    if (onT && offT) {
+      for (let i = 0; i < AUDIT_PAIRS; i++) {
+        const flat: Record<string, number> = {};
+        const rate: Record<string, number> = {};
+        for (const t of i % 2 ? [offT, onT] : [onT, offT]) {
+          const pids = proxyPids(t);
+          let c0 = cpuMicros(pids);
+          const r = await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: AUDIT_PAIR_SECONDS, tmpDir: tmp });
+          flat[t.name] = (cpuMicros(pids) - c0) / Math.max(1, r.requests);
+          c0 = cpuMicros(pids);
+          await rateRun(specFor(t), TX_PAIR_COUNT, RATE_WARMUP);
+          rate[t.name] = (cpuMicros(pids) - c0) / (TX_PAIR_COUNT + RATE_WARMUP);
+        }
+        auditPairs.flat.push(flat[onT.name]! - flat[offT.name]!);
+        auditPairs.rate.push(rate[onT.name]! - rate[offT.name]!);
+      }
+      log(`audit trail on vs off, ${AUDIT_PAIRS} more pairs: flat out ${auditPairs.flat.map((d) => d.toFixed(0)).join(", ")} µs; at ${RATE}/s ${auditPairs.rate.map((d) => d.toFixed(0)).join(", ")} µs`);
     }
 
     // Idle SSE streams. Node processes are measured fresh: after the load above their heap holds
@@ -312,6 +345,17 @@ async function main(): Promise<void> {
       const rounds = txT.acc.cpuRounds.map((v, i) => v - baseT.acc.cpuRounds[i]!);
       txR.cpuDeltaVsControl = quantile([...rounds, ...txPairs], 0.5);
       notes.push(`Token exchange vs its control, per pair (µs/req at ${RATE}/s): ${[...rounds, ...txPairs].map((d) => d.toFixed(0)).join(", ")}; the goal row shows their median.`);
+    }
+    // The audit trail: the default configuration against the same with it off, paired by round
+    // and in the extra pairs; the medians of all the differences.
+    const offR = results.find((r) => r.name === "tollgate-noaudit");
+    if (onT && offT && offR) {
+      const flat = [...onT.acc.cpuMaxRounds.map((v, i) => v - offT.acc.cpuMaxRounds[i]!), ...auditPairs.flat].filter(Number.isFinite);
+      const rate = [...onT.acc.cpuRounds.map((v, i) => v - offT.acc.cpuRounds[i]!), ...auditPairs.rate].filter(Number.isFinite);
+      offR.auditCost = { flat: quantile(flat, 0.5), rate: quantile(rate, 0.5) };
+      notes.push(
+        `Audit trail and MCP metrics on vs off, per pair (µs/req): flat out ${flat.map((d) => d.toFixed(0)).join(", ")}; at ${RATE}/s ${rate.map((d) => d.toFixed(0)).join(", ")}; the goal rows show their medians.`,
+      );
     }
     for (const r of results) {
       if (r.throughputFailures || r.rateFailures) notes.push(`${r.name}: ${r.throughputFailures + r.rateFailures} failed requests (non-200 or socket errors).`);
