@@ -268,12 +268,26 @@ async function main(): Promise<void> {
     }
 
     // The audit trail's cost is also a difference of two noisy numbers: more pairs, flat out and
-    // at the fixed rate, each the two processes back to back in alternating order.
+    // at the fixed rate, each the two processes back to back in alternating order. Each pair runs
+    // on two fresh processes: one process can stay faster or slower than another of the same
+    // build for its whole life (JIT, heap layout), a bias that pairs of the same two processes
+    // would carry into every difference.
     const auditPairs = { flat: [] as number[], rate: [] as number[] };
     const onT = targets.find((t) => t.name === "tollgate");
     const offT = targets.find((t) => t.name === "tollgate-noaudit");
     if (onT && offT) {
+      const restart = async (t: Target, env: Record<string, string>) => {
+        await t.child!.stop();
+        const fresh = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...env });
+        children.push(fresh.child);
+        t.child = fresh.child;
+        t.url = `http://127.0.0.1:${fresh.port}/mcp`;
+        await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: 1, tmpDir: tmp });
+        await rateRun(specFor(t), 200, 0);
+      };
       for (let i = 0; i < AUDIT_PAIRS; i++) {
+        await restart(onT, {});
+        await restart(offT, { TOLLGATE_AUDIT: "off" });
         const flat: Record<string, number> = {};
         const rate: Record<string, number> = {};
         for (const t of i % 2 ? [offT, onT] : [onT, offT]) {
