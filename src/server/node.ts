@@ -60,21 +60,11 @@ function pipeBody(body: Readable, res: http.ServerResponse): void {
 }
 
 /**
- * Writes a web Response to a Node ServerResponse, streaming the body; resolves once the head is
- * written and the body is on its way, and rejects when the head cannot be written. Not an async
- * function: a response that streams for hours (SSE) keeps no suspended frame.
+ * Writes a web Response to a Node ServerResponse: the head now, the body streaming on its own.
+ * Throws when the head cannot be written. Synchronous: no promise per response, and a response
+ * that streams for hours (SSE) keeps no suspended frame.
  */
-export function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
-  try {
-    startResponse(res, response);
-    return Promise.resolve();
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
-}
-
-/** {@link writeResponse} without a promise: throws when the head cannot be written. */
-function startResponse(res: http.ServerResponse, response: Response): void {
+function writeResponse(res: http.ServerResponse, response: Response): void {
   let headers: Record<string, string | string[]>;
   const source = response.headers;
   if (source instanceof HeaderMap) headers = source.toNodeHeaders();
@@ -182,7 +172,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   // Written synchronously: the body streams on its own, and this frame (the request's locals)
   // need not live as long as it does.
   try {
-    startResponse(res, response);
+    writeResponse(res, response);
   } catch (err) {
     // Headers Node refuses to write (an upstream's control characters, say): never a crash.
     discardBody(response);
@@ -190,7 +180,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     else {
       const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
       try {
-        startResponse(res, fallback);
+        writeResponse(res, fallback);
       } catch {
         res.destroy();
       }
