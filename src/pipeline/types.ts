@@ -291,9 +291,7 @@ export class IncomingRequest implements PipelineRequest {
    * can be read now; undefined when {@link rawBytes} must wait (or will reject).
    */
   bytesNow(): Uint8Array | undefined {
-    const b = this.#body;
-    if (b === undefined) return EMPTY;
-    return b instanceof Uint8Array ? b : (b.bytes ?? b.readNow?.());
+    return this.bytesIfRead ?? (this.#body as LazyBody).readNow?.();
   }
 
   /** The body's bytes when they are at hand (no body: empty), else undefined (not read yet). */
