@@ -23,7 +23,7 @@ import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchF
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf("--rounds");
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
-const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env" && args[i - 1] !== "--root") ?? "HEAD";
+const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env" && args[i - 1] !== "--root" && args[i - 1] !== "--warm") ?? "HEAD";
 /** `--root DIR`: run the first gateway from DIR instead of this working tree (a build of it, say). */
 const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--root") + 1]!) : repoRoot;
 /**
@@ -35,6 +35,8 @@ const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--ro
 const RESTART = args.includes("--restart");
 /** `--pin`: each proxy on the second core, the load generator and upstream on the first. */
 const PIN = args.includes("--pin");
+/** `--warm SECONDS`: flat-out warm-up of each freshly started proxy before it is measured (default 3). */
+const WARM_SECONDS = args.includes("--warm") ? Number(args[args.indexOf("--warm") + 1]) : 3;
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
 const MINE_ENV = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = 500;
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
         const text = await res.text();
         if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
         // Long enough for the JIT to settle: a fresh process is dearer per request for a few seconds.
-        await closedLoop(tool, spec(s), { connections: 32, seconds: 3, tmpDir: tmp });
+        await closedLoop(tool, spec(s), { connections: 32, seconds: WARM_SECONDS, tmpDir: tmp });
       }
     };
     await start();
