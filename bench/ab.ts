@@ -35,8 +35,12 @@ const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--ro
 const RESTART = args.includes("--restart");
 /** `--pin`: each proxy on the second core, the load generator and upstream on the first. */
 const PIN = args.includes("--pin");
-/** `--warm SECONDS`: flat-out warm-up of each freshly started proxy before it is measured (default 3). */
-const WARM_SECONDS = args.includes("--warm") ? Number(args[args.indexOf("--warm") + 1]) : 3;
+/**
+ * `--warm SECONDS`: flat-out warm-up of each freshly started proxy before it is measured (default
+ * 10). A fresh gateway is still getting cheaper per request after 3 s of full load; after about
+ * 8–10 s it is steady (docs/performance.md, "Warm-up").
+ */
+const WARM_SECONDS = args.includes("--warm") ? Number(args[args.indexOf("--warm") + 1]) : 10;
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
 const MINE_ENV = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = 500;
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
         const res = await fetch(s.url, { method: "POST", headers: spec(s).headers, body: TOOLS_CALL_BODY });
         const text = await res.text();
         if (res.status !== 200 || !text.includes('"hello"')) throw new Error(`${s.name}: unexpected answer ${res.status} ${text.slice(0, 200)}`);
-        // Long enough for the JIT to settle: a fresh process is dearer per request for a few seconds.
+        // Long enough for the JIT to settle: a fresh process is dearer per request for several seconds.
         await closedLoop(tool, spec(s), { connections: 32, seconds: WARM_SECONDS, tmpDir: tmp });
       }
     };
