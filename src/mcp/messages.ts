@@ -7,7 +7,7 @@
  *   `io.modelcontextprotocol/protocolVersion` and `io.modelcontextprotocol/clientCapabilities`)
  */
 import { GatewayError, RpcCode } from "../errors.js";
-import type { GatewayContext, PipelineRequest } from "../pipeline/types.js";
+import { MCP_INFO, type GatewayContext, type PipelineRequest } from "../pipeline/types.js";
 
 export type JsonRpcId = string | number | null;
 
@@ -39,7 +39,8 @@ export interface McpRequestInfo {
   firstId: JsonRpcId | undefined;
 }
 
-const CACHE = Symbol.for("tollgate.mcpInfo");
+/** The parsed messages' slot (declared on the Node adapter's requests; added to others). */
+const CACHE = MCP_INFO;
 
 /** Default of `TOLLGATE_MAX_BATCH_MESSAGES`: most messages in one JSON-RPC batch. */
 export const DEFAULT_MAX_BATCH_MESSAGES = 100;

@@ -228,6 +228,12 @@ export interface LazyBody {
 }
 
 /**
+ * Where the MCP layer keeps a request's parsed messages once it has parsed them
+ * (`mcpRequestInfo` in src/mcp/messages.ts).
+ */
+export const MCP_INFO = Symbol.for("tollgate.mcpInfo");
+
+/**
  * The request as the Node adapter hands it to the pipeline: method, URL, the parsed header
  * fields (a {@link HeaderMap}, not re-validated) and the body (bytes, or a {@link LazyBody} not
  * read until someone asks), with no web `Request`, web stream or `AbortSignal` behind it. When
@@ -244,6 +250,12 @@ export class IncomingRequest implements PipelineRequest {
   readonly disconnect: ClientDisconnect;
   #body: Uint8Array | LazyBody | undefined;
   #web: GatewayRequest | undefined;
+  /**
+   * The parsed MCP messages, when parsed. Declared so every request has one shape from its
+   * construction: a slot added later (as on any other object) gave requests two hidden classes,
+   * parsed or not, and the code that sees both ran slower throughout the request path.
+   */
+  [MCP_INFO]: unknown = undefined;
 
   /** The URL's pathname when the edge knew it without parsing the URL (`RequestTarget.path`). */
   readonly path: string | undefined;
