@@ -21,11 +21,18 @@ import { quantile } from "./report.js";
 import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const args = process.argv.slice(2);
-const roundsAt = args.indexOf("--rounds");
-const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 8;
-const ref = args.find((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds" && args[i - 1] !== "--env" && args[i - 1] !== "--root" && args[i - 1] !== "--warm") ?? "HEAD";
+/** Options followed by a value (the ref is the one argument that is neither). */
+const VALUE_OPTIONS = new Set(["--rounds", "--env", "--root", "--warm"]);
+/** The value after the `name` option, if given. */
+const option = (name: string): string | undefined => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const ROUNDS = Number(option("--rounds") ?? 8);
+const ref = args.find((a, i) => !a.startsWith("--") && !VALUE_OPTIONS.has(args[i - 1] ?? "")) ?? "HEAD";
 /** `--root DIR`: run the first gateway from DIR instead of this working tree (a build of it, say). */
-const MINE_ROOT = args.includes("--root") ? path.resolve(args[args.indexOf("--root") + 1]!) : repoRoot;
+const ROOT = option("--root");
+const MINE_ROOT = ROOT !== undefined ? path.resolve(ROOT) : repoRoot;
 /**
  * `--restart`: fresh proxy processes for every round. One process can run persistently faster or
  * slower than an identical one for its whole life (JIT and heap layout); single-process pairs
@@ -40,7 +47,7 @@ const PIN = args.includes("--pin");
  * 10). A fresh gateway is still getting cheaper per request after 3 s of full load; after about
  * 8–10 s it is steady (docs/performance.md, "Warm-up").
  */
-const WARM_SECONDS = args.includes("--warm") ? Number(args[args.indexOf("--warm") + 1]) : 10;
+const WARM_SECONDS = Number(option("--warm") ?? 10);
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
 const MINE_ENV = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = 500;
