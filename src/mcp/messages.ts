@@ -39,9 +39,6 @@ export interface McpRequestInfo {
   firstId: JsonRpcId | undefined;
 }
 
-/** The parsed messages' slot (declared on the Node adapter's requests; added to others). */
-const CACHE = MCP_INFO;
-
 /** Default of `TOLLGATE_MAX_BATCH_MESSAGES`: most messages in one JSON-RPC batch. */
 export const DEFAULT_MAX_BATCH_MESSAGES = 100;
 /** Default of `TOLLGATE_MAX_BATCH_BYTES`: largest JSON-RPC batch body (1 MiB). */
@@ -115,7 +112,7 @@ export const sessionCapabilities = new SessionCapabilities();
 
 /** The request's messages when {@link mcpRequestInfo} has already parsed them (no microtask). */
 export function cachedMcpRequestInfo(request: PipelineRequest): McpRequestInfo | undefined {
-  return (request as unknown as Record<symbol, McpRequestInfo | undefined>)[CACHE];
+  return (request as unknown as Record<symbol, McpRequestInfo | undefined>)[MCP_INFO];
 }
 
 /**
@@ -185,7 +182,7 @@ export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array 
     clientCapabilities,
     firstId: first?.id,
   };
-  (request as unknown as Record<symbol, McpRequestInfo>)[CACHE] = info;
+  (request as unknown as Record<symbol, McpRequestInfo>)[MCP_INFO] = info;
   if (context && first) context.custom.rpcId = first.id;
   return info;
 }
