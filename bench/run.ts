@@ -53,7 +53,7 @@ const AUDIT_PAIR_SECONDS = 2;
  * thousands of requests) before V8 has optimised its request path; measured after 3 s it still
  * cost tens of µs more per request than after 10, and the more code a configuration runs (the
  * audit trail), the longer it takes. A gateway in service runs for days: the benchmark measures
- * that steady state, and reports the warm-up it left out (first and last window).
+ * that steady state, and reports the warm-up it left out (every window).
  */
 const WARM_SECONDS = QUICK ? 2 : 10;
 const WARM_WINDOW_SECONDS = 2;
@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     log(`warm-up CPU µs/req per ${WARM_WINDOW_SECONDS} s window: node ${curveOf("node")}; tollgate ${curveOf("tollgate")}`);
     if (warmCurves.has("tollgate") && warmCurves.has("node")) {
       notes.push(
-        `Warm-up left out: every process first ran ${WARM_SECONDS} s flat out. CPU µs/request over those ${WARM_WINDOW_SECONDS} s windows — ` +
+        `Warm-up left out: every process first ran ${WARM_SECONDS} s flat out (--workers 2: ${2 * WARM_SECONDS} s). CPU µs/request over those ${WARM_WINDOW_SECONDS} s windows — ` +
           `bare Node ${curveOf("node")}; Tollgate ${curveOf("tollgate")}; Tollgate, audit trail off ${curveOf("tollgate-noaudit") ?? "–"}. ` +
           "A fresh gateway process is dearer until V8 has optimised its request path.",
       );
