@@ -52,8 +52,44 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
-/** User + system CPU time of a process tree, in microseconds. */
+/**
+ * Nanoseconds the threads of `pid` have run, from each thread's `schedstat` (its first field:
+ * time on the CPU, in ns); undefined where the kernel does not provide it. Threads that have
+ * exited are not counted: a Node process's threads (V8's platform workers, libuv's pool) live
+ * as long as it does.
+ */
+function runNanos(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ", 1)[0]);
+      } catch {
+        // the thread has just exited
+      }
+    }
+    return ns;
+  } catch {
+    return undefined;
+  }
+}
+
+let schedstat: boolean | undefined;
+
+/**
+ * CPU time (user + system) of a process tree, in microseconds. Read from the threads'
+ * `schedstat` (nanoseconds) where the kernel has it, else from `stat` (clock ticks: 10 ms, which
+ * over a window of 1,000 requests is a step of 10 µs per request).
+ *
+ * @see https://docs.kernel.org/scheduler/sched-stats.html
+ */
 export function cpuMicros(pids: number[]): number {
+  schedstat ??= runNanos(process.pid) !== undefined;
+  if (schedstat) {
+    let ns = 0;
+    for (const pid of pids) ns += runNanos(pid) ?? 0;
+    return ns / 1000;
+  }
   let ticks = 0;
   for (const pid of pids) {
     const f = statFields(pid);

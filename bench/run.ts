@@ -4,13 +4,14 @@
  * interleaved (every round visits every target, in a rotating order) so machine noise hits all
  * of them alike. Method and results: docs/performance.md; the last run: bench/results.md.
  *
- *   npm run bench                     # full run, about five minutes
+ *   npm run bench                     # full run, about fourteen minutes
  *   npm run bench -- --profile        # always profile the gateway (else only when a target is missed)
  *   npm run bench -- --no-profile     # never profile
  *   npm run bench -- --quick          # one short round, to check the harness (results.md untouched)
  *   npm run bench -- --profile-only   # only the profile, for working on hot spots
  *   npm run bench -- --profile-only --tx   # the same, on the token-exchange route
  *   npm run bench -- --profile-only --bare # the same, on the route without policies
+ *   npm run bench -- --audit-only     # only what the audit trail costs (one process, both configurations)
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
@@ -27,13 +28,14 @@ import { TX_UPSTREAM_ID } from "./project.js";
 import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
 import { measureSse } from "./sse.js";
-import { findNginx, INSPECT, repoRoot, startBareProxy, startBenchFixture, startNginx, startTollgate, type BenchFixture, type Child } from "./targets.js";
+import { findNginx, INSPECT, repoRoot, startAuditPair, startBareProxy, startBenchFixture, startNginx, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const argv = new Set(process.argv.slice(2));
 const QUICK = argv.has("--quick");
 const PROFILE_ONLY = argv.has("--profile-only");
 const PROFILE_TX = argv.has("--tx");
 const PROFILE_BARE = argv.has("--bare");
+const AUDIT_ONLY = argv.has("--audit-only");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -44,9 +46,11 @@ const RATE_COUNT = QUICK ? 1000 : 1500; // per round and target: 3 s at 500/s
 const RATE_WARMUP = 100;
 const TX_PAIRS = QUICK ? 1 : 8;
 const TX_PAIR_COUNT = 800;
-/** More pairs (flat out and at the fixed rate) of the default configuration and the same with the audit trail off. */
-const AUDIT_PAIRS = QUICK ? 1 : 8;
-const AUDIT_PAIR_SECONDS = 2;
+/** Pairs of the audit pair process (audit trail on and off in one process): flat out, of this many seconds each… */
+const AUDIT_FLAT_PAIRS = QUICK ? 2 : 20;
+const AUDIT_FLAT_SECONDS = 1;
+/** …and at the fixed rate ({@link TX_PAIR_COUNT} requests each, after the warm-up requests). */
+const AUDIT_RATE_PAIRS = QUICK ? 1 : 10;
 /**
  * Flat-out warm-up of every process before anything is measured, in windows of
  * {@link WARM_WINDOW_SECONDS}. A fresh gateway needs several seconds of full load (tens of
@@ -75,6 +79,13 @@ interface Target {
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Mean ± standard error of the mean, in µs. */
+function meanAndError(xs: number[]): string {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  return `${mean.toFixed(1)} ± ${(sd / Math.sqrt(xs.length)).toFixed(1)}`;
+}
+
 const rateRun = (spec: RequestSpec, count: number, warmup: number) => openLoop(spec, { rate: RATE, count, warmup, connections: CONNECTIONS });
 
 function machineLines(tool: string, nginxBin: string | undefined, loadBefore: number): string[] {
@@ -98,6 +109,51 @@ function machineLines(tool: string, nginxBin: string | undefined, loadBefore: nu
     `every process (load generator, proxy, upstream) shares this machine's cores; load average ${loadBefore.toFixed(2)} before the run, ${os.loadavg()[0]!.toFixed(2)} after`,
     `throughput: ${tool}, ${CONNECTIONS} keep-alive connections, ${ROUNDS} × ${MAX_SECONDS} s per target; latency: open-loop constant rate ${RATE}/s, ${ROUNDS} × ${RATE_COUNT} recorded requests per target (p50 over all of them, p99 the median of the rounds' p99s)`,
   ];
+}
+
+/**
+ * What the audit trail costs. A difference of two noisy numbers, and across two processes the
+ * difference between the processes themselves (how far V8 has optimised each, heap layout)
+ * weighs as much as the audit trail. So it is measured in one process that serves both
+ * configurations (bench/audit-pair.ts), loaded in alternation: many short pairs, flat out and at
+ * the fixed rate, in alternating order. Returns the differences (on minus off, µs/request).
+ */
+async function measureAuditPair(project: string, key: string, token: string, tool: "wrk" | "autocannon", tmp: string, children: Child[]): Promise<{ flat: number[]; rate: number[] }> {
+  const out = { flat: [] as number[], rate: [] as number[] };
+  const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key });
+  children.push(pair.child);
+  const pids = processTree(pair.child.pid);
+  const sides = [toolsCallSpec(`http://127.0.0.1:${pair.on}/mcp`, token), toolsCallSpec(`http://127.0.0.1:${pair.off}/mcp`, token)] as const;
+  for (const spec of sides) {
+    const res = await fetch(spec.url, { method: "POST", headers: spec.headers, body: TOOLS_CALL_BODY });
+    if (res.status !== 200 || !(await res.text()).includes('"hello"')) throw new Error(`audit pair: unexpected answer ${res.status} from ${spec.url}`);
+  }
+  const flatOut = async (spec: RequestSpec) => {
+    const c0 = cpuMicros(pids);
+    const r = await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: AUDIT_FLAT_SECONDS, tmpDir: tmp });
+    return (cpuMicros(pids) - c0) / Math.max(1, r.requests);
+  };
+  // Warmed as every other process: WARM_SECONDS flat out for each configuration.
+  for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
+    for (const spec of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
+  }
+  for (let i = 0; i < AUDIT_FLAT_PAIRS; i++) {
+    const cost: number[] = [];
+    for (const k of i % 2 ? [1, 0] : [0, 1]) cost[k] = await flatOut(sides[k]!);
+    out.flat.push(cost[0]! - cost[1]!);
+  }
+  for (let i = 0; i < AUDIT_RATE_PAIRS; i++) {
+    const cost: number[] = [];
+    for (const k of i % 2 ? [1, 0] : [0, 1]) {
+      const c0 = cpuMicros(pids);
+      await rateRun(sides[k]!, TX_PAIR_COUNT, RATE_WARMUP);
+      cost[k] = (cpuMicros(pids) - c0) / (TX_PAIR_COUNT + RATE_WARMUP);
+    }
+    out.rate.push(cost[0]! - cost[1]!);
+  }
+  await pair.child.stop();
+  log(`audit trail on vs off in one process: flat out ${out.flat.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(out.flat)}); at ${RATE}/s ${out.rate.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(out.rate)})`);
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -135,6 +191,10 @@ async function main(): Promise<void> {
     const { identity, upstream, upstreamUrl, projectDir: project, key } = fixture;
     children.push(upstream.child);
     targets.push({ name: "direct", label: "direct to upstream", kind: "direct", url: upstreamUrl, child: undefined, acc: acc() });
+    if (AUDIT_ONLY) {
+      await measureAuditPair(project, key, identity.token, tool, tmp, children);
+      return;
+    }
     if (nginxBin && !PROFILE_ONLY) {
       const ngx = await startNginx(nginxBin, tmp, upstream.port);
       children.push(ngx.child);
@@ -300,44 +360,9 @@ async function main(): Promise<void> {
       log(`token exchange vs control, ${TX_PAIRS} more pairs at ${RATE}/s: ${txPairs.map((d) => d.toFixed(0)).join(", ")} µs`);
     }
 
-    // The audit trail's cost is also a difference of two noisy numbers: more pairs, flat out and
-    // at the fixed rate, each the two processes back to back in alternating order. Each pair runs
-    // on two fresh processes: one process can stay faster or slower than another of the same
-    // build for its whole life (JIT, heap layout), a bias that pairs of the same two processes
-    // would carry into every difference.
-    const auditPairs = { flat: [] as number[], rate: [] as number[] };
     const onT = targets.find((t) => t.name === "tollgate");
     const offT = targets.find((t) => t.name === "tollgate-noaudit");
-    if (onT && offT) {
-      const restart = async (t: Target, env: Record<string, string>) => {
-        await t.child!.stop();
-        const fresh = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...env });
-        children.push(fresh.child);
-        t.child = fresh.child;
-        t.url = `http://127.0.0.1:${fresh.port}/mcp`;
-        // Warmed as the other targets were: the default configuration has more code to optimise.
-        await warm(t, WARM_SECONDS);
-        await rateRun(specFor(t), TX_PAIR_COUNT, 0);
-      };
-      for (let i = 0; i < AUDIT_PAIRS; i++) {
-        await restart(onT, {});
-        await restart(offT, { TOLLGATE_AUDIT: "off" });
-        const flat: Record<string, number> = {};
-        const rate: Record<string, number> = {};
-        for (const t of i % 2 ? [offT, onT] : [onT, offT]) {
-          const pids = proxyPids(t);
-          let c0 = cpuMicros(pids);
-          const r = await closedLoop(tool, specFor(t), { connections: CONNECTIONS, seconds: AUDIT_PAIR_SECONDS, tmpDir: tmp });
-          flat[t.name] = (cpuMicros(pids) - c0) / Math.max(1, r.requests);
-          c0 = cpuMicros(pids);
-          await rateRun(specFor(t), TX_PAIR_COUNT, RATE_WARMUP);
-          rate[t.name] = (cpuMicros(pids) - c0) / (TX_PAIR_COUNT + RATE_WARMUP);
-        }
-        auditPairs.flat.push(flat[onT.name]! - flat[offT.name]!);
-        auditPairs.rate.push(rate[onT.name]! - rate[offT.name]!);
-      }
-      log(`audit trail on vs off, ${AUDIT_PAIRS} more pairs: flat out ${auditPairs.flat.map((d) => d.toFixed(0)).join(", ")} µs; at ${RATE}/s ${auditPairs.rate.map((d) => d.toFixed(0)).join(", ")} µs`);
-    }
+    const auditPairs = onT && offT ? await measureAuditPair(project, key, identity.token, tool, tmp, children) : { flat: [], rate: [] };
 
     // Idle SSE streams. Node processes are measured fresh: after the load above their heap holds
     // garbage that a collection may return mid-measurement.
@@ -398,11 +423,14 @@ async function main(): Promise<void> {
     // and in the extra pairs; the medians of all the differences.
     const offR = results.find((r) => r.name === "tollgate-noaudit");
     if (onT && offT && offR) {
-      const flat = [...onT.acc.cpuMaxRounds.map((v, i) => v - offT.acc.cpuMaxRounds[i]!), ...auditPairs.flat].filter(Number.isFinite);
-      const rate = [...onT.acc.cpuRounds.map((v, i) => v - offT.acc.cpuRounds[i]!), ...auditPairs.rate].filter(Number.isFinite);
+      const { flat, rate } = auditPairs;
       offR.auditCost = { flat: quantile(flat, 0.5), rate: quantile(rate, 0.5) };
+      const acrossFlat = onT.acc.cpuMaxRounds.map((v, i) => v - offT.acc.cpuMaxRounds[i]!);
+      const acrossRate = onT.acc.cpuRounds.map((v, i) => v - offT.acc.cpuRounds[i]!);
       notes.push(
-        `Audit trail and MCP metrics on vs off, per pair (µs/req): flat out ${flat.map((d) => d.toFixed(0)).join(", ")}; at ${RATE}/s ${rate.map((d) => d.toFixed(0)).join(", ")}; the goal rows show their medians.`,
+        `Audit trail and MCP metrics on vs off, in one process serving both (bench/audit-pair.ts), per pair (µs/req): flat out (${AUDIT_FLAT_SECONDS} s each) ${flat.map((d) => d.toFixed(0)).join(", ")} — mean ${meanAndError(flat)}; ` +
+          `at ${RATE}/s (${TX_PAIR_COUNT + RATE_WARMUP} requests each) ${rate.map((d) => d.toFixed(0)).join(", ")} — mean ${meanAndError(rate)}; the goal rows show the medians. ` +
+          `Across the two processes of the rounds above (default configuration minus TOLLGATE_AUDIT=off, per round): flat out ${acrossFlat.map((d) => d.toFixed(0)).join(", ")}; at ${RATE}/s ${acrossRate.map((d) => d.toFixed(0)).join(", ")}.`,
       );
     }
     for (const r of results) {
@@ -410,7 +438,7 @@ async function main(): Promise<void> {
     }
     const upCpu = results.map((r) => r.upstreamCpu?.toFixed(0)).join(" / ");
     notes.push(`Upstream CPU per request (${results.map((r) => r.name).join(" / ")}): ${upCpu} µs — the same upstream work behind every target.`);
-    notes.push(`CPU per request is user + system time of the proxy process (from /proc/<pid>/stat) over a fixed number of requests (${RATE_WARMUP + RATE_COUNT} per round at ${RATE}/s), divided by that number; the table shows the median round, the range is in brackets. Flat-out CPU is over all rounds.`);
+    notes.push(`CPU per request is the CPU time (user + system, all threads; from /proc/<pid>/task/*/schedstat) of the proxy process over a fixed number of requests (${RATE_WARMUP + RATE_COUNT} per round at ${RATE}/s), divided by that number; the table shows the median round, the range is in brackets. Flat-out CPU is over all rounds.`);
     notes.push(`SSE memory: RSS growth of the proxy process while ${SSE_STREAMS} more idle GET streams are held open through it (after 100 warm-up streams), divided by ${SSE_STREAMS}; Node processes (bare proxy, gateway) are fresh for this step, and a full garbage collection (through the inspector) runs before each reading.`);
 
     const tgResult = results.find((r) => r.name === "tollgate");

@@ -145,6 +145,28 @@ export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = 
   return { child, port: (JSON.parse(line) as { port: number }).port };
 }
 
+/**
+ * Starts `bench/audit-pair.ts`: the default configuration and the same with the audit trail off,
+ * two gateways in one process on `projectDir` (memory store unless `env` says otherwise).
+ */
+export async function startAuditPair(projectDir: string, env: Record<string, string>): Promise<{ child: Child; on: number; off: number }> {
+  const proc = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, "--import", "tsx", path.join(benchDir, "audit-pair.ts"), projectDir], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TOLLGATE_STORE: "memory:", ...env },
+  });
+  const child = track("audit-pair", proc);
+  // The gateways' log lines: drained as a process manager would.
+  proc.stdout!.resume();
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const ports = /\{"on":(\d+),"off":(\d+)\}/.exec(child.stderr.join(""));
+    if (ports) return { child, on: Number(ports[1]), off: Number(ports[2]) };
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`audit-pair did not start:\n${child.stderr.join("")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The nginx binary, or undefined with the reason. */
 export function findNginx(): string | undefined {
   for (const p of ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]) if (fs.existsSync(p)) return p;
