@@ -285,35 +285,12 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
 }
 
 /**
- * The JSON text of a run of consecutive fields (`first` … `last`, in the objects' key order) that
- * several lines share — the request an audit event is about, say. An object whose
- * {@link FLAT_RUN} property holds one has `text` written in place of those fields, which are then
- * not serialised again. Made by {@link flatRun}; the fields must not change afterwards.
+ * The property of a flat object that holds the JSON text of all its fields, exactly as
+ * {@link writeFlat} would write them (each with its leading comma), made by whoever built the
+ * object and knows its fields: written as it is, with nothing looked up per field. The object
+ * must not change afterwards.
  */
-export interface FlatRun {
-  readonly first: string;
-  readonly last: string;
-  readonly text: string;
-}
-
-/** The property of a flat object that holds its {@link FlatRun} (a symbol: no field of the line). */
-export const FLAT_RUN = Symbol("tollgate.flatRun");
-
-/** The run of `obj`'s fields from `first` to `last` as {@link writeFlat} writes them; undefined when not plain scalars. */
-export function flatRun(obj: Record<string, FlatValue>, first: string, last: string): FlatRun | undefined {
-  let text = "";
-  let inRun = false;
-  for (const key in obj) {
-    if (key === first) inRun = true;
-    if (!inRun) continue;
-    const k = flatKey(key);
-    const value = flatValue(k, obj[key]);
-    if (value === null) return undefined;
-    if (value !== undefined) text += k.prefix + value;
-    if (key === last) return { first, last, text };
-  }
-  return undefined;
-}
+export const FLAT_TEXT = Symbol("tollgate.flatText");
 
 /** A field's JSON text (censored when its name is redacted); undefined when absent, null when not a scalar. */
 function flatValue(k: FlatKey, value: unknown): string | undefined | null {
@@ -340,31 +317,25 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   if (!flat.isLevelEnabled(level)) return;
   const w = flatWriterOf(flat);
   if (!w) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+  const props = (obj as { [FLAT_TEXT]?: string })[FLAT_TEXT] ?? flatProps(obj);
+  if (props === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+  const num = flat.levels.values[level]!;
+  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
+  w.stream.write(line);
+}
+
+/** The JSON text of a flat object's fields (each with its leading comma); null when one is not a scalar. */
+function flatProps(obj: Record<string, FlatValue>): string | null {
   let props = "";
-  const run = (obj as { [FLAT_RUN]?: FlatRun })[FLAT_RUN];
-  let inRun = false;
   for (const key in obj) {
-    if (run !== undefined) {
-      if (inRun) {
-        inRun = key !== run.last;
-        continue;
-      }
-      if (key === run.first) {
-        props += run.text;
-        inRun = key !== run.last;
-        continue;
-      }
-    }
     const value = obj[key];
     if (value === undefined) continue;
     const k = flatKey(key);
     const text = flatValue(k, value);
-    if (text === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+    if (text === null) return null;
     props += k.prefix + text;
   }
-  const num = flat.levels.values[level]!;
-  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
-  w.stream.write(line);
+  return props;
 }
 
 /** Writes the access log line of one request (`msg: "request"`, at `info`). */

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, searchLarge } from "./observation.js";
+import { PassThrough } from "node:stream";
+import { createLogger, writeFlat } from "../log.js";
+import { AuditEvents } from "./events.js";
+import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, requestEvent, searchLarge } from "./observation.js";
 
 const ok = '{"result":{"content":[{"type":"text","text":"hello"}]},"jsonrpc":"2.0","id":1}';
 
@@ -51,4 +54,33 @@ test("plainSuccess: an escaped quote in a text is not a key; the searches are st
 test("plainSuccess: beyond the bound an answer is parsed", () => {
   const long = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"${"x".repeat(PLAIN_SCAN_MAX_BYTES)}"}]}}`;
   assert.equal(plainSuccess(Buffer.from(long), 1), false);
+});
+
+test("an event's prepared line text is what writeFlat writes for its fields", async () => {
+  const out = new PassThrough();
+  const raw: string[] = [];
+  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
+  const log = createLogger({ destination: out, level: "info" });
+  const bases = [
+    { operationId: "r", upstreamServerId: "u", subjectId: "alice", clientName: "Claude \"Code\" é", httpMethod: "POST", requestId: "id-1", traceId: "t", spanId: "s", path: "/mcp" },
+    { operationId: "r", upstreamServerId: "u", subjectId: undefined, clientName: undefined, httpMethod: "GET", requestId: "id-2", traceId: undefined, spanId: undefined, path: "/a\u0001b" },
+  ];
+  const verdicts = [undefined, { outcome: "success" as const }, { outcome: "failure" as const, reasonCode: "jsonrpc_error", failureOrigin: "upstream" as const, errorCode: -32000 }];
+  let n = 0;
+  for (const b of bases) {
+    for (const v of verdicts) {
+      for (const [method, name, status, ms] of [["tools/call", "echo\n", 200, 1.25], [undefined, undefined, undefined, undefined], ["batch", undefined, 502, 0.1 + 0.2]] as const) {
+        const e = requestEvent(AuditEvents.capabilityCompleted, { ...b }, method, name, v, status, ms, ms === undefined ? undefined : 3, ms);
+        const fields: Record<string, unknown> = {};
+        for (const k in e) fields[k] = (e as Record<string, unknown>)[k];
+        writeFlat(log, "info", e as never, "request");
+        writeFlat(log, "info", fields as never, "request");
+        n++;
+      }
+    }
+  }
+  await new Promise((r) => setImmediate(r));
+  const lines = raw.join("").split("\n").filter(Boolean).map((l) => l.replace(/"time":"[^"]*"/, '"time":"T"'));
+  assert.equal(lines.length, 2 * n);
+  for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i], lines[i + 1]);
 });
