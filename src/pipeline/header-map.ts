@@ -25,14 +25,17 @@ const TRUSTED = Symbol("tollgate.trustedHeaders");
  * (`mcp-session-id`, `origin`, `x-request-id` …), and a set lookup is cheaper than the pattern.
  * Bounded; once full, further names are only checked.
  */
-const VALID_NAMES = new Set<string>();
+const VALID_NAMES = new Map<string, string>();
 const MAX_VALID_NAMES = 512;
 
+/** The lower-cased name; throws a TypeError for a name that is not a field-name token. */
 function checkName(name: string): string {
-  if (VALID_NAMES.has(name)) return name.toLowerCase();
+  const known = VALID_NAMES.get(name);
+  if (known !== undefined) return known;
   if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
-  if (VALID_NAMES.size < MAX_VALID_NAMES) VALID_NAMES.add(name);
-  return name.toLowerCase();
+  const lower = name.toLowerCase();
+  if (VALID_NAMES.size < MAX_VALID_NAMES) VALID_NAMES.set(name, lower);
+  return lower;
 }
 
 function checkValue(name: string, value: string): string {
@@ -120,19 +123,16 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   }
 
   override get(name: string): string | null {
-    const key = String(name).toLowerCase();
+    const key = checkName(String(name));
     const v = this.#map.get(key);
     if (v !== undefined) return v;
     if (key === "set-cookie" && this.#cookies?.length) return this.#cookies.join(", ");
-    checkName(String(name));
     return null;
   }
 
   override has(name: string): boolean {
-    const key = String(name).toLowerCase();
-    if (this.#map.has(key) || (key === "set-cookie" && !!this.#cookies?.length)) return true;
-    checkName(String(name));
-    return false;
+    const key = checkName(String(name));
+    return this.#map.has(key) || (key === "set-cookie" && !!this.#cookies?.length);
   }
 
   override getSetCookie(): string[] {
