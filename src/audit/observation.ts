@@ -17,6 +17,7 @@ import { FLAT_TEXT, flatNumber, flatString, logAccess } from "../log.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
+import { holdWatcher } from "../pipeline/node-body.js";
 import { RpcTap, tapNodeBody, type TapCallbacks } from "./rpc-tap.js";
 
 /** Methods whose messages are capability calls, with the param that names the capability. */
@@ -414,7 +415,10 @@ export class McpObservation implements TapCallbacks {
     this.#sse = sse;
     if (sse) this.deps.metrics?.streamOpened(this.operationId);
     this.#tap = new RpcTap(sse, this);
-    tapNodeBody(body, this.#tap);
+    // An SSE body is watched from now on; a JSON body by whoever reads it (the edge usually
+    // takes a small answer whole, in one go).
+    if (sse) tapNodeBody(body, this.#tap);
+    else holdWatcher(body, this.#tap);
   }
 
   /** Tap callback: one message of the upstream body. */
@@ -574,15 +578,24 @@ export class McpObservation implements TapCallbacks {
 
   /** The upstream body ended: what it did not answer gets the verdict of how it ended. */
   #completeTapped(complete: boolean, unread: boolean): void {
-    const at = performance.now();
-    const rest: Verdict = this.#error
-      ? errorVerdict(this.#error)
-      : unread
-        ? { outcome: "success", reasonCode: "answer_not_read" }
-        : !complete && this.aborted()
-          ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
-          : { outcome: "failure", reasonCode: complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
-    for (const p of this.#pending!) if (!p.verdict) ((p.verdict = rest), (p.at = at));
+    // Most often every call has its answer by now: then nothing is left to settle.
+    let rest: Verdict | undefined;
+    let at = 0;
+    for (const p of this.#pending!) {
+      if (p.verdict) continue;
+      if (rest === undefined) {
+        at = performance.now();
+        rest = this.#error
+          ? errorVerdict(this.#error)
+          : unread
+            ? { outcome: "success", reasonCode: "answer_not_read" }
+            : !complete && this.aborted()
+              ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
+              : { outcome: "failure", reasonCode: complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
+      }
+      p.verdict = rest;
+      p.at = at;
+    }
     this.#complete();
   }
 

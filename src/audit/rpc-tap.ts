@@ -15,6 +15,7 @@
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { JsonRpcMessage } from "../mcp/messages.js";
+import type { HeldWatcher } from "../pipeline/node-body.js";
 
 /** Largest JSON body (or single SSE event) looked at; larger ones pass through unread. */
 export const MAX_OBSERVED_BYTES = 4 * 1024 * 1024;
@@ -32,7 +33,7 @@ export interface TapCallbacks {
 }
 
 /** Incremental parser for one body. */
-export class RpcTap {
+export class RpcTap implements HeldWatcher {
   #chunks: Buffer[] | undefined;
   #size = 0;
   #decoder: StringDecoder | undefined;
@@ -98,6 +99,18 @@ export class RpcTap {
     if (Array.isArray(json)) {
       for (const m of json) if (typeof m === "object" && m !== null) this.cb.message(m as JsonRpcMessage);
     } else if (typeof json === "object" && json !== null) this.cb.message(json as JsonRpcMessage);
+  }
+
+  /** {@link HeldWatcher}: the body is read as a stream; listen to it. */
+  attach(stream: Readable): void {
+    tapNodeBody(stream, this);
+  }
+
+  /** {@link HeldWatcher}: the whole body at once (it is complete), or undefined: dropped unread. */
+  whole(bytes: Buffer | undefined): void {
+    if (bytes === undefined) return this.finish(false);
+    this.chunk(bytes);
+    this.finish(true);
   }
 
   /** Ends the body; `complete` is false when it was cut off. Idempotent. */

@@ -142,7 +142,7 @@ export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array 
     if (isBatchBody(bytes)) checkBatch(bytes, undefined, limits);
     let json: unknown;
     try {
-      json = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+      json = JSON.parse((bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString());
     } catch {
       parsed = false;
     }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
-import { nodeStreamResponse, untouchedNodeBody } from "./node-body.js";
+import { holdWatcher, nodeStreamResponse, takeWatcher, untouchedNodeBody, type HeldWatcher } from "./node-body.js";
 
 const body = () => Readable.from([Buffer.from('{"a":'), Buffer.from("1}")]);
 
@@ -43,4 +43,26 @@ test("cancelling the web body destroys the Node stream", async () => {
   const res = nodeStreamResponse(stream, { status: 200 });
   await res.body!.cancel(new Error("client gone"));
   assert.equal(stream.destroyed, true);
+});
+
+test("a held watcher starts listening before the body is first read the web way, and is handed over once", async () => {
+  const calls: string[] = [];
+  const watcher: HeldWatcher = {
+    attach(stream) {
+      calls.push("attach");
+      stream.on("data", (c: Buffer) => calls.push(`data ${c.toString()}`));
+    },
+    whole: (bytes) => void calls.push(`whole ${bytes?.toString()}`),
+  };
+  const stream = body();
+  holdWatcher(stream, watcher);
+  const res = nodeStreamResponse(stream, { status: 200 });
+  assert.equal(await res.text(), '{"a":1}');
+  assert.deepEqual(calls, ["attach", 'data {"a":', "data 1}"]);
+  assert.equal(takeWatcher(stream), undefined, "attached: no longer held");
+
+  const other = body();
+  holdWatcher(other, watcher);
+  assert.equal(takeWatcher(other), watcher);
+  assert.equal(takeWatcher(other), undefined, "taken once");
 });

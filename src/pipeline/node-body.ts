@@ -118,7 +118,11 @@ class NodeBodyResponse extends (ResponseBase as unknown as typeof Response) {
 
   override get body(): Response["body"] {
     const s = this[NODE_BODY];
-    return (s.web ??= nodeView(s));
+    if (s.web === undefined) {
+      attachWatcher(s.stream);
+      s.web = nodeView(s);
+    }
+    return s.web;
   }
 
   override get bodyUsed(): boolean {
@@ -167,6 +171,38 @@ class NodeBodyResponse extends (ResponseBase as unknown as typeof Response) {
     s.web = view(s, { next: () => reader.read() as Promise<IteratorResult<Uint8Array>>, cancel: (r) => reader.cancel(r) });
     return new Response(theirs, { status: this.status, statusText: this.statusText, headers: this.headers });
   }
+}
+
+/**
+ * Something that watches a body's bytes as they pass (the audit trail's tap), held on the Node
+ * stream until the body's reader is known: a reader that streams it calls `attach` first (the
+ * watcher then listens to the stream itself); one that takes the body whole at once hands it
+ * over with `whole`, and one that drops it unread says so with `whole(undefined)`. A body read
+ * whole in one go thus costs the watcher no listeners and no events.
+ */
+export interface HeldWatcher {
+  attach(stream: Readable): void;
+  whole(bytes: Buffer | undefined): void;
+}
+
+const WATCHER = Symbol("tollgate.heldWatcher");
+type Watched = Readable & { [WATCHER]?: HeldWatcher | undefined };
+
+/** Holds `watcher` on `stream` until its reader takes it ({@link takeWatcher}, {@link attachWatcher}). */
+export function holdWatcher(stream: Readable, watcher: HeldWatcher): void {
+  (stream as Watched)[WATCHER] = watcher;
+}
+
+/** The watcher held on `stream`, now the caller's to feed; undefined when there is none. */
+export function takeWatcher(stream: Readable): HeldWatcher | undefined {
+  const w = (stream as Watched)[WATCHER];
+  if (w !== undefined) (stream as Watched)[WATCHER] = undefined;
+  return w;
+}
+
+/** The stream is about to be read as a stream: the held watcher (if any) starts listening. */
+export function attachWatcher(stream: Readable): void {
+  takeWatcher(stream)?.attach(stream);
 }
 
 /** Wraps a Node readable as a Response body (no web stream is created until one is needed). */
