@@ -49,8 +49,13 @@ const TX_PAIR_COUNT = 800;
 /** Pairs of the audit pair process (audit trail on and off in one process): flat out, of this many seconds each… */
 const AUDIT_FLAT_PAIRS = QUICK ? 2 : 20;
 const AUDIT_FLAT_SECONDS = 1;
-/** …and at the fixed rate ({@link TX_PAIR_COUNT} requests each, after the warm-up requests). */
-const AUDIT_RATE_PAIRS = QUICK ? 1 : 10;
+/**
+ * …and at the fixed rate, {@link AUDIT_RATE_COUNT} requests each after the warm-up requests. At
+ * 500/s a request costs several hundred µs, most of it waking up for it; a difference of 15 µs
+ * needs long windows to show through that.
+ */
+const AUDIT_RATE_PAIRS = QUICK ? 1 : 12;
+const AUDIT_RATE_COUNT = QUICK ? 800 : 1500;
 /**
  * Flat-out warm-up of every process before anything is measured, in windows of
  * {@link WARM_WINDOW_SECONDS}. A fresh gateway needs several seconds of full load (tens of
@@ -146,8 +151,8 @@ async function measureAuditPair(project: string, key: string, token: string, too
     const cost: number[] = [];
     for (const k of i % 2 ? [1, 0] : [0, 1]) {
       const c0 = cpuMicros(pids);
-      await rateRun(sides[k]!, TX_PAIR_COUNT, RATE_WARMUP);
-      cost[k] = (cpuMicros(pids) - c0) / (TX_PAIR_COUNT + RATE_WARMUP);
+      await rateRun(sides[k]!, AUDIT_RATE_COUNT, RATE_WARMUP);
+      cost[k] = (cpuMicros(pids) - c0) / (AUDIT_RATE_COUNT + RATE_WARMUP);
     }
     out.rate.push(cost[0]! - cost[1]!);
   }
@@ -429,7 +434,7 @@ async function main(): Promise<void> {
       const acrossRate = onT.acc.cpuRounds.map((v, i) => v - offT.acc.cpuRounds[i]!);
       notes.push(
         `Audit trail and MCP metrics on vs off, in one process serving both (bench/audit-pair.ts), per pair (µs/req): flat out (${AUDIT_FLAT_SECONDS} s each) ${flat.map((d) => d.toFixed(0)).join(", ")} — mean ${meanAndError(flat)}; ` +
-          `at ${RATE}/s (${TX_PAIR_COUNT + RATE_WARMUP} requests each) ${rate.map((d) => d.toFixed(0)).join(", ")} — mean ${meanAndError(rate)}; the goal rows show the medians. ` +
+          `at ${RATE}/s (${AUDIT_RATE_COUNT + RATE_WARMUP} requests each) ${rate.map((d) => d.toFixed(0)).join(", ")} — mean ${meanAndError(rate)}; the goal rows show the medians. ` +
           `Across the two processes of the rounds above (default configuration minus TOLLGATE_AUDIT=off, per round): flat out ${acrossFlat.map((d) => d.toFixed(0)).join(", ")}; at ${RATE}/s ${acrossRate.map((d) => d.toFixed(0)).join(", ")}.`,
       );
     }
