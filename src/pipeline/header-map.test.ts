@@ -60,6 +60,12 @@ test("what callers add is validated like web Headers", () => {
   assert.throws(() => h.get("bad name"), TypeError);
   assert.throws(() => new HeaderMap([["only-name"]] as never), TypeError);
   assert.equal([...h].length, 0, "nothing was added by the failed calls");
+  // Leading and trailing whitespace is stripped as web Headers strip it, inner whitespace kept.
+  for (const v of [" a b", "a b\t", "\r\n a b \n", "a b"]) {
+    h.set("x-v", v);
+    assert.equal(h.get("x-v"), new Headers([["x-v", v]]).get("x-v"));
+    assert.equal(h.get("x-v"), "a b");
+  }
 });
 
 test("fields from another parser: control characters Node could not write are refused", () => {

@@ -38,8 +38,12 @@ function checkName(name: string): string {
   return lower;
 }
 
+const isEdgeSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
 function checkValue(name: string, value: string): string {
-  const v = String(value).replace(EDGE_WHITESPACE, "");
+  let v = String(value);
+  // Most values have no whitespace at either end: no replace (and no new string) for them.
+  if (v.length > 0 && (isEdgeSpace(v.charCodeAt(0)) || isEdgeSpace(v.charCodeAt(v.length - 1)))) v = v.replace(EDGE_WHITESPACE, "");
   if (BAD_VALUE.test(v)) throw new TypeError(`Invalid value for header "${name}"`);
   return v;
 }
