@@ -112,7 +112,7 @@ export function requestEvent(
   // The line's text is built here, where the fields and their types are known; the request's
   // fields (operationId … path) once for all its lines.
   const base = (b.text ??= baseText(b));
-  if (base !== null) e[FLAT_TEXT] = `,"event":"${event}"${base}${tailText(mcpMethod, capabilityName, v, status, latencyMs, gatewayLatencyMs, upstreamLatencyMs)}`;
+  if (base !== null) e[FLAT_TEXT] = `,"event":"${event}"${base}${tailText(e)}`;
   return e;
 }
 
@@ -132,31 +132,21 @@ function baseText(b: EventBase): string | null {
 }
 
 /**
- * The fields of {@link requestEvent} after the request's, as `writeFlat` writes them (same keys,
- * same order, absent ones left out). A test checks both against each other.
+ * The fields of a {@link requestEvent} after the request's, as `writeFlat` writes them (same
+ * keys, same order, absent ones left out). A test checks both against each other.
  */
-function tailText(
-  mcpMethod: string | undefined,
-  capabilityName: string | undefined,
-  v: Verdict | undefined,
-  status: number | undefined,
-  latencyMs: number | undefined,
-  gatewayLatencyMs: number | undefined,
-  upstreamLatencyMs: number | undefined,
-): string {
+function tailText(e: AuditEvent): string {
   let t = "";
-  if (mcpMethod !== undefined) t += `,"mcpMethod":${flatString(mcpMethod)}`;
-  if (capabilityName !== undefined) t += `,"capabilityName":${flatString(capabilityName)}`;
-  if (v !== undefined) {
-    t += `,"outcome":"${v.outcome}"`;
-    if (v.reasonCode !== undefined) t += `,"reasonCode":${flatString(v.reasonCode)}`;
-    if (v.failureOrigin !== undefined) t += `,"failureOrigin":"${v.failureOrigin}"`;
-    if (v.errorCode !== undefined) t += `,"errorCode":${flatNumber(v.errorCode)}`;
-  }
-  if (status !== undefined) t += `,"status":${flatNumber(status)}`;
-  if (latencyMs !== undefined) t += `,"latencyMs":${flatNumber(latencyMs)}`;
-  if (gatewayLatencyMs !== undefined) t += `,"gatewayLatencyMs":${flatNumber(gatewayLatencyMs)}`;
-  if (upstreamLatencyMs !== undefined) t += `,"upstreamLatencyMs":${flatNumber(upstreamLatencyMs)}`;
+  if (e.mcpMethod !== undefined) t += `,"mcpMethod":${flatString(e.mcpMethod)}`;
+  if (e.capabilityName !== undefined) t += `,"capabilityName":${flatString(e.capabilityName)}`;
+  if (e.outcome !== undefined) t += `,"outcome":"${e.outcome}"`;
+  if (e.reasonCode !== undefined) t += `,"reasonCode":${flatString(e.reasonCode)}`;
+  if (e.failureOrigin !== undefined) t += `,"failureOrigin":"${e.failureOrigin}"`;
+  if (e.errorCode !== undefined) t += `,"errorCode":${flatNumber(e.errorCode)}`;
+  if (e.status !== undefined) t += `,"status":${flatNumber(e.status)}`;
+  if (e.latencyMs !== undefined) t += `,"latencyMs":${flatNumber(e.latencyMs)}`;
+  if (e.gatewayLatencyMs !== undefined) t += `,"gatewayLatencyMs":${flatNumber(e.gatewayLatencyMs)}`;
+  if (e.upstreamLatencyMs !== undefined) t += `,"upstreamLatencyMs":${flatNumber(e.upstreamLatencyMs)}`;
   return t;
 }
 
