@@ -124,7 +124,6 @@ function machineLines(tool: string, nginxBin: string | undefined, loadBefore: nu
  * the fixed rate, in alternating order. Returns the differences (on minus off, µs/request).
  */
 async function measureAuditPair(project: string, key: string, token: string, tool: "wrk" | "autocannon", tmp: string, children: Child[]): Promise<{ flat: number[]; rate: number[] }> {
-  const out = { flat: [] as number[], rate: [] as number[] };
   const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key });
   children.push(pair.child);
   const pids = processTree(pair.child.pid);
@@ -133,32 +132,32 @@ async function measureAuditPair(project: string, key: string, token: string, too
     const res = await fetch(spec.url, { method: "POST", headers: spec.headers, body: TOOLS_CALL_BODY });
     if (res.status !== 200 || !(await res.text()).includes('"hello"')) throw new Error(`audit pair: unexpected answer ${res.status} from ${spec.url}`);
   }
-  const flatOut = async (spec: RequestSpec) => {
-    const c0 = cpuMicros(pids);
-    const r = await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: AUDIT_FLAT_SECONDS, tmpDir: tmp });
-    return (cpuMicros(pids) - c0) / Math.max(1, r.requests);
+  /** `n` pairs of `load` on each side, alternating which goes first: on minus off, CPU µs per request. */
+  const pairs = async (n: number, load: (spec: RequestSpec) => Promise<number>): Promise<number[]> => {
+    const diffs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const cost: number[] = [];
+      for (const k of i % 2 ? [1, 0] : [0, 1]) {
+        const c0 = cpuMicros(pids);
+        const requests = await load(sides[k]!);
+        cost[k] = (cpuMicros(pids) - c0) / Math.max(1, requests);
+      }
+      diffs.push(cost[0]! - cost[1]!);
+    }
+    return diffs;
   };
   // Warmed as every other process: WARM_SECONDS flat out for each configuration.
   for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
     for (const spec of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
   }
-  for (let i = 0; i < AUDIT_FLAT_PAIRS; i++) {
-    const cost: number[] = [];
-    for (const k of i % 2 ? [1, 0] : [0, 1]) cost[k] = await flatOut(sides[k]!);
-    out.flat.push(cost[0]! - cost[1]!);
-  }
-  for (let i = 0; i < AUDIT_RATE_PAIRS; i++) {
-    const cost: number[] = [];
-    for (const k of i % 2 ? [1, 0] : [0, 1]) {
-      const c0 = cpuMicros(pids);
-      await rateRun(sides[k]!, AUDIT_RATE_COUNT, RATE_WARMUP);
-      cost[k] = (cpuMicros(pids) - c0) / (AUDIT_RATE_COUNT + RATE_WARMUP);
-    }
-    out.rate.push(cost[0]! - cost[1]!);
-  }
+  const flat = await pairs(AUDIT_FLAT_PAIRS, async (spec) => (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: AUDIT_FLAT_SECONDS, tmpDir: tmp })).requests);
+  const rate = await pairs(AUDIT_RATE_PAIRS, async (spec) => {
+    await rateRun(spec, AUDIT_RATE_COUNT, RATE_WARMUP);
+    return AUDIT_RATE_COUNT + RATE_WARMUP;
+  });
   await pair.child.stop();
-  log(`audit trail on vs off in one process: flat out ${out.flat.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(out.flat)}); at ${RATE}/s ${out.rate.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(out.rate)})`);
-  return out;
+  log(`audit trail on vs off in one process: flat out ${flat.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(flat)}); at ${RATE}/s ${rate.map((d) => d.toFixed(0)).join(", ")} µs (mean ${meanAndError(rate)})`);
+  return { flat, rate };
 }
 
 async function main(): Promise<void> {
@@ -424,8 +423,8 @@ async function main(): Promise<void> {
       txR.cpuDeltaVsControl = quantile([...rounds, ...txPairs], 0.5);
       notes.push(`Token exchange vs its control, per pair (µs/req at ${RATE}/s): ${[...rounds, ...txPairs].map((d) => d.toFixed(0)).join(", ")}; the goal row shows their median.`);
     }
-    // The audit trail: the default configuration against the same with it off, paired by round
-    // and in the extra pairs; the medians of all the differences.
+    // The audit trail: the medians of the one-process pairs; the two processes' per-round
+    // differences are listed beside them.
     const offR = results.find((r) => r.name === "tollgate-noaudit");
     if (onT && offT && offR) {
       const { flat, rate } = auditPairs;
