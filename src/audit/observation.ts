@@ -13,11 +13,11 @@ import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
+import { holdWatcher } from "../pipeline/node-body.js";
 import { FLAT_TEXT, flatNumber, flatString, logAccess } from "../log.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
 import type { McpMetrics } from "./metrics.js";
-import { holdWatcher } from "../pipeline/node-body.js";
 import { RpcTap, tapNodeBody, type TapCallbacks } from "./rpc-tap.js";
 
 /** Methods whose messages are capability calls, with the param that names the capability. */
