@@ -181,13 +181,14 @@ export function newestProfile(dir: string): string | undefined {
 }
 
 /** The profile section of the report (markdown). `count` requests were sent at `rate` per second. */
-export function renderProfile(summary: Summary, count: number, rate: number): string {
+/** `rate`: the fixed rate of the load, undefined for flat out. */
+export function renderProfile(summary: Summary, count: number, rate: number | undefined): string {
   const { total, spots, inclusive, areas } = summary;
   const pct = (s: { share: number }) => (s.share * 100).toFixed(1);
   const per = (s: { selfMs: number }) => ((s.selfMs * 1000) / count).toFixed(1);
   const lines = [
     "",
-    `## Profile of the gateway at ${rate} req/s`,
+    rate === undefined ? "## Profile of the gateway flat out" : `## Profile of the gateway at ${rate} req/s`,
     "",
     `${(total / 1000).toFixed(2)} s of busy samples over ${count} requests (${((total * 1000) / count).toFixed(0)} µs each), idle excluded. ` +
       "Samples are wall time while busy, so they include the profiler's own overhead and time the process spent preempted inside system calls (mostly `writev` on loopback sockets, which wakes the peer process on this 2-core machine); " +

@@ -11,6 +11,7 @@
  *   npm run bench -- --profile-only   # only the profile, for working on hot spots
  *   npm run bench -- --profile-only --tx   # the same, on the token-exchange route
  *   npm run bench -- --profile-only --bare # the same, on the route without policies
+ *   npm run bench -- --profile-only --flat # the same, flat out instead of at the fixed rate
  *   npm run bench -- --audit-only     # only what the audit trail costs (one process, both configurations)
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
@@ -35,6 +36,8 @@ const QUICK = argv.has("--quick");
 const PROFILE_ONLY = argv.has("--profile-only");
 const PROFILE_TX = argv.has("--tx");
 const PROFILE_BARE = argv.has("--bare");
+/** Profile flat out (closed loop) instead of at the fixed rate. */
+const PROFILE_FLAT = argv.has("--flat");
 const AUDIT_ONLY = argv.has("--audit-only");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
@@ -498,10 +501,17 @@ async function profileGateway(
   const env: Record<string, string> = { TOLLGATE_ENCRYPTION_KEY: key, ...(tx?.store ? { TOLLGATE_STORE: tx.store } : {}) };
   const gw = await startTollgate(project, env, ["--cpu-prof", "--cpu-prof-interval", "250", "--cpu-prof-dir", dir]);
   const spec = toolsCallSpec(`http://127.0.0.1:${gw.port}${tx?.path ?? "/mcp"}`, token);
-  await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
-  // Profile the regime the CPU target is about: a steady RATE requests per second.
-  const count = PROFILE_SECONDS * RATE;
-  await rateRun(spec, count, 0);
+  let count: number;
+  if (PROFILE_FLAT) {
+    // Warmed like the measured processes, then flat out: the regime of the flat-out ratio.
+    await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
+    count = (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: PROFILE_SECONDS, tmpDir: tmp })).requests;
+  } else {
+    await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: 2, tmpDir: tmp });
+    // Profile the regime the CPU target is about: a steady RATE requests per second.
+    count = PROFILE_SECONDS * RATE;
+    await rateRun(spec, count, 0);
+  }
   const loadEnd = performance.now();
   await gw.child.stop();
   const skipEndMs = performance.now() - loadEnd;
@@ -512,7 +522,7 @@ async function profileGateway(
   log(`raw profile (open in Chrome DevTools or speedscope): ${kept}`);
   // Only the measured load: start-up, warm-up and shutdown are left out.
   const window = { ms: PROFILE_SECONDS * 1000, skipEndMs: skipEndMs + 50 };
-  return renderProfile(summarise(file, repoRoot, 20, window), count, RATE);
+  return renderProfile(summarise(file, repoRoot, 20, window), count, PROFILE_FLAT ? undefined : RATE);
 }
 
 await main();

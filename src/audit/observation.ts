@@ -20,12 +20,23 @@ import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "
 import type { McpMetrics } from "./metrics.js";
 import { RpcTap, tapNodeBody, type TapCallbacks } from "./rpc-tap.js";
 
+/*
+ * Looked up by a request's method, a string straight from JSON.parse: Maps, not object literals.
+ * A keyed load from an object is compiled (by Node 22+'s Maglev) to expect the very name it has
+ * seen, which a parsed string never is (it is not internalized): the load deoptimized its
+ * function on every run of the optimized code, in a loop. An object would also answer for
+ * inherited names ("constructor").
+ */
 /** Methods whose messages are capability calls, with the param that names the capability. */
-const CAPABILITY_PARAM: Record<string, string> = { "tools/call": "name", "prompts/get": "name", "resources/read": "uri" };
-const LISTS: Record<string, { kind: "tool" | "prompt"; field: string }> = {
-  "tools/list": { kind: "tool", field: "tools" },
-  "prompts/list": { kind: "prompt", field: "prompts" },
-};
+const CAPABILITY_PARAM: ReadonlyMap<string, string> = new Map([
+  ["tools/call", "name"],
+  ["prompts/get", "name"],
+  ["resources/read", "uri"],
+]);
+const LISTS: ReadonlyMap<string, { kind: "tool" | "prompt"; field: string }> = new Map([
+  ["tools/list", { kind: "tool", field: "tools" }],
+  ["prompts/list", { kind: "prompt", field: "prompts" }],
+] as const);
 const TRANSPORT = "streamable-http";
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const idKey = (id: JsonRpcId | undefined) => (typeof id === "string" ? `s${id}` : `n${String(id)}`);
@@ -39,6 +50,8 @@ interface Verdict {
 
 interface Pending {
   msg: JsonRpcMessage;
+  /** A capability call (tools/call, prompts/get, resources/read): it gets its own events. */
+  call: boolean;
   capability: string | undefined;
   /** Set for a list request whose answer names capabilities (the metrics learn them). */
   list: { kind: "tool" | "prompt"; field: string } | undefined;
@@ -517,9 +530,9 @@ export class McpObservation implements TapCallbacks {
     const pending: Pending[] = (this.#pending = []);
     for (const m of info.messages) {
       if (typeof m.method !== "string" || m.id === undefined) continue;
-      const param = CAPABILITY_PARAM[m.method];
+      const param = CAPABILITY_PARAM.get(m.method);
       const name = param !== undefined ? m.params?.[param] : undefined;
-      const p: Pending = { msg: m, capability: typeof name === "string" ? name : undefined, list: LISTS[m.method], verdict: undefined, at: 0 };
+      const p: Pending = { msg: m, call: param !== undefined, capability: typeof name === "string" ? name : undefined, list: LISTS.get(m.method), verdict: undefined, at: 0 };
       pending.push(p);
       if (forwardedIds && !forwardedIds.has(idKey(m.id))) {
         p.verdict = { outcome: "denied", reasonCode: "capability_hidden", failureOrigin: "gateway" };
@@ -534,7 +547,7 @@ export class McpObservation implements TapCallbacks {
     const level = this.#sse ? "info" : "debug";
     if (this.#capable && (level === "info" || this.deps.audit.log.isLevelEnabled("debug"))) {
       for (const p of pending) {
-        if (CAPABILITY_PARAM[p.msg.method!] !== undefined) {
+        if (p.call) {
           this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined), level);
         }
       }
@@ -615,7 +628,7 @@ export class McpObservation implements TapCallbacks {
       const pv = p.verdict!;
       if (v === undefined) v = pv;
       else if (pv.outcome !== v.outcome) mixed = true;
-      if (!this.#capable || CAPABILITY_PARAM[p.msg.method!] === undefined) continue;
+      if (!this.#capable || !p.call) continue;
       this.deps.audit.emit(
         requestEvent(
           AuditEvents.capabilityCompleted,

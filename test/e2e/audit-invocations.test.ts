@@ -88,6 +88,24 @@ test("at info: a call answered in one JSON body has its completion and request e
   });
 });
 
+test("a method named like an inherited object member is no capability call", async () => {
+  await withGateway("debug", async (gw) => {
+    for (const [i, method] of ["constructor", "toString", "tools/call"].entries()) {
+      const res = await fetch(`${gw.url}/json`, {
+        method: "POST",
+        headers: { ...MCP_POST_HEADERS, "mcp-protocol-version": "2025-11-25", "x-request-id": `m-${i}` },
+        body: rpc(method, { name: "echo", arguments: { text: "x" } }, 3),
+      });
+      await res.text();
+      const lines = await linesOf(gw, `m-${i}`);
+      const calls = lines.filter((l) => l.event !== "mcp_request_accepted");
+      if (method === "tools/call") assert.deepEqual(calls.map((l) => l.event), ["mcp_capability_invoked", "mcp_capability_completed"], "the control");
+      else assert.deepEqual(calls, [], `${method}: only the request event`);
+      assert.equal(lines.at(-1)?.mcpMethod, method);
+    }
+  });
+});
+
 test("at info: a call answered as an SSE stream is logged as invoked when the stream starts", async () => {
   await withGateway("info", async (gw) => {
     const sid = await session(gw);

@@ -23,13 +23,17 @@ export interface KindFilter {
 
 export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 
-/** List method → which result array it returns and which field identifies an item. */
-export const LIST_METHODS: Record<string, { kind: ListKind; idField: string }> = {
-  "tools/list": { kind: "tools", idField: "name" },
-  "prompts/list": { kind: "prompts", idField: "name" },
-  "resources/list": { kind: "resources", idField: "uri" },
-  "resources/templates/list": { kind: "resourceTemplates", idField: "uriTemplate" },
-};
+/**
+ * List method → which result array it returns and which field identifies an item. A Map: it is
+ * looked up by a method name from the request (no inherited names, and no deoptimization on a
+ * parsed string; see CAPABILITY_PARAM in src/audit/observation.ts).
+ */
+export const LIST_METHODS: ReadonlyMap<string, { kind: ListKind; idField: string }> = new Map<string, { kind: ListKind; idField: string }>([
+  ["tools/list", { kind: "tools", idField: "name" }],
+  ["prompts/list", { kind: "prompts", idField: "name" }],
+  ["resources/list", { kind: "resources", idField: "uri" }],
+  ["resources/templates/list", { kind: "resourceTemplates", idField: "uriTemplate" }],
+]);
 
 function applyProjection(item: Item, p: Projection | undefined): Item {
   if (!p) return item;

@@ -54,7 +54,7 @@ export function createCapabilityFilterPolicy(options: CapabilityFilterOptions, i
         continue;
       }
       kept.push(m);
-      const list = typeof m.method === "string" && m.id !== undefined ? LIST_METHODS[m.method] : undefined;
+      const list = typeof m.method === "string" && m.id !== undefined ? LIST_METHODS.get(m.method) : undefined;
       if (list && filter.kinds[list.kind]) lists.set(idKey(m.id!), list.kind);
     }
 
