@@ -39,6 +39,7 @@ const PROFILE_BARE = argv.has("--bare");
 /** Profile flat out (closed loop) instead of at the fixed rate. */
 const PROFILE_FLAT = argv.has("--flat");
 const AUDIT_ONLY = argv.has("--audit-only");
+const RATIO_ONLY = argv.has("--ratio-only");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -52,6 +53,14 @@ const TX_PAIR_COUNT = 800;
 /** Pairs of the audit pair process (audit trail on and off in one process): flat out, of this many seconds each… */
 const AUDIT_FLAT_PAIRS = QUICK ? 2 : 20;
 const AUDIT_FLAT_SECONDS = 1;
+/**
+ * Alternating flat-out pairs of the bare Node proxy and a gateway, {@link RATIO_SECONDS} each:
+ * the ratio goal's measure. The rounds give each target 3 s in turn, about half a minute apart;
+ * on a host whose speed drifts (other tenants) that moves the ratio by more than the gateway's
+ * own changes do. Two loads a second apart see the same host.
+ */
+const RATIO_PAIRS = QUICK ? 2 : 20;
+const RATIO_SECONDS = 1;
 /**
  * …and at the fixed rate, {@link AUDIT_RATE_COUNT} requests each after the warm-up requests. At
  * 500/s a request costs several hundred µs, most of it waking up for it; a difference of 15 µs
@@ -88,10 +97,10 @@ const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Mean ± standard error of the mean, in µs. */
-function meanAndError(xs: number[]): string {
+function meanAndError(xs: number[], digits = 1): string {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
-  return `${mean.toFixed(1)} ± ${(sd / Math.sqrt(xs.length)).toFixed(1)}`;
+  return `${mean.toFixed(digits)} ± ${(sd / Math.sqrt(xs.length)).toFixed(digits)}`;
 }
 
 const rateRun = (spec: RequestSpec, count: number, warmup: number) => openLoop(spec, { rate: RATE, count, warmup, connections: CONNECTIONS });
@@ -119,6 +128,38 @@ function machineLines(tool: string, nginxBin: string | undefined, loadBefore: nu
   ];
 }
 
+/** One side of a paired measurement: its load and the processes charged for it. */
+interface Side {
+  spec: RequestSpec;
+  pids: number[];
+}
+
+/**
+ * `n` pairs of `load` on each of two sides, alternating which goes first: the CPU µs per request
+ * of each side in each pair (`[a, b]`). `load` returns how many requests it sent.
+ */
+async function alternate(n: number, sides: readonly [Side, Side], load: (spec: RequestSpec) => Promise<number>): Promise<Array<[number, number]>> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < n; i++) {
+    const cost: [number, number] = [0, 0];
+    for (const k of i % 2 ? [1, 0] : [0, 1]) {
+      const side = sides[k]!;
+      const c0 = cpuMicros(side.pids);
+      const requests = await load(side.spec);
+      cost[k] = (cpuMicros(side.pids) - c0) / Math.max(1, requests);
+    }
+    out.push(cost);
+  }
+  return out;
+}
+
+/** Flat out in alternating pairs: `a`'s CPU per request over `b`'s, per pair (see {@link RATIO_PAIRS}). */
+async function ratioPairs(a: Side, b: Side, tool: "wrk" | "autocannon", tmp: string): Promise<number[]> {
+  const pairs = await alternate(RATIO_PAIRS, [a, b], async (spec) => (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: RATIO_SECONDS, tmpDir: tmp })).requests);
+  log(`ratio pairs, CPU µs/request, median: ${quantile(pairs.map((p) => p[0]), 0.5)?.toFixed(0)} over ${quantile(pairs.map((p) => p[1]), 0.5)?.toFixed(0)}`);
+  return pairs.map(([x, y]) => x / y);
+}
+
 /**
  * What the audit trail costs. A difference of two noisy numbers, and across two processes the
  * difference between the processes themselves (how far V8 has optimised each, heap layout)
@@ -130,28 +171,19 @@ async function measureAuditPair(project: string, key: string, token: string, too
   const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key });
   children.push(pair.child);
   const pids = processTree(pair.child.pid);
-  const sides = [toolsCallSpec(`http://127.0.0.1:${pair.on}/mcp`, token), toolsCallSpec(`http://127.0.0.1:${pair.off}/mcp`, token)] as const;
-  for (const spec of sides) {
+  const sides = [
+    { spec: toolsCallSpec(`http://127.0.0.1:${pair.on}/mcp`, token), pids },
+    { spec: toolsCallSpec(`http://127.0.0.1:${pair.off}/mcp`, token), pids },
+  ] as const;
+  for (const { spec } of sides) {
     const res = await fetch(spec.url, { method: "POST", headers: spec.headers, body: TOOLS_CALL_BODY });
     if (res.status !== 200 || !(await res.text()).includes('"hello"')) throw new Error(`audit pair: unexpected answer ${res.status} from ${spec.url}`);
   }
-  /** `n` pairs of `load` on each side, alternating which goes first: on minus off, CPU µs per request. */
-  const pairs = async (n: number, load: (spec: RequestSpec) => Promise<number>): Promise<number[]> => {
-    const diffs: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const cost: number[] = [];
-      for (const k of i % 2 ? [1, 0] : [0, 1]) {
-        const c0 = cpuMicros(pids);
-        const requests = await load(sides[k]!);
-        cost[k] = (cpuMicros(pids) - c0) / Math.max(1, requests);
-      }
-      diffs.push(cost[0]! - cost[1]!);
-    }
-    return diffs;
-  };
+  /** On minus off, CPU µs per request, per pair. */
+  const pairs = async (n: number, load: (spec: RequestSpec) => Promise<number>): Promise<number[]> => (await alternate(n, sides, load)).map(([on, off]) => on - off);
   // Warmed as every other process: WARM_SECONDS flat out for each configuration.
   for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
-    for (const spec of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
+    for (const { spec } of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
   }
   const flat = await pairs(AUDIT_FLAT_PAIRS, async (spec) => (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: AUDIT_FLAT_SECONDS, tmpDir: tmp })).requests);
   const rate = await pairs(AUDIT_RATE_PAIRS, async (spec) => {
@@ -211,6 +243,20 @@ async function main(): Promise<void> {
       const bare = await startBareProxy(upstream.port);
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
+    }
+    if (RATIO_ONLY) {
+      // Just the ratio goal: the bare Node proxy and the default configuration, warmed, in pairs.
+      const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+      children.push(tg.child);
+      const bare = targets.find((t) => t.name === "node")!;
+      const sides = [
+        { spec: toolsCallSpec(`http://127.0.0.1:${tg.port}/mcp`, identity.token), pids: processTree(tg.child.pid) },
+        { spec: toolsCallSpec(bare.url, identity.token), pids: processTree(bare.child!.pid) },
+      ] as const;
+      for (const { spec } of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
+      const ratios = await ratioPairs(sides[0], sides[1], tool, tmp);
+      log(`Tollgate (default configuration) over bare Node, flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
+      return;
     }
     if (PROFILE_ONLY) {
       const storeSpec = `sqlite:${path.join(tmp, "tx.db")}`;
@@ -367,6 +413,17 @@ async function main(): Promise<void> {
       log(`token exchange vs control, ${TX_PAIRS} more pairs at ${RATE}/s: ${txPairs.map((d) => d.toFixed(0)).join(", ")} µs`);
     }
 
+    // The ratio goal's measure: each gateway against the bare Node proxy in alternating pairs.
+    const nodeT = targets.find((t) => t.name === "node");
+    const ratios = new Map<string, number[]>();
+    for (const t of targets) {
+      if (!nodeT || (t.name !== "tollgate" && t.name !== "tollgate-w2")) continue;
+      const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
+      const r = await ratioPairs(side(t), side(nodeT), tool, tmp);
+      ratios.set(t.name, r);
+      log(`${t.name} over bare Node, flat out, ${r.length} alternating pairs: ${r.map((v) => v.toFixed(2)).join(", ")}`);
+    }
+
     const onT = targets.find((t) => t.name === "tollgate");
     const offT = targets.find((t) => t.name === "tollgate-noaudit");
     const auditPairs = onT && offT ? await measureAuditPair(project, key, identity.token, tool, tmp, children) : { flat: [], rate: [] };
@@ -417,7 +474,11 @@ async function main(): Promise<void> {
       upstreamCpu: t.acc.upCpu / t.acc.reqRate,
       sseKiB: t.sse?.kib,
       sseOpen: t.sse?.open,
+      ratioPairs: ratios.get(t.name),
     }));
+    for (const [name, r] of ratios) {
+      notes.push(`${name} over bare Node, flat out, in ${r.length} alternating pairs of ${RATIO_SECONDS} s (the flat-out ratio goal's measure; the tables above divide the rounds' totals): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+    }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.
     const txR = results.find((r) => r.name === "tollgate-tx");

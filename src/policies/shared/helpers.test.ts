@@ -36,6 +36,24 @@ test("TtlLru: expiry and least-recently-used eviction", () => {
   assert.equal(c.size, 1);
 });
 
+test("TtlLru: an entry hit between insertions is never evicted; one not hit goes in insertion order", () => {
+  for (const max of [1, 2, 3, 4, 7, 100]) {
+    const c = new TtlLru<number>(max);
+    c.set("hot", 0, 1e9);
+    for (let i = 0; i < 5 * max + 10; i++) {
+      c.set(`k${i}`, i, 1e9);
+      assert.equal(c.get("hot", 1), max === 1 ? undefined : 0, `max ${max}, after insertion ${i}`);
+      if (max === 1) c.set("hot", 0, 1e9);
+      assert.ok(c.size <= max);
+    }
+    // Never hit: the oldest go first.
+    for (let i = 0; i < max; i++) c.set(`n${i}`, i, 1e9);
+    c.set("last", 0, 1e9);
+    assert.equal(c.get("n0", 1), undefined, `max ${max}: the oldest was evicted`);
+    if (max > 1) assert.equal(c.get(`n${max - 1}`, 1), max - 1);
+  }
+});
+
 test("bearer challenges and metadata URLs", () => {
   assert.equal(bearerChallenge({}), "Bearer");
   assert.equal(
