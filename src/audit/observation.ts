@@ -511,6 +511,9 @@ export class McpObservation implements TapCallbacks {
   #start(info: McpRequestInfo, response: Response, request: PipelineRequest, headAt: number, ownAnswerComing: boolean): void {
     const user = request.user;
     const base: EventBase = {
+      // Present from the start (filled by the first event): adding it later gave every
+      // request's base object a second hidden class.
+      text: undefined,
       operationId: this.operationId,
       upstreamServerId: this.deps.upstreamOf(this.operationId),
       subjectId: user?.sub,
