@@ -13,6 +13,7 @@
  *   npm run bench -- --profile-only --bare # the same, on the route without policies
  *   npm run bench -- --profile-only --flat # the same, flat out instead of at the fixed rate
  *   npm run bench -- --audit-only     # only what the audit trail costs (one process, both configurations)
+ *   npm run bench -- --ratio-only     # only the flat-out ratio to bare Node (alternating pairs)
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon

@@ -20,14 +20,15 @@ import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "
 import type { McpMetrics } from "./metrics.js";
 import { RpcTap, tapNodeBody, type TapCallbacks } from "./rpc-tap.js";
 
-/*
- * Looked up by a request's method, a string straight from JSON.parse: Maps, not object literals.
- * A keyed load from an object is compiled (by Node 22+'s Maglev) to expect the very name it has
- * seen, which a parsed string never is (it is not internalized): the load deoptimized its
- * function on every run of the optimized code, in a loop. An object would also answer for
- * inherited names ("constructor").
+/**
+ * Methods whose messages are capability calls, with the param that names the capability.
+ *
+ * This table and the next are Maps, looked up by the method name a request carries. As object
+ * literals indexed by that name they answered for inherited names too ("constructor"), and on
+ * Node 24 the keyed load in `#complete` deoptimized its function again and again under load
+ * (V8's reason: "unexpected name in keyed access"; about 8 times a second, for as long as the
+ * process ran). Not reproduced with a parsed message alone; gone with the Maps.
  */
-/** Methods whose messages are capability calls, with the param that names the capability. */
 const CAPABILITY_PARAM: ReadonlyMap<string, string> = new Map([
   ["tools/call", "name"],
   ["prompts/get", "name"],

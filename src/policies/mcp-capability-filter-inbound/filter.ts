@@ -25,8 +25,8 @@ export type ListKind = "tools" | "prompts" | "resources" | "resourceTemplates";
 
 /**
  * List method → which result array it returns and which field identifies an item. A Map: it is
- * looked up by a method name from the request (no inherited names, and no deoptimization on a
- * parsed string; see CAPABILITY_PARAM in src/audit/observation.ts).
+ * looked up by a method name from the request: no inherited names ("constructor"), and no
+ * keyed load by that name (see CAPABILITY_PARAM in src/audit/observation.ts).
  */
 export const LIST_METHODS: ReadonlyMap<string, { kind: ListKind; idField: string }> = new Map<string, { kind: ListKind; idField: string }>([
   ["tools/list", { kind: "tools", idField: "name" }],
