@@ -55,6 +55,13 @@ const TX_PAIR_COUNT = 800;
 const AUDIT_FLAT_PAIRS = QUICK ? 2 : 20;
 const AUDIT_FLAT_SECONDS = 1;
 /**
+ * …and at the fixed rate, {@link AUDIT_RATE_COUNT} requests each after the warm-up requests. At
+ * 500/s a request costs several hundred µs, most of it waking up for it; a difference of 15 µs
+ * needs long windows to show through that.
+ */
+const AUDIT_RATE_PAIRS = QUICK ? 1 : 12;
+const AUDIT_RATE_COUNT = QUICK ? 800 : 1500;
+/**
  * Alternating flat-out pairs of the bare Node proxy and a gateway, {@link RATIO_SECONDS} each:
  * the ratio goal's measure. The rounds give each target 3 s in turn, about half a minute apart;
  * on a host whose speed drifts (other tenants) that moves the ratio by more than the gateway's
@@ -62,13 +69,6 @@ const AUDIT_FLAT_SECONDS = 1;
  */
 const RATIO_PAIRS = QUICK ? 2 : 20;
 const RATIO_SECONDS = 1;
-/**
- * …and at the fixed rate, {@link AUDIT_RATE_COUNT} requests each after the warm-up requests. At
- * 500/s a request costs several hundred µs, most of it waking up for it; a difference of 15 µs
- * needs long windows to show through that.
- */
-const AUDIT_RATE_PAIRS = QUICK ? 1 : 12;
-const AUDIT_RATE_COUNT = QUICK ? 800 : 1500;
 /**
  * Flat-out warm-up of every process before anything is measured, in windows of
  * {@link WARM_WINDOW_SECONDS}. A fresh gateway needs several seconds of full load (tens of
@@ -97,7 +97,7 @@ interface Target {
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Mean ± standard error of the mean, in µs. */
+/** Mean ± standard error of the mean, to `digits` decimals. */
 function meanAndError(xs: number[], digits = 1): string {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
@@ -417,9 +417,9 @@ async function main(): Promise<void> {
     // The ratio goal's measure: each gateway against the bare Node proxy in alternating pairs.
     const nodeT = targets.find((t) => t.name === "node");
     const ratios = new Map<string, number[]>();
+    const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
     for (const t of targets) {
       if (!nodeT || (t.name !== "tollgate" && t.name !== "tollgate-w2")) continue;
-      const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
       const r = await ratioPairs(side(t), side(nodeT), tool, tmp);
       ratios.set(t.name, r);
       log(`${t.name} over bare Node, flat out, ${r.length} alternating pairs: ${r.map((v) => v.toFixed(2)).join(", ")}`);

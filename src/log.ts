@@ -316,9 +316,8 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   const flat = flatLogger(log);
   if (!flat.isLevelEnabled(level)) return;
   const w = flatWriterOf(flat);
-  if (!w) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
-  const props = (obj as { [FLAT_TEXT]?: string })[FLAT_TEXT] ?? flatProps(obj);
-  if (props === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
+  const props = w ? ((obj as { [FLAT_TEXT]?: string })[FLAT_TEXT] ?? flatProps(obj)) : null;
+  if (!w || props === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
   const num = flat.levels.values[level]!;
   const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
   w.stream.write(line);
