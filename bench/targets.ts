@@ -133,9 +133,12 @@ export async function startUpstream(): Promise<{ child: Child; port: number }> {
   return { child, port: (JSON.parse(line) as { port: number }).port };
 }
 
-/** Starts the bare Node proxy (`bench/bare-proxy.ts`) in front of the upstream. */
-export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = []): Promise<{ child: Child; port: number }> {
-  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
+/**
+ * Starts the bare Node proxy (`bench/bare-proxy.ts`) in front of the upstream, with this Node
+ * binary or `bin` (another Node line's).
+ */
+export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = [], bin = process.execPath): Promise<{ child: Child; port: number }> {
+  const proc = spawn(bin, [...nodeArgs, "--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -310,7 +313,9 @@ export async function startBenchFixture(o: { tmpDir: string; tokenExchange: bool
  * Starts `node bin/tollgate.js start` (of this checkout, or of `root`) on a project directory, in
  * the default configuration (log level `info`: one access line per request) unless `env` says
  * otherwise. The store is `memory:` unless `env.TOLLGATE_STORE` says otherwise; with it the
- * gateway runs one process. `args` are more CLI arguments (e.g. `--workers 2`).
+ * gateway runs one process. `args` are more CLI arguments (e.g. `--workers 2`); `bin` is the Node
+ * binary (this one by default; another line's runs the `memory:` store, whose code is all
+ * JavaScript, without a native module built for it).
  */
 export async function startTollgate(
   projectDir: string,
@@ -318,10 +323,11 @@ export async function startTollgate(
   nodeArgs: string[] = [],
   root = repoRoot,
   args: string[] = [],
+  bin = process.execPath,
 ): Promise<{ child: Child; port: number }> {
   const port = await freePort();
   const proc = spawn(
-    process.execPath,
+    bin,
     [...GATEWAY_NODE_FLAGS, ...nodeArgs, path.join(root, "bin", "tollgate.js"), "start", "--project", projectDir, "--port", String(port), "--host", "127.0.0.1", ...args],
     {
       cwd: root,

@@ -1,0 +1,235 @@
+/**
+ * `npm run bench:perf -- [--node BIN] [--rounds N] [--seconds S] [--top N]`: where the CPU time of
+ * a flat-out `tools/call` goes, in the gateway (default configuration) and in the bare Node proxy,
+ * in µs per request, sampled with Linux `perf` over every thread of each process.
+ *
+ * A JavaScript profile (`npm run bench -- --profile-only`) sees the main thread's JavaScript and
+ * little else. This one also shows what that JavaScript makes the rest do: the kernel (system
+ * calls, loopback TCP), V8's runtime and garbage collector (on their own threads too), its
+ * builtins (property lookups, promises, string building), Node's native code (the HTTP parser,
+ * libuv). JavaScript is split by where it comes from: the gateway's `src/`, Node's core, each
+ * package. The two proxies are loaded in alternation, flat out, after a warm-up, so a drifting
+ * host moves both alike; the table reads best as a difference and a ratio, not as absolute µs.
+ *
+ * `--node BIN` runs both proxies on another Node binary (another release line, say) with the
+ * `memory:` store, whose code is all JavaScript; the upstream stays on this one. Needs `perf`
+ * (Debian: `linux-perf`) allowed to sample the user's own processes, and `wrk`.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { closedLoop, throughputTool, toolsCallSpec } from "./load.js";
+import { cpuMicros, processTree } from "./proc.js";
+import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type Child } from "./targets.js";
+
+const args = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const NODE = path.resolve(option("--node") ?? process.execPath);
+const ROUNDS = Number(option("--rounds") ?? 3);
+const SECONDS = Number(option("--seconds") ?? 4);
+const WARM_SECONDS = 10;
+const TOP = Number(option("--top") ?? 25);
+const CONNECTIONS = 32;
+/** CPU time per sample (a fixed period of the software clock: no frequency to estimate). */
+const PERIOD_NS = 250_000;
+
+/** One `perf report` row: samples, shared object and symbol. */
+interface Row {
+  samples: number;
+  dso: string;
+  sym: string;
+}
+
+/** Where a sample's time belongs (see the file comment). */
+export function areaOf(dso: string, sym: string, nodeName: string): string {
+  if (dso === "[kernel.kallsyms]") return "kernel";
+  if (dso.startsWith("[JIT]")) {
+    const m = /^JS:[*+^~]?'?\S* (\S+)/.exec(sym);
+    if (!m) return "JIT code: other (regexps, stubs)";
+    const at = m[1]!;
+    if (at.startsWith("node:")) return "JavaScript: Node core";
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(at)?.[1];
+    if (pkg) return `JavaScript: ${pkg}`;
+    if (at.includes("/src/")) return "JavaScript: gateway (src/)";
+    if (at.includes("/bench/")) return "JavaScript: bare proxy (bench/)";
+    return "JavaScript: other";
+  }
+  if (dso === nodeName) {
+    if (sym.startsWith("Builtins_")) return "V8 builtins";
+    if (/Scaveng|MarkCompact|Marking|Sweep|Evacuat|MinorMS|Heap::|GCTracer|ArrayBufferSweeper/.test(sym)) return "V8 garbage collection";
+    if (sym.includes("v8::")) return "V8 runtime";
+    return "Node native (llhttp, libuv, streams)";
+  }
+  if (dso.startsWith("libc.")) return "libc";
+  return `other: ${dso}`;
+}
+
+/** Parses `perf report --stdio --sort dso,sym -F sample,dso,sym`. */
+export function parseReport(text: string): Row[] {
+  const rows: Row[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*(\d+)\s+(\[JIT\] tid \d+|\S+)\s+\[.\]\s+(.*?)\s*$/.exec(line);
+    if (m) rows.push({ samples: Number(m[1]), dso: m[2]!, sym: m[3]! });
+  }
+  return rows;
+}
+
+/**
+ * Rewrites a `/tmp/perf-<pid>.map` so that no two entries overlap, the later one winning. V8
+ * appends an entry whenever it places code and never retracts one, so the addresses of code it
+ * has since thrown away (startup code, deoptimized versions) are listed again for the code that
+ * reused them; `perf` would then charge a sample to whichever entry it meets first — seen here
+ * charging several µs per request to the TypeScript loader's start-up parser. The newest entry is
+ * the code that ran last, which is what a process sampled late in its life was running.
+ */
+export function latestOnly(map: string): string {
+  const entries: { start: number; end: number; line: string }[] = [];
+  for (const line of map.split("\n")) {
+    const m = /^([0-9a-f]+) ([0-9a-f]+) /.exec(line);
+    if (m) entries.push({ start: parseInt(m[1]!, 16), end: parseInt(m[1]!, 16) + parseInt(m[2]!, 16), line });
+  }
+  // Newest first; keep an entry only where no newer one has claimed any of its range.
+  const kept: typeof entries = [];
+  const starts: number[] = []; // sorted starts of `kept` (kept in the same order)
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i]!;
+    let lo = 0;
+    let hi = starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid]! < e.end) lo = mid + 1;
+      else hi = mid;
+    }
+    // `lo` is the first kept entry starting at or after e.end; the one before it may overlap.
+    if (lo > 0 && kept[lo - 1]!.end > e.start) continue;
+    kept.splice(lo, 0, e);
+    starts.splice(lo, 0, e.start);
+  }
+  return kept.map((e) => `${e.line}\n`).join("");
+}
+
+/** Checks that `perf` can sample a process of ours; the reason when not. */
+function perfProblem(): string | undefined {
+  try {
+    execFileSync("perf", ["record", "-e", "cpu-clock", "-c", String(PERIOD_NS), "-o", "/dev/null", "--", "true"], { stdio: "pipe" });
+    return undefined;
+  } catch (err) {
+    const e = err as { code?: string; stderr?: Buffer };
+    return e.code === "ENOENT" ? "perf is not installed (Debian: apt-get install linux-perf)" : `perf cannot sample here: ${String(e.stderr ?? err).trim().split("\n")[0]}`;
+  }
+}
+
+interface Target {
+  name: string;
+  child: Child;
+  url: string;
+  files: string[];
+  requests: number;
+  cpuUs: number;
+}
+
+async function main(): Promise<void> {
+  const problem = perfProblem();
+  if (problem) {
+    console.error(`bench:perf: ${problem}`);
+    process.exit(2);
+  }
+  if ((await throughputTool()) !== "wrk") {
+    console.error("bench:perf: needs wrk (Debian: apt-get install wrk)");
+    process.exit(2);
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-perf-"));
+  const fx = await startBenchFixture({ tmpDir: tmp, tokenExchange: false });
+  const targets: Target[] = [];
+  try {
+    // JIT code gets names (`/tmp/perf-<pid>.map`); both sides pay the same for writing them.
+    const flags = ["--perf-basic-prof"];
+    const bare = await startBareProxy(fx.upstream.port, flags, NODE);
+    targets.push({ name: "bare Node", child: bare.child, url: `http://127.0.0.1:${bare.port}/mcp`, files: [], requests: 0, cpuUs: 0 });
+    const gw = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, flags, repoRoot, [], NODE);
+    targets.push({ name: "Tollgate", child: gw.child, url: `http://127.0.0.1:${gw.port}/mcp`, files: [], requests: 0, cpuUs: 0 });
+    gw.child.proc.stdout!.resume();
+    const version = execFileSync(NODE, ["--version"], { encoding: "utf8" }).trim();
+    console.log(`Node ${version}; ${WARM_SECONDS} s warm-up each, then ${ROUNDS} alternating rounds of ${SECONDS} s flat out (${CONNECTIONS} connections).`);
+    for (const t of targets) await closedLoop("wrk", toolsCallSpec(t.url, fx.identity.token), { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of targets) {
+        const file = path.join(tmp, `${t.child.pid}.${round}.data`);
+        const pids = processTree(t.child.pid);
+        const rec = spawn("perf", ["record", "-e", "cpu-clock", "-c", String(PERIOD_NS), "-p", String(t.child.pid), "-o", file, "--", "sleep", String(SECONDS + 0.2)], { stdio: "ignore" });
+        await new Promise((r) => setTimeout(r, 100));
+        const cpu0 = cpuMicros(pids);
+        const load = await closedLoop("wrk", toolsCallSpec(t.url, fx.identity.token), { connections: CONNECTIONS, seconds: SECONDS, tmpDir: tmp });
+        t.cpuUs += cpuMicros(pids) - cpu0;
+        await once(rec, "exit");
+        if (load.failures > 0) throw new Error(`${t.name}: ${load.failures} failed requests`);
+        t.requests += load.requests;
+        t.files.push(file);
+      }
+    }
+    for (const t of targets) {
+      await t.child.stop();
+      const map = `/tmp/perf-${t.child.pid}.map`;
+      if (fs.existsSync(map)) fs.writeFileSync(map, latestOnly(fs.readFileSync(map, "utf8")));
+    }
+    const nodeName = path.basename(fs.realpathSync(NODE));
+    const areas = targets.map(() => new Map<string, number>());
+    const symbols = targets.map(() => new Map<string, number>());
+    targets.forEach((t, i) => {
+      for (const file of t.files) {
+        const text = execFileSync("perf", ["report", "-i", file, "--stdio", "--sort", "dso,sym", "-F", "sample,dso,sym"], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, stdio: ["ignore", "pipe", "ignore"] });
+        for (const row of parseReport(text)) {
+          const us = (row.samples * PERIOD_NS) / 1000 / t.requests;
+          const area = areaOf(row.dso, row.sym, nodeName);
+          areas[i]!.set(area, (areas[i]!.get(area) ?? 0) + us);
+          // JIT names carry the compiler tier and, for tsx output, the column: keep function and file.
+          const sym = row.dso.startsWith("[JIT]") ? row.sym.replace(/^JS:[*+^~]?'?/, "").replace(/file:\/\/|:\d+:\d+$/g, "").replace(`${repoRoot}/`, "") : row.sym;
+          const key = `${area.startsWith("JavaScript") ? "JS" : area.split(" ")[0]} ${sym}`;
+          symbols[i]!.set(key, (symbols[i]!.get(key) ?? 0) + us);
+        }
+      }
+    });
+    const [b, g] = [0, 1] as const;
+    const total = (m: Map<string, number>) => [...m.values()].reduce((a, v) => a + v, 0);
+    const fmt = (v: number) => v.toFixed(1).padStart(8);
+    console.log(`\nµs of CPU per request, by area (all threads):\n${"area".padEnd(40)}${"bare".padStart(8)}${"Tollgate".padStart(10)}${"diff".padStart(8)}`);
+    const names = [...new Set([...areas[b]!.keys(), ...areas[g]!.keys()])].sort((x, y) => (areas[g]!.get(y) ?? 0) - (areas[g]!.get(x) ?? 0));
+    for (const n of names) {
+      const [x, y] = [areas[b]!.get(n) ?? 0, areas[g]!.get(n) ?? 0];
+      if (x < 0.05 && y < 0.05) continue;
+      console.log(`${n.slice(0, 39).padEnd(40)}${fmt(x)}  ${fmt(y)}${(y - x >= 0 ? "+" : "") + (y - x).toFixed(1).padStart(6)}`);
+    }
+    const [tb, tg] = [total(areas[b]!), total(areas[g]!)];
+    console.log(`${"total (sampled)".padEnd(40)}${fmt(tb)}  ${fmt(tg)}  ratio ${(tg / tb).toFixed(2)}×`);
+    console.log(`${"total (/proc, same windows)".padEnd(40)}${fmt(targets[b]!.cpuUs / targets[b]!.requests)}  ${fmt(targets[g]!.cpuUs / targets[g]!.requests)}  ratio ${(targets[g]!.cpuUs / targets[g]!.requests / (targets[b]!.cpuUs / targets[b]!.requests)).toFixed(2)}×`);
+    console.log(`requests sampled: bare ${targets[b]!.requests}, Tollgate ${targets[g]!.requests}`);
+    console.log(`\nThe ${TOP} symbols with the largest difference (Tollgate − bare), µs per request:`);
+    const keys = [...new Set([...symbols[b]!.keys(), ...symbols[g]!.keys()])];
+    const diff = (k: string) => (symbols[g]!.get(k) ?? 0) - (symbols[b]!.get(k) ?? 0);
+    for (const k of keys.sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x))).slice(0, TOP)) {
+      console.log(`${fmt(symbols[b]!.get(k) ?? 0)}  ${fmt(symbols[g]!.get(k) ?? 0)}  ${(diff(k) >= 0 ? "+" : "") + diff(k).toFixed(2)}  ${k.slice(0, 110)}`);
+    }
+  } finally {
+    for (const t of targets) {
+      await t.child.stop();
+      fs.rmSync(`/tmp/perf-${t.child.pid}.map`, { force: true });
+    }
+    await fx.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
