@@ -7,6 +7,7 @@
  * Everything is built once from the validated project; a request only runs closures.
  * Errors from any step are mapped to a response in one place (`errorToResponse`).
  */
+import { performance } from "node:perf_hooks";
 import { randomUUID } from "node:crypto";
 import { errorToResponse, GatewayError } from "./errors.js";
 import { mcpRequestInfo } from "./mcp/messages.js";

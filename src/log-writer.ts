@@ -30,6 +30,7 @@
  *
  * @see https://man7.org/linux/man-pages/man7/pipe.7.html (PIPE_BUF: atomic writes)
  */
+import { Buffer } from "node:buffer";
 import fs from "node:fs";
 
 /** Largest write: PIPE_BUF, the size up to which a write to a pipe is atomic. */

@@ -9,6 +9,8 @@
  * its upstream exchange and hands over the upstream body, whose JSON-RPC answers are read as
  * they pass (`rpc-tap.ts`). Arguments and results are never copied into an event.
  */
+import { Buffer } from "node:buffer";
+import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";

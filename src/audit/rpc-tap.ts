@@ -12,6 +12,7 @@
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#sending-messages-to-the-server
  */
+import { Buffer } from "node:buffer";
 import { StringDecoder } from "node:string_decoder";
 import type { Readable } from "node:stream";
 import type { JsonRpcMessage } from "../mcp/messages.js";

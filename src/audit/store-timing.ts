@@ -2,6 +2,7 @@
  * A Store that reports how long each operation took (`tollgate_store_operation_duration_seconds`).
  * `withLock` is timed until the lock is held, not for the work done under it.
  */
+import { performance } from "node:perf_hooks";
 import type { PutOptions, Store, StoredRecord } from "../store/types.js";
 import type { McpMetrics } from "./metrics.js";
 

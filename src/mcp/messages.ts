@@ -6,6 +6,7 @@
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/index (`_meta` keys
  *   `io.modelcontextprotocol/protocolVersion` and `io.modelcontextprotocol/clientCapabilities`)
  */
+import { Buffer } from "node:buffer";
 import { GatewayError, RpcCode } from "../errors.js";
 import { MCP_INFO, type GatewayContext, type PipelineRequest } from "../pipeline/types.js";
 

@@ -12,6 +12,7 @@
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-15.5.14 413 Content Too Large
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.1.1 Expect: 100-continue
  */
+import { Buffer } from "node:buffer";
 import type http from "node:http";
 import { GatewayError } from "../errors.js";
 import type { LazyBody } from "../pipeline/types.js";

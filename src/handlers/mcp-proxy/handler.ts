@@ -17,6 +17,8 @@
  * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#streamable-http
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
  */
+import { Buffer } from "node:buffer";
+import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
