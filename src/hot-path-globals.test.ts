@@ -15,6 +15,7 @@ const SRC = path.dirname(new URL(import.meta.url).pathname);
 /** The modules on the path of a proxied request (edge, pipeline, proxy handler, audit, log). */
 const HOT = [
   "gateway.ts",
+  "log.ts",
   "log-writer.ts",
   "server/body.ts",
   "server/node.ts",
@@ -29,6 +30,7 @@ const HOT = [
   "handlers/mcp-proxy/upstream.ts",
   "pipeline/header-map.ts",
   "pipeline/types.ts",
+  "pipeline/node-body.ts",
   "policies/open-id-jwt-auth-inbound/index.ts",
 ];
 const GLOBALS: Record<string, string> = { Buffer: "node:buffer", performance: "node:perf_hooks", crypto: "node:crypto" };
