@@ -13,7 +13,8 @@
  *
  * `--node BIN` runs both proxies on another Node binary (another release line, say) with the
  * `memory:` store, whose code is all JavaScript; the upstream stays on this one. Needs `perf`
- * (Debian: `linux-perf`) allowed to sample the user's own processes, and `wrk`.
+ * (Debian: `linux-perf`) allowed to sample kernel and user time of the user's own processes
+ * (root, or `kernel.perf_event_paranoid` at 1 or below), and `wrk`.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
