@@ -126,13 +126,32 @@ function perfProblem(): string | undefined {
 }
 
 interface Target {
-  name: string;
   child: Child;
   url: string;
+  /** Its `perf record` files, one per round. */
   files: string[];
   requests: number;
+  /** CPU time `/proc` gives for the sampled windows. */
   cpuUs: number;
+  /** µs per request by area, and by symbol (area-prefixed). */
+  areas: Map<string, number>;
+  symbols: Map<string, number>;
 }
+
+const target = (child: Child, port: number): Target => ({
+  child,
+  url: `http://127.0.0.1:${port}/mcp`,
+  files: [],
+  requests: 0,
+  cpuUs: 0,
+  areas: new Map(),
+  symbols: new Map(),
+});
+
+const add = (m: Map<string, number>, key: string, v: number) => m.set(key, (m.get(key) ?? 0) + v);
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, v) => a + v, 0);
+const fmt = (v: number) => v.toFixed(1).padStart(8);
+const signed = (v: number, digits: number) => (v >= 0 ? "+" : "") + v.toFixed(digits);
 
 async function main(): Promise<void> {
   const problem = perfProblem();
@@ -150,10 +169,12 @@ async function main(): Promise<void> {
   try {
     // JIT code gets names (`/tmp/perf-<pid>.map`); both sides pay the same for writing them.
     const flags = ["--perf-basic-prof"];
-    const bare = await startBareProxy(fx.upstream.port, flags, NODE);
-    targets.push({ name: "bare Node", child: bare.child, url: `http://127.0.0.1:${bare.port}/mcp`, files: [], requests: 0, cpuUs: 0 });
-    const gw = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, flags, repoRoot, [], NODE);
-    targets.push({ name: "Tollgate", child: gw.child, url: `http://127.0.0.1:${gw.port}/mcp`, files: [], requests: 0, cpuUs: 0 });
+    const bareProxy = await startBareProxy(fx.upstream.port, flags, NODE);
+    const bare = target(bareProxy.child, bareProxy.port);
+    targets.push(bare);
+    const gateway = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, flags, repoRoot, [], NODE);
+    const gw = target(gateway.child, gateway.port);
+    targets.push(gw);
     gw.child.proc.stdout!.resume();
     const version = execFileSync(NODE, ["--version"], { encoding: "utf8" }).trim();
     console.log(`Node ${version}; ${WARM_SECONDS} s warm-up each, then ${ROUNDS} alternating rounds of ${SECONDS} s flat out (${CONNECTIONS} connections).`);
@@ -168,52 +189,45 @@ async function main(): Promise<void> {
         const load = await closedLoop("wrk", toolsCallSpec(t.url, fx.identity.token), { connections: CONNECTIONS, seconds: SECONDS, tmpDir: tmp });
         t.cpuUs += cpuMicros(pids) - cpu0;
         await once(rec, "exit");
-        if (load.failures > 0) throw new Error(`${t.name}: ${load.failures} failed requests`);
+        if (load.failures > 0) throw new Error(`${t === gw ? "Tollgate" : "bare Node"}: ${load.failures} failed requests`);
         t.requests += load.requests;
         t.files.push(file);
       }
     }
+    const nodeName = path.basename(fs.realpathSync(NODE));
     for (const t of targets) {
+      // Stopped first: its perf map is complete, and rewritten before `perf report` reads it.
       await t.child.stop();
       const map = `/tmp/perf-${t.child.pid}.map`;
       if (fs.existsSync(map)) fs.writeFileSync(map, latestOnly(fs.readFileSync(map, "utf8")));
-    }
-    const nodeName = path.basename(fs.realpathSync(NODE));
-    const areas = targets.map(() => new Map<string, number>());
-    const symbols = targets.map(() => new Map<string, number>());
-    targets.forEach((t, i) => {
       for (const file of t.files) {
         const text = execFileSync("perf", ["report", "-i", file, "--stdio", "--sort", "dso,sym", "-F", "sample,dso,sym"], { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, stdio: ["ignore", "pipe", "ignore"] });
         for (const row of parseReport(text)) {
           const us = (row.samples * PERIOD_NS) / 1000 / t.requests;
           const area = areaOf(row.dso, row.sym, nodeName);
-          areas[i]!.set(area, (areas[i]!.get(area) ?? 0) + us);
+          add(t.areas, area, us);
           // JIT names carry the compiler tier and, for tsx output, the column: keep function and file.
           const sym = row.dso.startsWith("[JIT]") ? row.sym.replace(/^JS:[*+^~]?'?/, "").replace(/file:\/\/|:\d+:\d+$/g, "").replace(`${repoRoot}/`, "") : row.sym;
-          const key = `${area.startsWith("JavaScript") ? "JS" : area.split(" ")[0]} ${sym}`;
-          symbols[i]!.set(key, (symbols[i]!.get(key) ?? 0) + us);
+          add(t.symbols, `${area.startsWith("JavaScript") ? "JS" : area.split(" ")[0]} ${sym}`, us);
         }
       }
-    });
-    const [b, g] = [0, 1] as const;
-    const total = (m: Map<string, number>) => [...m.values()].reduce((a, v) => a + v, 0);
-    const fmt = (v: number) => v.toFixed(1).padStart(8);
-    console.log(`\nµs of CPU per request, by area (all threads):\n${"area".padEnd(40)}${"bare".padStart(8)}${"Tollgate".padStart(10)}${"diff".padStart(8)}`);
-    const names = [...new Set([...areas[b]!.keys(), ...areas[g]!.keys()])].sort((x, y) => (areas[g]!.get(y) ?? 0) - (areas[g]!.get(x) ?? 0));
-    for (const n of names) {
-      const [x, y] = [areas[b]!.get(n) ?? 0, areas[g]!.get(n) ?? 0];
-      if (x < 0.05 && y < 0.05) continue;
-      console.log(`${n.slice(0, 39).padEnd(40)}${fmt(x)}  ${fmt(y)}${(y - x >= 0 ? "+" : "") + (y - x).toFixed(1).padStart(6)}`);
     }
-    const [tb, tg] = [total(areas[b]!), total(areas[g]!)];
-    console.log(`${"total (sampled)".padEnd(40)}${fmt(tb)}  ${fmt(tg)}  ratio ${(tg / tb).toFixed(2)}×`);
-    console.log(`${"total (/proc, same windows)".padEnd(40)}${fmt(targets[b]!.cpuUs / targets[b]!.requests)}  ${fmt(targets[g]!.cpuUs / targets[g]!.requests)}  ratio ${(targets[g]!.cpuUs / targets[g]!.requests / (targets[b]!.cpuUs / targets[b]!.requests)).toFixed(2)}×`);
-    console.log(`requests sampled: bare ${targets[b]!.requests}, Tollgate ${targets[g]!.requests}`);
+    console.log(`\nµs of CPU per request, by area (all threads):\n${"area".padEnd(40)}${"bare".padStart(8)}${"Tollgate".padStart(10)}${"diff".padStart(8)}`);
+    const names = [...new Set([...bare.areas.keys(), ...gw.areas.keys()])].sort((x, y) => (gw.areas.get(y) ?? 0) - (gw.areas.get(x) ?? 0));
+    for (const n of names) {
+      const [x, y] = [bare.areas.get(n) ?? 0, gw.areas.get(n) ?? 0];
+      if (x < 0.05 && y < 0.05) continue;
+      console.log(`${n.slice(0, 39).padEnd(40)}${fmt(x)}  ${fmt(y)}${signed(y - x, 1).padStart(7)}`);
+    }
+    const totals = (label: string, x: number, y: number) => console.log(`${label.padEnd(40)}${fmt(x)}  ${fmt(y)}  ratio ${(y / x).toFixed(2)}×`);
+    totals("total (sampled)", sum(bare.areas), sum(gw.areas));
+    totals("total (/proc, same windows)", bare.cpuUs / bare.requests, gw.cpuUs / gw.requests);
+    console.log(`requests sampled: bare ${bare.requests}, Tollgate ${gw.requests}`);
     console.log(`\nThe ${TOP} symbols with the largest difference (Tollgate − bare), µs per request:`);
-    const keys = [...new Set([...symbols[b]!.keys(), ...symbols[g]!.keys()])];
-    const diff = (k: string) => (symbols[g]!.get(k) ?? 0) - (symbols[b]!.get(k) ?? 0);
-    for (const k of keys.sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x))).slice(0, TOP)) {
-      console.log(`${fmt(symbols[b]!.get(k) ?? 0)}  ${fmt(symbols[g]!.get(k) ?? 0)}  ${(diff(k) >= 0 ? "+" : "") + diff(k).toFixed(2)}  ${k.slice(0, 110)}`);
+    const diff = (k: string) => (gw.symbols.get(k) ?? 0) - (bare.symbols.get(k) ?? 0);
+    const keys = [...new Set([...bare.symbols.keys(), ...gw.symbols.keys()])].sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x)));
+    for (const k of keys.slice(0, TOP)) {
+      console.log(`${fmt(bare.symbols.get(k) ?? 0)}  ${fmt(gw.symbols.get(k) ?? 0)}  ${signed(diff(k), 2)}  ${k.slice(0, 110)}`);
     }
   } finally {
     for (const t of targets) {

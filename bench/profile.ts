@@ -180,8 +180,10 @@ export function newestProfile(dir: string): string | undefined {
   return files[0];
 }
 
-/** The profile section of the report (markdown). `count` requests were sent at `rate` per second. */
-/** `rate`: the fixed rate of the load, undefined for flat out. */
+/**
+ * The profile section of the report (markdown). `count` requests were sent at `rate` per second,
+ * or flat out when `rate` is undefined.
+ */
 export function renderProfile(summary: Summary, count: number, rate: number | undefined): string {
   const { total, spots, inclusive, areas } = summary;
   const pct = (s: { share: number }) => (s.share * 100).toFixed(1);
