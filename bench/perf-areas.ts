@@ -11,6 +11,10 @@
  * package. The two proxies are loaded in alternation, flat out, after a warm-up, so a drifting
  * host moves both alike; the table reads best as a difference and a ratio, not as absolute µs.
  *
+ * `--against audit-off` compares the gateway with another gateway of the same build whose audit
+ * trail and MCP metrics are off (`TOLLGATE_AUDIT=off`) instead of with bare Node: where the audit
+ * trail's cost goes.
+ *
  * `--node BIN` runs both proxies on another Node binary (another release line, say) with the
  * `memory:` store, whose code is all JavaScript; the upstream stays on this one. Needs `perf`
  * (Debian: `linux-perf`) allowed to sample kernel and user time of the user's own processes
@@ -35,6 +39,10 @@ const ROUNDS = Number(option("--rounds") ?? 3);
 const SECONDS = Number(option("--seconds") ?? 4);
 const WARM_SECONDS = 10;
 const TOP = Number(option("--top") ?? 25);
+const AGAINST = option("--against") ?? "bare";
+if (AGAINST !== "bare" && AGAINST !== "audit-off") throw new Error(`--against: "bare" or "audit-off", not "${AGAINST}"`);
+/** What the gateway is compared with, as the tables name it. */
+const BASE = AGAINST === "bare" ? "bare" : "no audit";
 const CONNECTIONS = 32;
 /** CPU time per sample (a fixed period of the software clock: no frequency to estimate). */
 const PERIOD_NS = 250_000;
@@ -169,9 +177,13 @@ async function main(): Promise<void> {
   try {
     // JIT code gets names (`/tmp/perf-<pid>.map`); both sides pay the same for writing them.
     const flags = ["--perf-basic-prof"];
-    const bareProxy = await startBareProxy(fx.upstream.port, flags, NODE);
-    const bare = target(bareProxy.child, bareProxy.port);
-    targets.push(bare);
+    const baseline =
+      AGAINST === "bare"
+        ? await startBareProxy(fx.upstream.port, flags, NODE)
+        : await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key, TOLLGATE_AUDIT: "off" }, flags, repoRoot, [], NODE);
+    const base = target(baseline.child, baseline.port);
+    base.child.proc.stdout?.resume();
+    targets.push(base);
     const gateway = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, flags, repoRoot, [], NODE);
     const gw = target(gateway.child, gateway.port);
     targets.push(gw);
@@ -189,7 +201,7 @@ async function main(): Promise<void> {
         const load = await closedLoop("wrk", toolsCallSpec(t.url, fx.identity.token), { connections: CONNECTIONS, seconds: SECONDS, tmpDir: tmp });
         t.cpuUs += cpuMicros(pids) - cpu0;
         await once(rec, "exit");
-        if (load.failures > 0) throw new Error(`${t === gw ? "Tollgate" : "bare Node"}: ${load.failures} failed requests`);
+        if (load.failures > 0) throw new Error(`${t === gw ? "Tollgate" : BASE}: ${load.failures} failed requests`);
         t.requests += load.requests;
         t.files.push(file);
       }
@@ -212,22 +224,22 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log(`\nµs of CPU per request, by area (all threads):\n${"area".padEnd(40)}${"bare".padStart(8)}${"Tollgate".padStart(10)}${"diff".padStart(8)}`);
-    const names = [...new Set([...bare.areas.keys(), ...gw.areas.keys()])].sort((x, y) => (gw.areas.get(y) ?? 0) - (gw.areas.get(x) ?? 0));
+    console.log(`\nµs of CPU per request, by area (all threads):\n${"area".padEnd(40)}${BASE.padStart(8)}${"Tollgate".padStart(10)}${"diff".padStart(8)}`);
+    const names = [...new Set([...base.areas.keys(), ...gw.areas.keys()])].sort((x, y) => (gw.areas.get(y) ?? 0) - (gw.areas.get(x) ?? 0));
     for (const n of names) {
-      const [x, y] = [bare.areas.get(n) ?? 0, gw.areas.get(n) ?? 0];
+      const [x, y] = [base.areas.get(n) ?? 0, gw.areas.get(n) ?? 0];
       if (x < 0.05 && y < 0.05) continue;
       console.log(`${n.slice(0, 39).padEnd(40)}${fmt(x)}  ${fmt(y)}${signed(y - x, 1).padStart(7)}`);
     }
     const totals = (label: string, x: number, y: number) => console.log(`${label.padEnd(40)}${fmt(x)}  ${fmt(y)}  ratio ${(y / x).toFixed(2)}×`);
-    totals("total (sampled)", sum(bare.areas), sum(gw.areas));
-    totals("total (/proc, same windows)", bare.cpuUs / bare.requests, gw.cpuUs / gw.requests);
-    console.log(`requests sampled: bare ${bare.requests}, Tollgate ${gw.requests}`);
-    console.log(`\nThe ${TOP} symbols with the largest difference (Tollgate − bare), µs per request:`);
-    const diff = (k: string) => (gw.symbols.get(k) ?? 0) - (bare.symbols.get(k) ?? 0);
-    const keys = [...new Set([...bare.symbols.keys(), ...gw.symbols.keys()])].sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x)));
+    totals("total (sampled)", sum(base.areas), sum(gw.areas));
+    totals("total (/proc, same windows)", base.cpuUs / base.requests, gw.cpuUs / gw.requests);
+    console.log(`requests sampled: ${BASE} ${base.requests}, Tollgate ${gw.requests}`);
+    console.log(`\nThe ${TOP} symbols with the largest difference (Tollgate − ${BASE}), µs per request:`);
+    const diff = (k: string) => (gw.symbols.get(k) ?? 0) - (base.symbols.get(k) ?? 0);
+    const keys = [...new Set([...base.symbols.keys(), ...gw.symbols.keys()])].sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x)));
     for (const k of keys.slice(0, TOP)) {
-      console.log(`${fmt(bare.symbols.get(k) ?? 0)}  ${fmt(gw.symbols.get(k) ?? 0)}  ${signed(diff(k), 2)}  ${k.slice(0, 110)}`);
+      console.log(`${fmt(base.symbols.get(k) ?? 0)}  ${fmt(gw.symbols.get(k) ?? 0)}  ${signed(diff(k), 2)}  ${k.slice(0, 110)}`);
     }
   } finally {
     for (const t of targets) {

@@ -18,7 +18,6 @@
  * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/transports
  */
 import { Buffer } from "node:buffer";
-import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
@@ -214,30 +213,23 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     return nodeStreamResponse(body, { status: res.statusCode, headers });
   }
 
-  /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
-  async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
-    const obs = (context as ObservedContext)[OBSERVATION];
+  /** One exchange, in a client span when tracing. */
+  function send(o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
     const tracing = services.tracing;
-    // The duration of each exchange counts as upstream time in the audit trail.
-    let t = performance.now();
-    let res: UpstreamResponse;
-    try {
-      res = tracing ? await traced(tracing, exchangeOnce, o, policy) : await exchangeOnce(o, policy);
-    } finally {
-      obs?.upstreamTime(performance.now() - t);
-    }
-    if (!isAuthRefusal(res)) return res;
+    return tracing ? traced(tracing, exchangeOnce, o, policy) : exchangeOnce(o, policy);
+  }
+
+  /**
+   * After a 401/403 from the upstream: asks the credential policy what to do, and retries once
+   * with a new credential if it has one.
+   */
+  async function afterRefusal(res: UpstreamResponse, o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
     const outcome = await recover(res, context, false);
     if (outcome instanceof Response) return outcome;
     if (typeof outcome === "string") {
       // Later requests of this exchange (a deferred session's handshake, then the request) use it too.
       o.headers.authorization = outcome;
-      t = performance.now();
-      try {
-        res = tracing ? await traced(tracing, exchangeOnce, o, policy) : await exchangeOnce(o, policy);
-      } finally {
-        obs?.upstreamTime(performance.now() - t);
-      }
+      res = await send(o, policy);
       if (isAuthRefusal(res)) {
         const again = await recover(res, context, true);
         if (again instanceof Response) return again;
@@ -245,6 +237,12 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     }
     if (authenticated && isChallenge(res)) throw refusedCredentials(res, context);
     return res;
+  }
+
+  /** Sends one request; after a 401/403 asks the credential policy and retries once with a new credential. */
+  async function sendWithRecovery(o: ExchangeOptions, policy: RedirectPolicy, context: GatewayContext, authenticated: boolean): Promise<UpstreamResponse | Response> {
+    const res = await send(o, policy);
+    return isAuthRefusal(res) ? afterRefusal(res, o, policy, context, authenticated) : res;
   }
 
   /**
@@ -339,6 +337,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       signal,
       firstByteTimeoutMs: options.firstByteTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs,
+      // Each exchange's duration counts as upstream time in the audit trail.
+      timer: obs,
     };
     if (upstreamSid !== undefined) o.headers["mcp-session-id"] = upstreamSid;
     // A literal, not a spread: one object shape for every request.
@@ -354,7 +354,9 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       if (upstreamSid) o.headers["mcp-session-id"] = upstreamSid;
       else delete o.headers["mcp-session-id"];
     }
-    const res = await sendWithRecovery(o, policy, context, user !== undefined);
+    // `sendWithRecovery` written out: one async frame less per request.
+    const sent = await send(o, policy);
+    const res = isAuthRefusal(sent) ? await afterRefusal(sent, o, policy, context, user !== undefined) : sent;
     if (res instanceof Response) return res;
     if (deferredRaw !== undefined && (res.statusCode === 404 || (method === "DELETE" && res.statusCode < 300))) await deferred.drop(deferredRaw);
     const newSid = headerValue(res.headers, "mcp-session-id");

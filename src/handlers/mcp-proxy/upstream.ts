@@ -3,6 +3,7 @@
  * request, and bodies stay Node streams), with timeouts and redirect handling, and the mapping of
  * transport failures to `GatewayError`s (502/504 problem+json).
  */
+import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { request, type Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
@@ -21,6 +22,8 @@ export interface ExchangeOptions {
   signal: UpstreamSignal;
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Told how long each exchange took, to its response head or failure (the audit trail's upstream time). */
+  timer: { upstreamTime(ms: number): void } | undefined;
 }
 
 export interface RedirectPolicy {
@@ -89,42 +92,52 @@ function targetOf(url: string): { origin: string; path: string } | undefined {
 }
 
 /**
- * Sends one request; rejects with a `GatewayError` on transport failure. Not an async function:
- * the dispatcher's promise is handed on with one rejection handler, no frame of its own.
+ * Sends one request; rejects with a `GatewayError` on transport failure. Not an async function,
+ * and on the dispatcher's callback API: one promise per exchange, settled straight from undici's
+ * callback (its promise API would add one of its own, and mapping its failure a second).
  */
 export function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
-  let sent: Promise<UpstreamResponse>;
-  try {
-    // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
-    // parse the URL and copy the options on every call.
-    const t = targetOf(o.url);
-    if (t) {
-      sent = o.dispatcher.request({
-        origin: t.origin,
-        path: t.path,
-        method: o.method as Dispatcher.HttpMethod,
-        headers: o.headers,
-        body: o.body,
-        signal: o.signal,
-        headersTimeout: o.firstByteTimeoutMs,
-        bodyTimeout: o.idleTimeoutMs,
-      });
-    } else {
-      sent = request(o.url, {
-        dispatcher: o.dispatcher,
-        method: o.method as Dispatcher.HttpMethod,
-        headers: o.headers,
-        body: o.body,
-        signal: o.signal,
-        headersTimeout: o.firstByteTimeoutMs,
-        bodyTimeout: o.idleTimeoutMs,
-      });
+  const timer = o.timer;
+  const started = timer ? performance.now() : 0;
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | null, data: UpstreamResponse) => {
+      timer?.upstreamTime(performance.now() - started);
+      if (err) reject(upstreamFailure(err, o.signal));
+      else resolve(data);
+    };
+    try {
+      // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
+      // parse the URL and copy the options on every call.
+      const t = targetOf(o.url);
+      if (t) {
+        o.dispatcher.request(
+          {
+            origin: t.origin,
+            path: t.path,
+            method: o.method as Dispatcher.HttpMethod,
+            headers: o.headers,
+            body: o.body,
+            signal: o.signal,
+            headersTimeout: o.firstByteTimeoutMs,
+            bodyTimeout: o.idleTimeoutMs,
+          },
+          done,
+        );
+      } else {
+        // Rare (not an http(s) URL): undici's own URL handling, which rejects it.
+        request(o.url, {
+          dispatcher: o.dispatcher,
+          method: o.method as Dispatcher.HttpMethod,
+          headers: o.headers,
+          body: o.body,
+          signal: o.signal,
+          headersTimeout: o.firstByteTimeoutMs,
+          bodyTimeout: o.idleTimeoutMs,
+        }).then((data) => done(null, data), (err: Error) => done(err, undefined as never));
+      }
+    } catch (err) {
+      done(err as Error, undefined as never);
     }
-  } catch (err) {
-    return Promise.reject(upstreamFailure(err, o.signal));
-  }
-  return sent.then(undefined, (err: unknown) => {
-    throw upstreamFailure(err, o.signal);
   });
 }
 
