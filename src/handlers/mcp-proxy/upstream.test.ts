@@ -1,8 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
+import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
+import { Agent } from "undici";
 import { GatewayError } from "../../errors.js";
-import { endsEmpty } from "./upstream.js";
+import { endsEmpty, sendOnce, type ExchangeOptions } from "./upstream.js";
 
 const signal = new AbortController().signal;
 
@@ -38,4 +41,50 @@ test("endsEmpty: a failing body rejects with an upstream error", async () => {
     },
   });
   await assert.rejects(endsEmpty(body, signal), (err: unknown) => err instanceof GatewayError && err.code === "upstream_error");
+});
+
+/** Exchange options for `url` on `dispatcher`, with a timer that records what it is told. */
+function exchangeTo(url: string, dispatcher: Agent, times: number[]): ExchangeOptions {
+  return {
+    dispatcher,
+    method: "POST",
+    url,
+    headers: { "content-type": "application/json" },
+    body: Buffer.from("{}"),
+    signal,
+    firstByteTimeoutMs: 5000,
+    idleTimeoutMs: 5000,
+    timer: { upstreamTime: (ms) => times.push(ms) },
+  };
+}
+
+test("sendOnce: answers with the upstream's response and tells the timer once", async (t) => {
+  const server = http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}'));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dispatcher = new Agent();
+  t.after(async () => {
+    await dispatcher.close();
+    server.close();
+  });
+  const times: number[] = [];
+  const res = await sendOnce(exchangeTo(`http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`, dispatcher, times));
+  assert.equal(res.statusCode, 200);
+  assert.equal(await res.body.text(), '{"ok":true}');
+  assert.equal(times.length, 1);
+  assert.ok(times[0]! >= 0);
+});
+
+test("sendOnce: a URL that is not http(s), or an unreachable upstream, rejects with a gateway error (and the timer is told)", async (t) => {
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  for (const [url, code] of [
+    ["ftp://127.0.0.1/mcp", "upstream_error"],
+    ["not a url", "upstream_error"],
+    ["http://127.0.0.1:1/mcp", "upstream_unreachable"],
+  ] as const) {
+    const times: number[] = [];
+    await assert.rejects(sendOnce(exchangeTo(url, dispatcher, times)), (err: unknown) => err instanceof GatewayError && err.code === code && err.status === 502, url);
+    assert.equal(times.length, 1, url);
+  }
 });

@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
 import { GatewayError } from "../../errors.js";
 import type { UpstreamSignal } from "../../pipeline/types.js";
 import { headerValue, withoutCredentials } from "./headers.js";
@@ -71,10 +71,7 @@ export function upstreamFailure(err: unknown, signal: { readonly aborted: boolea
 const targets = new Map<string, { origin: string; path: string }>();
 const MAX_TARGETS = 256;
 
-/**
- * Origin and path of an http(s) URL, parsed once per distinct URL; `undefined` for anything
- * else, which then takes undici's own (validating, throwing) URL handling.
- */
+/** Origin and path of an http(s) URL, parsed once per distinct URL; `undefined` for anything else. */
 function targetOf(url: string): { origin: string; path: string } | undefined {
   let t = targets.get(url);
   if (t) return t;
@@ -109,32 +106,20 @@ export function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
       // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
       // parse the URL and copy the options on every call.
       const t = targetOf(o.url);
-      if (t) {
-        o.dispatcher.request(
-          {
-            origin: t.origin,
-            path: t.path,
-            method: o.method as Dispatcher.HttpMethod,
-            headers: o.headers,
-            body: o.body,
-            signal: o.signal,
-            headersTimeout: o.firstByteTimeoutMs,
-            bodyTimeout: o.idleTimeoutMs,
-          },
-          done,
-        );
-      } else {
-        // Rare (not an http(s) URL): undici's own URL handling, which rejects it.
-        request(o.url, {
-          dispatcher: o.dispatcher,
+      if (!t) throw new TypeError("The upstream URL is not an http(s) URL.");
+      o.dispatcher.request(
+        {
+          origin: t.origin,
+          path: t.path,
           method: o.method as Dispatcher.HttpMethod,
           headers: o.headers,
           body: o.body,
           signal: o.signal,
           headersTimeout: o.firstByteTimeoutMs,
           bodyTimeout: o.idleTimeoutMs,
-        }).then((data) => done(null, data), (err: Error) => done(err, undefined as never));
-      }
+        },
+        done,
+      );
     } catch (err) {
       done(err as Error, undefined as never);
     }
