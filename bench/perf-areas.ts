@@ -1,5 +1,5 @@
 /**
- * `npm run bench:perf -- [--node BIN] [--rounds N] [--seconds S] [--top N]`: where the CPU time of
+ * `npm run bench:perf -- [--against bare|audit-off] [--node BIN] [--rounds N] [--seconds S] [--top N]`: where the CPU time of
  * a flat-out `tools/call` goes, in the gateway (default configuration) and in the bare Node proxy,
  * in µs per request, sampled with Linux `perf` over every thread of each process.
  *
@@ -182,12 +182,10 @@ async function main(): Promise<void> {
         ? await startBareProxy(fx.upstream.port, flags, NODE)
         : await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key, TOLLGATE_AUDIT: "off" }, flags, repoRoot, [], NODE);
     const base = target(baseline.child, baseline.port);
-    base.child.proc.stdout?.resume();
     targets.push(base);
     const gateway = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, flags, repoRoot, [], NODE);
     const gw = target(gateway.child, gateway.port);
     targets.push(gw);
-    gw.child.proc.stdout!.resume();
     const version = execFileSync(NODE, ["--version"], { encoding: "utf8" }).trim();
     console.log(`Node ${version}; ${WARM_SECONDS} s warm-up each, then ${ROUNDS} alternating rounds of ${SECONDS} s flat out (${CONNECTIONS} connections).`);
     for (const t of targets) await closedLoop("wrk", toolsCallSpec(t.url, fx.identity.token), { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
