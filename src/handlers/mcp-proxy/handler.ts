@@ -63,7 +63,7 @@ export type McpProxyHandler = Handler & { close(): Promise<void> };
  * receives; the body (and any `_meta` trace keys in it) goes as the client sent it.
  * @see https://www.w3.org/TR/trace-context/#traceparent-header
  */
-async function traced(tracing: Tracing, send: typeof exchangeOnce, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
+async function traced(tracing: Tracing, o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
   let server: { "server.address"?: string; "server.port"?: number } = {};
   try {
     const u = new URL(o.url);
@@ -73,7 +73,7 @@ async function traced(tracing: Tracing, send: typeof exchangeOnce, o: ExchangeOp
   }
   const span = tracing.start(`upstream ${o.method}`, "client", { "http.request.method": o.method, ...server });
   tracing.inject(span, o.headers);
-  return runInSpan(tracing, span, () => send(o, policy), (res) => res.statusCode);
+  return runInSpan(tracing, span, () => exchangeOnce(o, policy), (res) => res.statusCode);
 }
 
 /** Builds the handler once per route, from validated options. */
@@ -216,7 +216,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   /** One exchange, in a client span when tracing. */
   function send(o: ExchangeOptions, policy: RedirectPolicy): Promise<UpstreamResponse> {
     const tracing = services.tracing;
-    return tracing ? traced(tracing, exchangeOnce, o, policy) : exchangeOnce(o, policy);
+    return tracing ? traced(tracing, o, policy) : exchangeOnce(o, policy);
   }
 
   /**
