@@ -406,7 +406,25 @@ let hooked = false;
 /** Closes the files of writers that were dropped without `close()`. */
 const fds = new FinalizationRegistry<number>((fd) => fs.close(fd, () => {}));
 
+/** Run before the writers are flushed at exit: work that still has lines to write (see {@link beforeExitFlush}). */
+const exitWork: Array<() => void> = [];
+
+/**
+ * Registers `fn` to run when the process exits, before the writers are flushed: for work that was
+ * put off to the end of the event loop's turn and would write log lines (the audit trail's).
+ */
+export function beforeExitFlush(fn: () => void): void {
+  exitWork.push(fn);
+}
+
 function flushAllSync(): void {
+  for (const fn of exitWork) {
+    try {
+      fn();
+    } catch {
+      // The flush below must happen whatever the work did.
+    }
+  }
   for (const ref of live) {
     const w = ref.deref();
     if (!w) {

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
 import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { takeWatcher } from "../pipeline/node-body.js";
+import { OBSERVED_ANSWER, observedCall } from "../../test/helpers/observed-call.js";
 import { createLogger, writeFlat } from "../log.js";
 import { AuditEvents } from "./events.js";
 import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, requestEvent, searchLarge } from "./observation.js";
@@ -83,4 +91,50 @@ test("an event's prepared line text is what writeFlat writes for its fields", as
   const lines = raw.join("").split("\n").filter(Boolean).map((l) => l.replace(/"time":"[^"]*"/, '"time":"T"'));
   assert.equal(lines.length, 2 * n);
   for (let i = 0; i < lines.length; i += 2) assert.equal(lines[i], lines[i + 1]);
+});
+
+const OBSERVED_CALL_SCRIPT = fileURLToPath(new URL("../../test/helpers/observed-call.ts", import.meta.url));
+
+const completions = (raw: string[]) =>
+  raw
+    .join("")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((e) => e.event === AuditEvents.capabilityCompleted);
+
+test("an upstream answer is looked at after the request's turn, with the times of when things happened", async () => {
+  const out = new PassThrough();
+  const raw: string[] = [];
+  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
+  const log = createLogger({ destination: out, level: "info" });
+  const started = performance.now();
+  const { upstreamBody } = observedCall(log, started);
+  // The edge hands the answer over whole, then goes on with other requests' work in the same turn.
+  takeWatcher(upstreamBody)!.whole(Buffer.from(OBSERVED_ANSWER));
+  const cameAt = performance.now() - started;
+  const busyUntil = performance.now() + 60;
+  while (performance.now() < busyUntil);
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  const [done, ...more] = completions(raw);
+  assert.equal(more.length, 0);
+  assert.equal(done?.outcome, "success");
+  assert.equal(done?.capabilityName, "echo");
+  // Timed when the answer came, not when the queue ran 60 ms later.
+  assert.ok((done!.latencyMs as number) <= cameAt + 1, `latencyMs ${String(done!.latencyMs)} for an answer that came after ${cameAt.toFixed(2)} ms`);
+});
+
+test("a process that exits in the turn of a request still writes that request's events", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-obs-exit-"));
+  const file = path.join(dir, "log.jsonl");
+  try {
+    execFileSync(process.execPath, ["--import", "tsx", OBSERVED_CALL_SCRIPT, file]);
+    const lines = fs.readFileSync(file, "utf8");
+    const [done] = completions([lines]);
+    assert.equal(done?.outcome, "success");
+    assert.match(lines, /"event":"mcp_request_accepted"/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

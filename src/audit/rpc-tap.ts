@@ -31,6 +31,12 @@ export interface TapCallbacks {
    * bytes: it is not parsed, and `message` is not called for it.
    */
   wholeBody?(body: Buffer): boolean;
+  /**
+   * A whole body handed over at once ({@link RpcTap.whole}), before anything reads it. Returning
+   * true means the callback keeps it and hands it back to `whole` later (the audit trail does so
+   * while its request's observation waits for the end of the event loop's turn).
+   */
+  hold?(body: Buffer): boolean;
 }
 
 /** Incremental parser for one body. */
@@ -110,6 +116,7 @@ export class RpcTap implements HeldWatcher {
   /** {@link HeldWatcher}: the whole body at once (it is complete), or undefined: dropped unread. */
   whole(bytes: Buffer | undefined): void {
     if (bytes === undefined) return this.finish(false);
+    if (this.cb.hold?.(bytes) === true) return;
     this.chunk(bytes);
     this.finish(true);
   }
