@@ -177,7 +177,12 @@ const MS_DIGITS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "
  * line — so it runs once per second, and each new millisecond only swaps the last digits.
  */
 export function isoTimestamp(): string {
-  const now = Date.now();
+  return isoTimestampAt(Date.now());
+}
+
+/** {@link isoTimestamp} of another moment (ms since the epoch), for a line written after the fact. */
+export function isoTimestampAt(epochMs: number): string {
+  const now = Math.floor(epochMs);
   if (now !== lastMs) {
     lastMs = now;
     const ms = now % 1000;
@@ -310,16 +315,19 @@ function flatValue(k: FlatKey, value: unknown): string | undefined | null {
  * stringifiers for every key of every line; these lines need none of that. Values that are not
  * scalars, and loggers configured beyond what {@link createLogger} does, take pino's own path.
  * Strings are escaped by `JSON.stringify` (pino leaves a lone surrogate unescaped; here it
- * becomes a `\u` escape, so the line stays valid UTF-8).
+ * becomes a `\u` escape, so the line stays valid UTF-8). `at` (ms since the epoch) is the line's
+ * time when it is not now (with createLogger's timestamps; another logger's say when it is written).
  */
-export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, FlatValue>, msg?: string): void {
+export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, FlatValue>, msg?: string, at?: number): void {
   const flat = flatLogger(log);
   if (!flat.isLevelEnabled(level)) return;
   const w = flatWriterOf(flat);
   const props = w ? ((obj as { [FLAT_TEXT]?: string })[FLAT_TEXT] ?? flatProps(obj)) : null;
   if (!w || props === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
   const num = flat.levels.values[level]!;
-  const line = w.prefix[num]! + w.time() + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
+  // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
+  const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
+  const line = w.prefix[num]! + time + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
   w.stream.write(line);
 }
 

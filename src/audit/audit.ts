@@ -7,6 +7,7 @@
  */
 import { writeFlat, type Logger } from "../log.js";
 import type { AuditEvent } from "./events.js";
+import { drainObservations } from "./observation.js";
 
 /** An event as sinks receive it: the event plus its time (ms since epoch). */
 export type TimedAuditEvent = AuditEvent & { time: number };
@@ -25,13 +26,17 @@ export interface Audit {
   /**
    * Records one event. Cheap when nothing listens (log level above `level`, no sink). `msg`
    * becomes the log line's `msg` (the request event of an MCP route is its access line, `request`).
+   * `at` (ms since the epoch) is when the event happened, for one emitted after the fact; its log
+   * line and sinks carry that time. Any event emitted outside the queue of observations first
+   * writes the queued ones (`drainObservations`): the trail stays in the order things happened.
    */
-  emit(event: AuditEvent, level?: AuditLevel, msg?: string): void;
+  emit(event: AuditEvent, level?: AuditLevel, msg?: string, at?: number): void;
   /** Adds a listener that sees every event (metrics); listeners must not throw. */
   listen(fn: (event: AuditEvent) => void): void;
   readonly sinks: readonly AuditSink[];
   /** The logger events are written to. */
   readonly log: Logger;
+  /** Writes the events still to come of requests already answered, then closes the sinks. */
   close(): Promise<void>;
 }
 
@@ -44,15 +49,16 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
   return {
     sinks,
     log,
-    emit(event, level = "info", msg) {
+    emit(event, level = "info", msg, at) {
+      drainObservations();
       for (const l of listeners) l(event);
       // Events are flat objects of scalars: a key-name check replaces pino's path redaction.
-      writeFlat(log, level, event, msg);
+      writeFlat(log, level, event, msg, at);
       if (sinks.length && level !== "debug") {
         // A field-by-field copy: spreading an object and adding a field costs far more on V8.
         const timed = {} as TimedAuditEvent;
         for (const k in event) timed[k] = event[k];
-        timed.time = now();
+        timed.time = at ?? now();
         for (const s of sinks) s.write(timed);
       }
     },
@@ -60,6 +66,8 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
       listeners.push(fn);
     },
     async close() {
+      // Requests already answered may still have events to write (observation.ts queues them).
+      drainObservations();
       await Promise.all(sinks.map((s) => s.close().catch((err) => log.warn({ err, sink: s.name }, "audit sink failed to close"))));
     },
   };

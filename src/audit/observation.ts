@@ -42,6 +42,8 @@ const LISTS: ReadonlyMap<string, { kind: "tool" | "prompt"; field: string }> = n
   ["prompts/list", { kind: "prompt", field: "prompts" }],
 ] as const);
 const TRANSPORT = "streamable-http";
+/** A `performance.now()` time as ms since the epoch (events are written after the fact, with their own times). */
+const epochMs = (at: number) => performance.timeOrigin + at;
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const idKey = (id: JsonRpcId | undefined) => (typeof id === "string" ? `s${id}` : `n${String(id)}`);
 
@@ -346,6 +348,8 @@ function bytesAtHand(o: PipelineRequest): Uint8Array | undefined {
 interface TapEnd {
   complete: boolean;
   unread: boolean;
+  /** Whether the client had left by then (read when the body ended, not when it is looked at). */
+  aborted: boolean;
 }
 
 /**
@@ -367,6 +371,10 @@ export class McpObservation implements TapCallbacks {
   #tap: RpcTap | undefined;
   #tapEnded: TapEnd | undefined;
   #early: JsonRpcMessage[] | undefined;
+  /** When each of `#early` came. */
+  #earlyAt: number[] | undefined;
+  /** When the upstream body ended (`end`). */
+  #endedAt = 0;
   #sse = false;
   #logged = false;
   // Set by `finish` for the completion:
@@ -451,7 +459,10 @@ export class McpObservation implements TapCallbacks {
   message(m: JsonRpcMessage): void {
     if (m.method !== undefined || m.id === undefined) return;
     if (this.#started) this.#settle(m, upstreamVerdict(m), this.#clock());
-    else (this.#early ??= []).push(m);
+    else {
+      (this.#early ??= []).push(m);
+      (this.#earlyAt ??= []).push(this.#clock());
+    }
   }
 
   /**
@@ -474,12 +485,13 @@ export class McpObservation implements TapCallbacks {
   /** Tap callback: the upstream body is over. */
   end(complete: boolean, unread: boolean): void {
     if (this.#sse) this.deps.metrics?.streamClosed(this.operationId);
+    this.#endedAt = this.#clock();
     if (!this.#started) {
-      this.#tapEnded = { complete, unread };
+      this.#tapEnded = { complete, unread, aborted: !complete && this.aborted() };
       return;
     }
     try {
-      this.#completeTapped(complete, unread);
+      this.#completeTapped(complete, unread, !complete && this.aborted());
     } catch (err) {
       this.#failedObservation(err, this.#status);
     }
@@ -610,17 +622,19 @@ export class McpObservation implements TapCallbacks {
     if (this.#capable && (level === "info" || this.deps.audit.log.isLevelEnabled("debug"))) {
       for (const p of pending) {
         if (p.call) {
-          this.deps.audit.emit(requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined), level);
+          const e = requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined);
+          this.deps.audit.emit(e, level, undefined, epochMs(headAt));
         }
       }
     }
     this.#started = true;
     if (this.#tap) {
       const early = this.#early;
-      this.#early = undefined;
-      if (early) for (const m of early) this.#settle(m, upstreamVerdict(m), performance.now());
+      const earlyAt = this.#earlyAt!;
+      this.#early = this.#earlyAt = undefined;
+      if (early) for (let i = 0; i < early.length; i++) this.#settle(early[i]!, upstreamVerdict(early[i]!), earlyAt[i]!);
       const ended = this.#tapEnded;
-      if (ended) this.#completeTapped(ended.complete, ended.unread);
+      if (ended) this.#completeTapped(ended.complete, ended.unread, ended.aborted);
     } else if (!ownAnswerComing) this.#completeOwn(undefined);
   }
 
@@ -642,19 +656,19 @@ export class McpObservation implements TapCallbacks {
   }
 
   /** The upstream body ended: what it did not answer gets the verdict of how it ended. */
-  #completeTapped(complete: boolean, unread: boolean): void {
+  #completeTapped(complete: boolean, unread: boolean, aborted: boolean): void {
     // Most often every call has its answer by now: then nothing is left to settle.
     let rest: Verdict | undefined;
     let at = 0;
     for (const p of this.#pending!) {
       if (p.verdict) continue;
       if (rest === undefined) {
-        at = this.#clock();
+        at = this.#endedAt;
         rest = this.#error
           ? errorVerdict(this.#error)
           : unread
             ? { outcome: "success", reasonCode: "answer_not_read" }
-            : !complete && this.aborted()
+            : aborted
               ? { outcome: "cancelled", reasonCode: "client_closed_request", failureOrigin: "client" }
               : { outcome: "failure", reasonCode: complete ? "no_answer" : "stream_interrupted", failureOrigin: "upstream" };
       }
@@ -703,11 +717,14 @@ export class McpObservation implements TapCallbacks {
           round(gatewayMs),
           asked ? round(Math.max(0, p.at - this.started - gatewayMs)) : undefined,
         ),
+        "info",
+        undefined,
+        epochMs(p.at),
       );
     }
     if (mixed) v = aggregate(pending.map((p) => p.verdict!));
     else v ??= this.#error ? errorVerdict(this.#error) : statusVerdict(status);
-    const endAt = this.#sse ? performance.now() : this.#headAt;
+    const endAt = this.#sse ? this.#endedAt : this.#headAt;
     let methods = 0;
     let first: JsonRpcMessage | undefined;
     for (const m of info.messages) {
@@ -730,6 +747,7 @@ export class McpObservation implements TapCallbacks {
       ),
       "info",
       "request",
+      epochMs(this.#tap ? this.#endedAt : this.#headAt),
     );
   }
 
@@ -797,26 +815,38 @@ export class McpObservation implements TapCallbacks {
 }
 
 /**
- * Observations whose answer came from the upstream, waiting for the end of the event loop's
- * turn. Under load one turn serves many requests; reading their messages, building their events
- * and writing their lines one after the other there costs less CPU than doing each in the middle
- * of its own request's work (measured: about 6 µs per request less flat out on Node 24), and
- * the answer goes out before any of it. The events are the same, with the times taken when
- * things happened. A process that exits runs what is queued before the log is flushed.
+ * Observations whose answer came from the upstream wait here and are looked at together: when the
+ * oldest has waited {@link QUEUE_MS}, or at the end of the event loop's turn once
+ * {@link QUEUE_MAX} wait. Reading their messages, building their events and writing their lines
+ * one after the other costs less CPU than doing each in the middle of its own request's work,
+ * whose code and data have pushed the audit trail's out of the processor's caches; and the answer
+ * goes out before any of it. The events are the same, with the times taken when things happened,
+ * and written a little later, as the log is anyway (it is buffered for up to a second). The
+ * gateway's shutdown and a process that exits run what is queued first.
  */
+const QUEUE_MS = 20;
+const QUEUE_MAX = 256;
 let queued: McpObservation[] = [];
+let timer: NodeJS.Timeout | undefined;
 
 function queueObservation(o: McpObservation): void {
-  if (queued.push(o) === 1) setImmediate(drainQueued);
+  const n = queued.push(o);
+  if (n === 1) {
+    // One timer object for the process, re-armed: nothing allocated per batch.
+    if (timer) timer.refresh();
+    else timer = setTimeout(drainObservations, QUEUE_MS).unref();
+  } else if (n === QUEUE_MAX) setImmediate(drainObservations);
 }
 
-function drainQueued(): void {
+/** Looks at every queued observation now (their events are written). */
+export function drainObservations(): void {
   const list = queued;
+  if (list.length === 0) return;
   queued = [];
   for (let i = 0; i < list.length; i++) list[i]!.runQueued();
 }
 
-beforeExitFlush(drainQueued);
+beforeExitFlush(drainObservations);
 
 /** Where the gateway keeps a request's observation on its context. */
 export const OBSERVATION = Symbol("tollgate.observation");

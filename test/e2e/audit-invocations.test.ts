@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { startMcpTestServer, type McpTestServer } from "../fixtures/mcp-servers.js";
-import { startGateway, type RunningGateway } from "../helpers/harness.js";
+import { logsWhen, startGateway, type RunningGateway } from "../helpers/harness.js";
 import { initializeBody, MCP_POST_HEADERS, proxyProject, rpc } from "./mcp-proxy-helpers.js";
 
 let json: McpTestServer;
@@ -29,14 +29,10 @@ after(async () => {
 
 type Line = Record<string, unknown>;
 
-/** The audit lines of one request, waiting (without timers) for its request event. */
+/** The audit lines of one request, once its request event is written. */
 async function linesOf(gw: RunningGateway, requestId: string, last = ["mcp_request_accepted"]): Promise<Line[]> {
-  for (let i = 0; i < 2000; i++) {
-    const lines = gw.logs.map((l) => JSON.parse(l) as Line).filter((l) => l.requestId === requestId && typeof l.event === "string");
-    if (lines.some((l) => last.includes(l.event as string))) return lines;
-    await new Promise((r) => (i < 500 ? setImmediate(r) : setTimeout(r, 10)));
-  }
-  assert.fail(`no request event for ${requestId}:\n${gw.logs.join("\n")}`);
+  const mine = (lines: Line[]) => lines.filter((l) => l.requestId === requestId && typeof l.event === "string");
+  return mine(await logsWhen(gw, 0, (lines) => mine(lines).some((l) => last.includes(l.event as string))));
 }
 
 async function call(gw: RunningGateway, path: string, requestId: string, session?: string): Promise<void> {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { startGateway, type RunningGateway } from "../helpers/harness.js";
+import { logsWhen, startGateway, type RunningGateway } from "../helpers/harness.js";
 import { startMcpTestServer, type McpTestServer } from "../fixtures/mcp-servers.js";
 import { proxyProject, rpc } from "./mcp-proxy-helpers.js";
 import { tracingEnabled } from "../../src/tracing/index.js";
@@ -152,7 +152,8 @@ test("one proxied tools/call: request span → policy spans → handler span →
   const seen = upstream.requests.filter((r) => r.body.includes("tools/call")).at(-1)!;
   assert.deepEqual((JSON.parse(seen.body) as { params: { _meta: unknown } }).params._meta, meta);
   // The audit lines of this request carry its trace and span ids.
-  const audit = gw.logs.slice(logFrom).map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => typeof l.event === "string");
+  const written = await logsWhen(gw, logFrom, (lines) => lines.some((l) => l.event === "mcp_request_accepted"));
+  const audit = written.filter((l) => typeof l.event === "string");
   assert.ok(audit.length > 0, "audit lines were written");
   for (const e of audit) {
     assert.equal(e.traceId, traceId);

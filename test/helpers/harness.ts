@@ -6,6 +6,7 @@
  *   await fetch(`${gw.url}/healthz`);
  *   await gw.close();
  */
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import os from "node:os";
@@ -70,6 +71,25 @@ export interface RunningGateway {
   /** Every JSON log line written so far. */
   logs: string[];
   close(): Promise<void>;
+}
+
+/**
+ * The JSON log lines from index `from` on once `ready` holds for them: audit events of a request
+ * are written shortly after its answer, not with it. Fails after `timeoutMs`.
+ */
+export async function logsWhen(
+  gw: RunningGateway,
+  from: number,
+  ready: (lines: Array<Record<string, unknown>>) => boolean,
+  timeoutMs = 10_000,
+): Promise<Array<Record<string, unknown>>> {
+  const until = Date.now() + timeoutMs;
+  for (let i = 0; ; i++) {
+    const lines = gw.logs.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+    if (ready(lines)) return lines;
+    if (Date.now() > until) assert.fail(`the log lines did not come within ${timeoutMs} ms:\n${gw.logs.slice(from).join("\n")}`);
+    await new Promise((r) => (i < 500 ? setImmediate(r) : setTimeout(r, 5)));
+  }
 }
 
 /**

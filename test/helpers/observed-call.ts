@@ -11,7 +11,7 @@ import { PassThrough } from "node:stream";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { createLogger, type Logger } from "../../src/log.js";
-import { createAudit } from "../../src/audit/audit.js";
+import { createAudit, type Audit } from "../../src/audit/audit.js";
 import { McpObservation } from "../../src/audit/observation.js";
 import { HeaderMap } from "../../src/pipeline/header-map.js";
 import { ClientDisconnect, IncomingRequest } from "../../src/pipeline/types.js";
@@ -19,7 +19,7 @@ import { takeWatcher } from "../../src/pipeline/node-body.js";
 
 export const OBSERVED_ANSWER = '{"jsonrpc":"2.0","id":7,"result":{"content":[]}}';
 
-export function observedCall(log: Logger, started: number): { obs: McpObservation; upstreamBody: PassThrough } {
+export function observedCall(log: Logger, started: number): { obs: McpObservation; upstreamBody: PassThrough; audit: Audit } {
   const body = Buffer.from('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}');
   const request = new IncomingRequest("POST", "http://gw.test/mcp", new HeaderMap(), body, new ClientDisconnect(), "/mcp");
   const deps = { audit: createAudit({ log }), metrics: undefined, upstreamOf: (op: string) => op };
@@ -29,7 +29,7 @@ export function observedCall(log: Logger, started: number): { obs: McpObservatio
   const upstreamBody = new PassThrough();
   obs.tapUpstreamBody(upstreamBody, "application/json");
   void obs.finish(new Response(null, { status: 200, headers: { "content-type": "application/json" } }), request);
-  return { obs, upstreamBody };
+  return { obs, upstreamBody, audit: deps.audit };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
