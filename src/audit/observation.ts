@@ -42,8 +42,12 @@ const LISTS: ReadonlyMap<string, { kind: "tool" | "prompt"; field: string }> = n
   ["prompts/list", { kind: "prompt", field: "prompts" }],
 ] as const);
 const TRANSPORT = "streamable-http";
-/** A `performance.now()` time as ms since the epoch (events are written after the fact, with their own times). */
-const epochMs = (at: number) => performance.timeOrigin + at;
+/**
+ * A `performance.now()` time as ms since the epoch, for an event written after the fact: the wall
+ * clock now, less the time since (not `timeOrigin + at`, which drifts from the wall clock as a
+ * long-running process's clock is adjusted, while other lines are stamped with the wall clock).
+ */
+const epochMs = (at: number) => Date.now() - (performance.now() - at);
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const idKey = (id: JsonRpcId | undefined) => (typeof id === "string" ? `s${id}` : `n${String(id)}`);
 
