@@ -829,7 +829,7 @@ export class McpObservation implements TapCallbacks {
  * gateway's shutdown and a process that exits run what is queued first.
  */
 const QUEUE_MS = 20;
-const QUEUE_MAX = 256;
+const QUEUE_MAX = 64;
 let queued: McpObservation[] = [];
 let timer: NodeJS.Timeout | undefined;
 
