@@ -850,7 +850,10 @@ export function drainObservations(): void {
   for (let i = 0; i < list.length; i++) list[i]!.runQueued();
 }
 
+// Before the log writers' exit flush (log-writer.ts), and on its own for a logger with another
+// destination (whichever runs first writes the queue; the other finds it empty).
 beforeExitFlush(drainObservations);
+process.on("exit", drainObservations);
 
 /** Where the gateway keeps a request's observation on its context. */
 export const OBSERVATION = Symbol("tollgate.observation");
