@@ -504,8 +504,8 @@ export class McpObservation implements TapCallbacks {
   /**
    * The response head is ready (`response` after outbound policies and hooks). Emits the
    * invocation events and the completions when the answers are in. An answer that came from the
-   * upstream is looked at after the response is on its way, at the end of the event loop's turn
-   * (`queueObservation`); one the gateway made itself now. Returns a promise only when it must
+   * upstream is looked at after the response is on its way, with other requests' (within 20 ms,
+   * `queueObservation`); one the gateway made itself now. Returns a promise only when it must
    * wait for something (the request's messages not parsed yet, an answer the gateway made
    * itself); failures are logged, never thrown.
    */
