@@ -411,7 +411,7 @@ const exitWork: Array<() => void> = [];
 
 /**
  * Registers `fn` to run when the process exits, before the writers are flushed: for work that was
- * put off to the end of the event loop's turn and would write log lines (the audit trail's).
+ * put off until after a request's work and would write log lines (the audit trail's queue).
  */
 export function beforeExitFlush(fn: () => void): void {
   exitWork.push(fn);

@@ -64,11 +64,16 @@ test("plainSuccess: beyond the bound an answer is parsed", () => {
   assert.equal(plainSuccess(Buffer.from(long), 1), false);
 });
 
-test("an event's prepared line text is what writeFlat writes for its fields", async () => {
+/** A logger at `info` whose lines are collected in `raw` (they arrive a tick after each write). */
+function capturedLog() {
   const out = new PassThrough();
   const raw: string[] = [];
   out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
-  const log = createLogger({ destination: out, level: "info" });
+  return { log: createLogger({ destination: out, level: "info" }), raw };
+}
+
+test("an event's prepared line text is what writeFlat writes for its fields", async () => {
+  const { log, raw } = capturedLog();
   const bases = [
     { operationId: "r", upstreamServerId: "u", subjectId: "alice", clientName: "Claude \"Code\" é", httpMethod: "POST", requestId: "id-1", traceId: "t", spanId: "s", path: "/mcp" },
     { operationId: "r", upstreamServerId: "u", subjectId: undefined, clientName: undefined, httpMethod: "GET", requestId: "id-2", traceId: undefined, spanId: undefined, path: "/a\u0001b" },
@@ -95,19 +100,17 @@ test("an event's prepared line text is what writeFlat writes for its fields", as
 
 const OBSERVED_CALL_SCRIPT = fileURLToPath(new URL("../../test/helpers/observed-call.ts", import.meta.url));
 
-const completions = (raw: string[]) =>
+/** The events among collected log text. */
+const eventsOf = (raw: string[]) =>
   raw
     .join("")
     .split("\n")
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((e) => e.event === AuditEvents.capabilityCompleted);
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const completions = (raw: string[]) => eventsOf(raw).filter((e) => e.event === AuditEvents.capabilityCompleted);
 
 test("an upstream answer is looked at after the request's own work, with the times of when things happened", async () => {
-  const out = new PassThrough();
-  const raw: string[] = [];
-  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
-  const log = createLogger({ destination: out, level: "info" });
+  const { log, raw } = capturedLog();
   const started = performance.now();
   const { upstreamBody } = observedCall(log, started);
   // The edge hands the answer over whole, then goes on with other requests' work in the same turn.
@@ -129,16 +132,13 @@ test("an upstream answer is looked at after the request's own work, with the tim
 });
 
 test("an event emitted as it happens first writes the events of requests answered before it", () => {
-  const out = new PassThrough();
-  const raw: string[] = [];
-  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
-  const log = createLogger({ destination: out, level: "info" });
+  const { log, raw } = capturedLog();
   const { upstreamBody, audit } = observedCall(log, performance.now());
   takeWatcher(upstreamBody)!.whole(Buffer.from(OBSERVED_ANSWER));
   audit.emit({ event: AuditEvents.upstreamConnectionEstablished, subjectId: "alice", upstreamServerId: "notes" });
   // pino writes to a stream destination synchronously; its data events come in the next ticks.
   return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-    const order = raw.join("").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { event: string }).event);
+    const order = eventsOf(raw).map((e) => e.event);
     assert.deepEqual(order, [AuditEvents.capabilityCompleted, AuditEvents.requestAccepted, AuditEvents.upstreamConnectionEstablished]);
   });
 });

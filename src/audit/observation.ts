@@ -490,12 +490,13 @@ export class McpObservation implements TapCallbacks {
   end(complete: boolean, unread: boolean): void {
     if (this.#sse) this.deps.metrics?.streamClosed(this.operationId);
     this.#endedAt = this.#clock();
+    const aborted = !complete && this.aborted();
     if (!this.#started) {
-      this.#tapEnded = { complete, unread, aborted: !complete && this.aborted() };
+      this.#tapEnded = { complete, unread, aborted };
       return;
     }
     try {
-      this.#completeTapped(complete, unread, !complete && this.aborted());
+      this.#completeTapped(complete, unread, aborted);
     } catch (err) {
       this.#failedObservation(err, this.#status);
     }

@@ -34,7 +34,7 @@ export interface TapCallbacks {
   /**
    * A whole body handed over at once ({@link RpcTap.whole}), before anything reads it. Returning
    * true means the callback keeps it and hands it back to `whole` later (the audit trail does so
-   * while its request's observation waits for the end of the event loop's turn).
+   * while its request's observation waits in its queue, `observation.ts`).
    */
   hold?(body: Buffer): boolean;
 }
