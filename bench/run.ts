@@ -14,6 +14,7 @@
  *   npm run bench -- --profile-only --flat # the same, flat out instead of at the fixed rate
  *   npm run bench -- --audit-only     # only what the audit trail costs (one process, both configurations)
  *   npm run bench -- --ratio-only     # only the flat-out ratio to bare Node (alternating pairs)
+ *   npm run bench -- --ratio-only --workers  # the same for --workers 2, against bare Node in 1 and 2 processes
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
@@ -41,6 +42,8 @@ const PROFILE_BARE = argv.has("--bare");
 const PROFILE_FLAT = argv.has("--flat");
 const AUDIT_ONLY = argv.has("--audit-only");
 const RATIO_ONLY = argv.has("--ratio-only");
+/** With --ratio-only: the two-worker gateway's ratios instead of the single process's. */
+const RATIO_WORKERS = argv.has("--workers");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -245,6 +248,34 @@ async function main(): Promise<void> {
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
+    if (!PROFILE_ONLY && !RATIO_ONLY) {
+      // The same bare proxy in two cluster workers: the yardstick for `--workers 2`.
+      const bare2 = await startBareProxy(upstream.port, [], process.execPath, 2);
+      children.push(bare2.child);
+      targets.push({ name: "node-w2", label: "bare node:http + undici.request, 2 processes (node:cluster)", kind: "node", url: `http://127.0.0.1:${bare2.port}/mcp`, child: bare2.child, acc: acc() });
+    }
+    if (RATIO_ONLY && RATIO_WORKERS) {
+      // The two-worker gateway against bare Node in one process and in two (node:cluster).
+      const bare2 = await startBareProxy(upstream.port, [], process.execPath, 2);
+      children.push(bare2.child);
+      const w2 = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: `sqlite:${path.join(tmp, "w2.db")}` }, [], repoRoot, ["--workers", "2"]);
+      children.push(w2.child);
+      const bare = targets.find((t) => t.name === "node")!;
+      const sideOf = (url: string, child: Child): Side => ({ spec: toolsCallSpec(url, identity.token), pids: processTree(child.pid) });
+      const tgSide = sideOf(`http://127.0.0.1:${w2.port}/mcp`, w2.child);
+      const bare2Side = sideOf(`http://127.0.0.1:${bare2.port}/mcp`, bare2.child);
+      const bareSide = sideOf(bare.url, bare.child!);
+      for (const { spec } of [tgSide, tgSide, bare2Side, bare2Side, bareSide]) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
+      for (const [name, a, b] of [
+        ["Tollgate --workers 2 over bare Node in 2 processes", tgSide, bare2Side],
+        ["Tollgate --workers 2 over bare Node in 1 process", tgSide, bareSide],
+        ["bare Node in 2 processes over 1", bare2Side, bareSide],
+      ] as const) {
+        const ratios = await ratioPairs(a, b, tool, tmp);
+        log(`${name}, flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
+      }
+      return;
+    }
     if (RATIO_ONLY) {
       // Just the ratio goal: the bare Node proxy and the default configuration, warmed, in pairs.
       const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
@@ -348,7 +379,7 @@ async function main(): Promise<void> {
     const warmCurves = new Map<string, number[]>();
     for (const t of targets) {
       // Two workers share the load: each gets half the requests, so twice the time.
-      const curve = await warm(t, t.name === "tollgate-w2" ? 2 * WARM_SECONDS : WARM_SECONDS);
+      const curve = await warm(t, t.name.endsWith("-w2") ? 2 * WARM_SECONDS : WARM_SECONDS);
       if (t.child) warmCurves.set(t.name, curve);
       await rateRun(specFor(t), 200, 0);
     }
@@ -414,15 +445,17 @@ async function main(): Promise<void> {
       log(`token exchange vs control, ${TX_PAIRS} more pairs at ${RATE}/s: ${txPairs.map((d) => d.toFixed(0)).join(", ")} µs`);
     }
 
-    // The ratio goal's measure: each gateway against the bare Node proxy in alternating pairs.
-    const nodeT = targets.find((t) => t.name === "node");
+    // The ratio goal's measure: each gateway against the bare Node proxy run the same way (one
+    // process, or two cluster workers) in alternating pairs.
     const ratios = new Map<string, number[]>();
     const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
-    for (const t of targets) {
-      if (!nodeT || (t.name !== "tollgate" && t.name !== "tollgate-w2")) continue;
+    for (const [name, yardstick] of [["tollgate", "node"], ["tollgate-w2", "node-w2"]] as const) {
+      const t = targets.find((x) => x.name === name);
+      const nodeT = targets.find((x) => x.name === yardstick);
+      if (!t || !nodeT) continue;
       const r = await ratioPairs(side(t), side(nodeT), tool, tmp);
       ratios.set(t.name, r);
-      log(`${t.name} over bare Node, flat out, ${r.length} alternating pairs: ${r.map((v) => v.toFixed(2)).join(", ")}`);
+      log(`${t.name} over ${nodeT.name}, flat out, ${r.length} alternating pairs: ${r.map((v) => v.toFixed(2)).join(", ")}`);
     }
 
     const onT = targets.find((t) => t.name === "tollgate");
@@ -433,7 +466,7 @@ async function main(): Promise<void> {
     // garbage that a collection may return mid-measurement.
     const sseHeaders = { authorization: `Bearer ${identity.token}`, "mcp-protocol-version": "2025-11-25" };
     for (const t of targets) {
-      if (t.kind === "tollgate" && t.name !== "tollgate") continue; // same streaming path as `tollgate`
+      if (t.name.endsWith("-w2") || (t.kind === "tollgate" && t.name !== "tollgate")) continue; // same streaming path as `tollgate` / `node`
       let url = t.url;
       let pids = t.child ? processTree(t.child.pid) : upPids();
       let gcChild: Child | undefined;
@@ -478,7 +511,7 @@ async function main(): Promise<void> {
       ratioPairs: ratios.get(t.name),
     }));
     for (const [name, r] of ratios) {
-      notes.push(`${name} over bare Node, flat out, in ${r.length} alternating pairs of ${RATIO_SECONDS} s (the flat-out ratio goal's measure; the tables above divide the rounds' totals): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+      notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, flat out, in ${r.length} alternating pairs of ${RATIO_SECONDS} s (the flat-out ratio goal's measure; the tables above divide the rounds' totals): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
     }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.

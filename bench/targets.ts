@@ -135,10 +135,10 @@ export async function startUpstream(): Promise<{ child: Child; port: number }> {
 
 /**
  * Starts the bare Node proxy (`bench/bare-proxy.ts`) in front of the upstream, with this Node
- * binary or `bin` (another Node line's).
+ * binary or `bin` (another Node line's), in one process or `workers` cluster workers.
  */
-export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = [], bin = process.execPath): Promise<{ child: Child; port: number }> {
-  const proc = spawn(bin, [...nodeArgs, "--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`], {
+export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = [], bin = process.execPath, workers = 1): Promise<{ child: Child; port: number }> {
+  const proc = spawn(bin, [...nodeArgs, "--import", "tsx", path.join(benchDir, "bare-proxy.ts"), `http://127.0.0.1:${upstreamPort}`, String(workers)], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
   });
