@@ -12,9 +12,10 @@
  *   and completion cost several times the write itself at moderate rates (measured: about 80 µs
  *   of CPU per request less at 500 requests/s). Chunks go out in order. Writes to a pipe of at most
  *   PIPE_BUF (4096) bytes are atomic: with 4 KiB chunks the lines of several processes writing
- *   one pipe at once never interleave mid-line (the gateway's own workers do not share a pipe:
- *   the primary relays their lines, `src/cli/log-relay.ts`). A single line longer than that goes
- *   out in a write of its own, and the kernel may then interleave it with another process's write.
+ *   one pipe at once — the workers of `--workers N` and their primary — never interleave
+ *   mid-line. A single line longer than that goes out in a write of its own, and the kernel may
+ *   then interleave it with another process's write (only when the pipe is too full to take it
+ *   at once).
  * - A pipe or socket on stdout/stderr is put in non-blocking mode (Node does so when the stream
  *   is first used), so a full pipe answers `EAGAIN` instead of stalling the process; the writer
  *   then tries again shortly after, nothing is dropped for it and the event loop does not spin. A
@@ -191,35 +192,6 @@ export class LogWriter {
     this.enqueue(Buffer.from(line, "utf8"), false);
     this.pump();
     return true;
-  }
-
-  /**
-   * Queues bytes that hold whole lines, each ending in a newline, as another process wrote them
-   * (the primary of `--workers N` relays its workers' lines). They go out at the next check
-   * phase, after the lines queued before them, in writes of at most `chunkBytes` holding whole
-   * lines where the bytes allow. Dropped and counted like lines while the backlog is too large.
-   */
-  writeLines(bytes: Buffer): void {
-    if (this.closed || bytes.length === 0) return;
-    if (this.dropping !== 0 || this.queued + bytes.length > this.maxQueued) {
-      let lines = 0;
-      for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) lines++;
-      this.dropping += lines;
-      this.stats.dropped += lines;
-      return;
-    }
-    if (this.used > 0) this.seal();
-    let start = 0;
-    while (bytes.length - start > this.chunkBytes) {
-      // Cut after the last newline that fits; a line longer than a chunk goes out whole.
-      let cut = bytes.lastIndexOf(10, start + this.chunkBytes - 1);
-      if (cut < start) cut = bytes.indexOf(10, start + this.chunkBytes);
-      const end = cut < 0 ? bytes.length : cut + 1;
-      this.enqueue(bytes.subarray(start, end), false);
-      start = end;
-    }
-    if (start < bytes.length) this.enqueue(bytes.subarray(start), false);
-    this.pump();
   }
 
   /** Writes everything queued; `cb` is called once it is written (with the error of a failed write). */

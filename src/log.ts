@@ -58,8 +58,8 @@ export interface LoggerOptions {
   /**
    * Other processes write to the same destination at the same time: each write then holds at
    * most {@link LOG_WRITE_BYTES} (PIPE_BUF), so lines never interleave mid-line. Default false:
-   * writes of up to {@link LOG_SOLE_WRITE_BYTES}. (The workers of `--workers N` do not share
-   * stdout: each writes to a pipe of its own that the primary relays, `src/cli/log-relay.ts`.)
+   * writes of up to {@link LOG_SOLE_WRITE_BYTES}. The workers of `--workers N` and their
+   * primary share stdout this way.
    */
   sharedOutput?: boolean;
 }

@@ -11,8 +11,7 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { AggregatorRegistry } from "prom-client";
-import { createLogger, flushLog, logWriterOf, silentLogger, type Logger } from "../log.js";
-import { relayLines } from "./log-relay.js";
+import { createLogger, flushLog, silentLogger, type Logger } from "../log.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { prepareProject, type PreparedProject } from "./check.js";
 import { printWarnings, reportFailure } from "./output.js";
@@ -115,7 +114,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
       opts.stderr(`Running 1 worker instead of ${opts.workers}: ${why}.`);
       return runServer(opts);
     }
-    log = createLogger({ level: prepared.logLevel }).child({ worker: "primary" });
+    log = createLogger({ level: prepared.logLevel, sharedOutput: true }).child({ worker: "primary" });
     // Creates the development key once, before workers race to create it (and fails early in
     // production without a key).
     resolveKeyRing(env, prepared.projectDir, modeFromEnv(env), silentLogger);
@@ -129,11 +128,10 @@ export async function runPrimary(opts: PrimaryOptions): Promise<Supervised | num
 }
 
 function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | number> {
-  // Each worker's stdout is a pipe to this process, which relays whole lines (log-relay.ts);
-  // stderr is shared as it is.
-  const writer = logWriterOf(log);
-  cluster.setupPrimary(writer ? { stdio: ["ignore", "pipe", "inherit", "ipc"] } : { silent: false });
-  const relays = new Set<Promise<void>>();
+  // The workers write to this process's stdout and stderr themselves: each log write holds whole
+  // lines and at most PIPE_BUF bytes (`sharedOutput`), so lines of different processes never
+  // interleave (docs/performance.md, "Workers").
+  cluster.setupPrimary({ stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const metrics = new AggregatorRegistry();
   const started = new Map<number, number>(); // worker id → time it reported ready
   let shuttingDown: Promise<number> | undefined;
@@ -159,11 +157,6 @@ function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | numb
   const fork = (): Promise<boolean> =>
     new Promise((resolve) => {
       const w = cluster.fork();
-      if (writer && w.process.stdout) {
-        const relay = relayLines(w.process.stdout, writer);
-        relays.add(relay);
-        void relay.then(() => relays.delete(relay));
-      }
       const onStarted = (msg: { type?: string }) => {
         if (msg?.type !== STARTED) return;
         w.off("exit", onEarlyExit);
@@ -206,8 +199,7 @@ function supervise(opts: PrimaryOptions, log: Logger): Promise<Supervised | numb
         ),
       );
       cluster.off("message", onMessage);
-      // The workers' last lines are still in their pipes until the relays have read them.
-      await Promise.race([Promise.all(relays), new Promise((r) => setTimeout(r, 5000).unref())]);
+      // Each worker wrote its last lines before it exited: this one comes after them.
       log.info("stopped");
       await flushLog(log);
       exit(0);

@@ -79,7 +79,9 @@ export async function runServer(opts: RunOptions): Promise<RunningServer | numbe
   try {
     // Everything checked here and in assembleGateway below is what `validate` checks too.
     prepared = await prepareProject(opts.projectDir, opts.env);
-    log = createLogger({ level: prepared.logLevel });
+    // A cluster worker shares stdout with the other workers and the primary: writes of whole
+    // lines up to PIPE_BUF, which the kernel never interleaves.
+    log = createLogger({ level: prepared.logLevel, sharedOutput: opts.workerId !== undefined });
     if (opts.workerId !== undefined) log = log.child({ worker: opts.workerId });
   } catch (err) {
     return reportFailure(err, opts.stderr);

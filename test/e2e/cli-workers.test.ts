@@ -2,7 +2,7 @@
  * `tollgate start --workers 2` as users run it (a child process, SQLite store): both workers
  * serve one project; an MCP session and a connect flow move freely between them (their state
  * is in the store, session ids are HMAC-bound); a killed worker is replaced while the other
- * serves; SIGTERM drains both. The test process opens a new connection for every request, and
+ * serves; both write whole lines to one stdout under load; SIGTERM drains both. The test process opens a new connection for every request, and
  * the cluster hands connections out in turn, so consecutive requests reach different workers;
  * which worker served a request is read from the `worker` field of its access log line.
  */
@@ -133,6 +133,41 @@ test("two workers: one project, sessions and connect flows across workers, repla
     assert.equal(completed.status, 200, JSON.stringify(completed));
     // Which worker serves the callback depends on how many requests the walk makes on its
     // connection; the flow's state lives in the shared store either way.
+
+    // Both workers write their lines to the one stdout pipe at once: under a burst of requests
+    // every line still arrives whole (no write of one process lands inside another's line). The
+    // pipe is not read during the burst, so it fills and the workers' writes meet a full pipe,
+    // where a write larger than PIPE_BUF would go in part and the rest after another's.
+    child.stdout!.pause();
+    const burst = 3000;
+    const tag = "x".repeat(100); // request ids are kept up to 128 characters
+    let next = 0;
+    const load = async () => {
+      while (next < burst) {
+        const id = `burst-${++next}-${tag}`;
+        const r = await fetch(`${gatewayUrl}/pid`, { headers: { "x-request-id": id } });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, load));
+    child.stdout!.resume();
+    const burstLogged = () => outputOf(child).stdout.split("\n").filter((l) => l.includes('"requestId":"burst-')).length;
+    for (let t = Date.now(); burstLogged() < burst && Date.now() - t < 15_000; ) await new Promise((r) => setTimeout(r, 100));
+    const out = outputOf(child).stdout;
+    // (The start line is the one plain-text line.)
+    const broken = out.split("\n").slice(0, -1).filter((l) => !l.startsWith("Tollgate serving ")).filter((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    assert.deepEqual(broken.map((l) => l.slice(0, 200)), [], "every line on stdout is one whole JSON object");
+    const burstLines = accessLines(out).filter((l) => l.requestId.startsWith("burst-"));
+    assert.equal(new Set(burstLines.map((l) => l.requestId)).size, burst, "every request of the burst was logged once");
+    assert.deepEqual(new Set(burstLines.map((l) => l.worker)), new Set([1, 2]), "both workers served the burst");
 
     // A killed worker: the other keeps serving, and a replacement starts.
     const victim = Number([...pids][0]);
