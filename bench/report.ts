@@ -88,10 +88,16 @@ export function renderReport(
     "| target | req/s vs direct | req/s vs nginx | p50 added ms | p99 added ms | CPU/req vs nginx | CPU µs/req above bare Node | CPU/req vs bare Node @" + meta.rate + "/s / flat out | SSE memory vs nginx |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
+  /** CPU per request of `r` over `base`'s, at the fixed rate / flat out. */
+  const cpuRatios = (r: TargetResult, base: TargetResult | undefined) => `${ratio(r.cpuAtRate, base?.cpuAtRate)} / ${ratio(r.cpuAtMax, base?.cpuAtMax)}`;
   for (const r of results) {
     if (r.kind === "direct") continue;
+    const base = yardstick(r);
+    let vsBare = "—";
+    if (r.kind === "tollgate") vsBare = cpuRatios(r, node) + (base !== node ? ` (vs 2 processes: ${cpuRatios(r, base)})` : "");
+    else if (r.name === "node-w2") vsBare = cpuRatios(r, node);
     out.push(
-      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "tollgate" ? added(r.cpuAtRate, yardstick(r)?.cpuAtRate, 0) : "—"} | ${r.kind === "tollgate" || r.name === "node-w2" ? `${ratio(r.cpuAtRate, node?.cpuAtRate)} / ${ratio(r.cpuAtMax, node?.cpuAtMax)}${r.kind === "tollgate" && yardstick(r) !== node ? ` (vs 2 processes: ${ratio(r.cpuAtRate, yardstick(r)?.cpuAtRate)} / ${ratio(r.cpuAtMax, yardstick(r)?.cpuAtMax)})` : ""}` : "—"} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
+      `| ${r.label} | ${ratio(r.rps, direct?.rps)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.rps, nginx?.rps)} | ${added(r.p50, direct?.p50)} | ${added(r.p99, direct?.p99)} | ${r.kind === "nginx" ? "1.00×" : ratio(r.cpuAtRate, nginx?.cpuAtRate)} | ${r.kind === "tollgate" ? added(r.cpuAtRate, base?.cpuAtRate, 0) : "—"} | ${vsBare} | ${r.kind === "nginx" ? "1.00×" : ratio(r.sseKiB, nginx?.sseKiB)} |`,
     );
   }
   const tg = results.find((r) => r.name === "tollgate");

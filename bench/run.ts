@@ -248,46 +248,50 @@ async function main(): Promise<void> {
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
-    if (!PROFILE_ONLY && !RATIO_ONLY) {
+    if (!PROFILE_ONLY && (!RATIO_ONLY || RATIO_WORKERS)) {
       // The same bare proxy in two cluster workers: the yardstick for `--workers 2`.
       const bare2 = await startBareProxy(upstream.port, [], process.execPath, 2);
       children.push(bare2.child);
       targets.push({ name: "node-w2", label: "bare node:http + undici.request, 2 processes (node:cluster)", kind: "node", url: `http://127.0.0.1:${bare2.port}/mcp`, child: bare2.child, acc: acc() });
     }
-    if (RATIO_ONLY && RATIO_WORKERS) {
-      // The two-worker gateway against bare Node in one process and in two (node:cluster).
-      const bare2 = await startBareProxy(upstream.port, [], process.execPath, 2);
-      children.push(bare2.child);
-      const w2 = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: `sqlite:${path.join(tmp, "w2.db")}` }, [], repoRoot, ["--workers", "2"]);
-      children.push(w2.child);
-      const bare = targets.find((t) => t.name === "node")!;
+    // Two workers behind one socket (SQLite store: the memory store cannot be shared between processes).
+    const startWorkers2 = () => startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: `sqlite:${path.join(tmp, "w2.db")}` }, [], repoRoot, ["--workers", "2"]);
+    if (RATIO_ONLY) {
+      // Just the ratio goal, warmed, in alternating pairs: the default configuration against the
+      // bare Node proxy; with --workers, the two-worker gateway against bare Node in two processes
+      // and in one, and the two bare proxies against each other.
       const sideOf = (url: string, child: Child): Side => ({ spec: toolsCallSpec(url, identity.token), pids: processTree(child.pid) });
-      const tgSide = sideOf(`http://127.0.0.1:${w2.port}/mcp`, w2.child);
-      const bare2Side = sideOf(`http://127.0.0.1:${bare2.port}/mcp`, bare2.child);
-      const bareSide = sideOf(bare.url, bare.child!);
-      for (const { spec } of [tgSide, tgSide, bare2Side, bare2Side, bareSide]) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
-      for (const [name, a, b] of [
-        ["Tollgate --workers 2 over bare Node in 2 processes", tgSide, bare2Side],
-        ["Tollgate --workers 2 over bare Node in 1 process", tgSide, bareSide],
-        ["bare Node in 2 processes over 1", bare2Side, bareSide],
-      ] as const) {
+      const targetSide = (name: string) => {
+        const t = targets.find((x) => x.name === name)!;
+        return sideOf(t.url, t.child!);
+      };
+      const bareSide = targetSide("node");
+      let warmUp: Side[];
+      let comparisons: Array<readonly [string, Side, Side]>;
+      if (RATIO_WORKERS) {
+        const w2 = await startWorkers2();
+        children.push(w2.child);
+        const tgSide = sideOf(`http://127.0.0.1:${w2.port}/mcp`, w2.child);
+        const bare2Side = targetSide("node-w2");
+        // Two processes share the load: each gets half the requests, so twice the time.
+        warmUp = [tgSide, tgSide, bare2Side, bare2Side, bareSide];
+        comparisons = [
+          ["Tollgate --workers 2 over bare Node in 2 processes", tgSide, bare2Side],
+          ["Tollgate --workers 2 over bare Node in 1 process", tgSide, bareSide],
+          ["bare Node in 2 processes over 1", bare2Side, bareSide],
+        ];
+      } else {
+        const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+        children.push(tg.child);
+        const tgSide = sideOf(`http://127.0.0.1:${tg.port}/mcp`, tg.child);
+        warmUp = [tgSide, bareSide];
+        comparisons = [["Tollgate (default configuration) over bare Node", tgSide, bareSide]];
+      }
+      for (const { spec } of warmUp) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
+      for (const [name, a, b] of comparisons) {
         const ratios = await ratioPairs(a, b, tool, tmp);
         log(`${name}, flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
       }
-      return;
-    }
-    if (RATIO_ONLY) {
-      // Just the ratio goal: the bare Node proxy and the default configuration, warmed, in pairs.
-      const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
-      children.push(tg.child);
-      const bare = targets.find((t) => t.name === "node")!;
-      const sides = [
-        { spec: toolsCallSpec(`http://127.0.0.1:${tg.port}/mcp`, identity.token), pids: processTree(tg.child.pid) },
-        { spec: toolsCallSpec(bare.url, identity.token), pids: processTree(bare.child!.pid) },
-      ] as const;
-      for (const { spec } of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
-      const ratios = await ratioPairs(sides[0], sides[1], tool, tmp);
-      log(`Tollgate (default configuration) over bare Node, flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
       return;
     }
     if (PROFILE_ONLY) {
@@ -301,8 +305,7 @@ async function main(): Promise<void> {
       return;
     }
     // The default configuration (access log on, `info`), one process; its policy-free route; the
-    // same project tuned (access log off); and two workers behind one socket (SQLite store: the
-    // memory store cannot be shared between processes).
+    // same project tuned (access log off); and two workers behind one socket.
     const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
     children.push(tg.child);
     targets.push({ name: "tollgate", label: "Tollgate: JWT + set-headers + MCP proxy (default configuration)", kind: "tollgate", url: `http://127.0.0.1:${tg.port}/mcp`, child: tg.child, acc: acc() });
@@ -314,7 +317,7 @@ async function main(): Promise<void> {
     const noAudit = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_AUDIT: "off" });
     children.push(noAudit.child);
     targets.push({ name: "tollgate-noaudit", label: "Tollgate: default configuration, audit trail and MCP metrics off (TOLLGATE_AUDIT=off)", kind: "tollgate", url: `http://127.0.0.1:${noAudit.port}/mcp`, child: noAudit.child, acc: acc() });
-    const w2 = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, TOLLGATE_STORE: `sqlite:${path.join(tmp, "w2.db")}` }, [], repoRoot, ["--workers", "2"]);
+    const w2 = await startWorkers2();
     children.push(w2.child);
     targets.push({ name: "tollgate-w2", label: "Tollgate: default configuration, --workers 2 (SQLite store)", kind: "tollgate", url: `http://127.0.0.1:${w2.port}/mcp`, child: w2.child, acc: acc() });
     if (!withTx) {
