@@ -127,6 +127,9 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   }
 
   override get(name: string): string | null {
+    // A name already held is a valid lower-case one: found without checking it again.
+    const held = this.#map.get(name);
+    if (held !== undefined) return held;
     const key = checkName(String(name));
     const v = this.#map.get(key);
     if (v !== undefined) return v;

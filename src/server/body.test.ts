@@ -30,6 +30,8 @@ async function withRequest(
   if (failure) throw failure;
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 const post = (body: string, length = body.length) => `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n${body}`;
 
 test("readNow: nothing while the body is still being parsed, the bytes once it has arrived, the same bytes as read()", async () => {
@@ -48,6 +50,39 @@ test("readNow: nothing while the body is still being parsed, the bytes once it h
   });
 });
 
+test("read() asked for during the request event takes a body that came with the head from the buffer; a later body is read as it arrives", async () => {
+  await withRequest(post("hello"), async (body, req) => {
+    assert.equal(req.complete, false, "the request event comes before the parser reaches the body");
+    const added: Array<string | symbol> = [];
+    const on = req.on;
+    req.on = function (this: http.IncomingMessage, event: string | symbol, listener: (...args: any[]) => void) {
+      added.push(event);
+      return on.call(this, event, listener);
+    } as typeof req.on;
+    const read = body.read();
+    assert.equal(body.started, true);
+    assert.equal(Buffer.from(await read).toString(), "hello");
+    assert.deepEqual(added, [], "no listener: the body was taken from the stream's buffer");
+    // The request still ends as one read to the end does.
+    await once(req, "end");
+    assert.equal(req.complete, true);
+  });
+  // Head first, the body 50 ms later: the read waits for it with listeners.
+  let sawListener = false;
+  await withRequest(post("", 5), async (body, req) => {
+    const read = body.read();
+    await sleep(20);
+    sawListener = req.listenerCount("data") > 0;
+    assert.equal(Buffer.from(await read).toString(), "later");
+  }, {
+    more: async (socket) => {
+      await sleep(50);
+      socket.write("later");
+    },
+  });
+  assert.equal(sawListener, true, "a body still to come is read as it arrives");
+});
+
 test("readNow on a body over the limit gives nothing; read() refuses it with 413", async () => {
   await withRequest(post("x".repeat(20)), async (body) => {
     await new Promise((r) => setImmediate(r));
@@ -56,7 +91,6 @@ test("readNow on a body over the limit gives nothing; read() refuses it with 413
   });
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("a body that stops arriving is refused with 408 after the idle timeout (not before, at most a quarter later)", async () => {
   const IDLE = 200;

@@ -67,6 +67,8 @@ export class NodeRequestBody implements LazyBody {
   activeAt = 0;
   #resolve: ((bytes: Uint8Array) => void) | undefined;
   #reject: ((err: GatewayError) => void) | undefined;
+  /** Set once {@link #read} waited a microtask for the body to arrive. */
+  #deferred = false;
 
   constructor(
     private readonly req: http.IncomingMessage,
@@ -93,6 +95,14 @@ export class NodeRequestBody implements LazyBody {
     return this.#promise !== undefined;
   }
 
+  /** @internal {@link #read} again, a microtask later. */
+  readAgain(): Uint8Array | Promise<Uint8Array> {
+    const read = this.#read();
+    // The bytes themselves when they were taken now: a promise here would cost the caller two
+    // more microtasks to adopt.
+    return this.bytes ?? read;
+  }
+
   /** Gives the buffered bytes back to the budget (the pipeline is done with them). Idempotent. */
   release(): void {
     if (this.#released) return;
@@ -114,10 +124,20 @@ export class NodeRequestBody implements LazyBody {
     const declaredField = req.headers["content-length"];
     const declared = declaredField === undefined ? -1 : Number(declaredField);
     if (declared > limit) return this.#fail(tooLarge(limit));
+    // Asked for while the request's head is still being handled (the route's policies answered
+    // synchronously), a small body usually came in the same packet: the HTTP parser hands it to
+    // the request as soon as the 'request' listeners return, before the next microtask runs (it
+    // marks the request complete only later). Looking again then takes it from the stream's
+    // buffer, instead of setting up four listeners, a promise and the idle sweep and having it
+    // emitted as events. A body still to come is read as it arrives.
+    if (!this.#deferred && !arrived(req, declared)) {
+      this.#deferred = true;
+      return Promise.resolve(this).then(readAgain);
+    }
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
     this.#declared = declared;
     // A body that has arrived whole is taken from the stream's buffer at once.
-    if (req.complete && req.readableFlowing !== true && !req.readableEnded) return this.#take();
+    if (arrived(req, declared) && req.readableFlowing !== true && !req.readableEnded) return this.#take();
     // The client waits for this before sending a body; an answer without reading never sends it.
     if (EXPECT_CONTINUE.test(req.headers.expect ?? "") && !res.headersSent) res.writeContinue();
     // Read as it arrives. The listeners are functions shared by all requests (the request is their
@@ -153,6 +173,9 @@ export class NodeRequestBody implements LazyBody {
     let bytes: Buffer = (req.read() as Buffer | null) ?? EMPTY;
     let next: Buffer | null;
     while ((next = req.read() as Buffer | null) !== null) bytes = Buffer.concat([bytes, next]);
+    // Taken before the parser marked the request complete: let the stream flow, so its end is
+    // consumed (and `end` emitted) when it comes, as for a body read to the end.
+    if (!req.complete) req.resume();
     this.bytes = bytes;
     return Promise.resolve(bytes);
   }
@@ -201,6 +224,20 @@ export class NodeRequestBody implements LazyBody {
     this.failed = true;
     return Promise.reject(err);
   }
+}
+
+/**
+ * Whether the whole body is in the request's buffer: the request is complete, or as many bytes as
+ * its `Content-Length` declares have been handed over (the parser marks the request complete a
+ * little after it hands over the last bytes).
+ */
+function arrived(req: http.IncomingMessage, declared: number): boolean {
+  return req.complete || (declared > 0 && req.readableLength === declared);
+}
+
+// Shared by every body: no closure per request.
+function readAgain(body: NodeRequestBody): Uint8Array | Promise<Uint8Array> {
+  return body.readAgain();
 }
 
 const READER = Symbol("tollgate.bodyReader");
