@@ -91,7 +91,6 @@ test("readNow on a body over the limit gives nothing; read() refuses it with 413
   });
 });
 
-
 test("a body that stops arriving is refused with 408 after the idle timeout (not before, at most a quarter later)", async () => {
   const IDLE = 200;
   await withRequest(post("ab", 10), async (body) => {

@@ -130,14 +130,15 @@ export class NodeRequestBody implements LazyBody {
     // marks the request complete only later). Looking again then takes it from the stream's
     // buffer, instead of setting up four listeners, a promise and the idle sweep and having it
     // emitted as events. A body still to come is read as it arrives.
-    if (!this.#deferred && !arrived(req, declared)) {
+    const whole = arrived(req, declared);
+    if (!this.#deferred && !whole) {
       this.#deferred = true;
       return Promise.resolve(this).then(readAgain);
     }
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
     this.#declared = declared;
     // A body that has arrived whole is taken from the stream's buffer at once.
-    if (arrived(req, declared) && req.readableFlowing !== true && !req.readableEnded) return this.#take();
+    if (whole && req.readableFlowing !== true && !req.readableEnded) return this.#take();
     // The client waits for this before sending a body; an answer without reading never sends it.
     if (EXPECT_CONTINUE.test(req.headers.expect ?? "") && !res.headersSent) res.writeContinue();
     // Read as it arrives. The listeners are functions shared by all requests (the request is their
