@@ -31,6 +31,8 @@ export interface TargetResult {
   auditCost?: { flat: number | undefined; rate: number | undefined } | undefined;
   /** Flat-out CPU per request over the bare Node proxy's, per alternating pair. */
   ratioPairs?: number[] | undefined;
+  /** The same at the fixed rate. */
+  rateRatioPairs?: number[] | undefined;
 }
 
 export interface Goals {
@@ -115,7 +117,10 @@ export function renderReport(
       if (pairs?.length) {
         row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, flat out (${which}; median of ${pairs.length} alternating pairs)`, quantile(pairs, 0.5), goals.bareNodeRatio, "×", 3);
       } else row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, flat out (${which})`, r.cpuAtMax! / base.cpuAtMax, goals.bareNodeRatio, "×", 3);
-      row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, at ${meta.rate}/s (${which})`, r.cpuAtRate! / base.cpuAtRate, goals.bareNodeRatio, "×", 3);
+      const ratePairs = r.rateRatioPairs;
+      if (ratePairs?.length) {
+        row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, at ${meta.rate}/s (${which}; median of ${ratePairs.length} alternating pairs)`, quantile(ratePairs, 0.5), goals.bareNodeRatio, "×", 3);
+      } else row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, at ${meta.rate}/s (${which})`, r.cpuAtRate! / base.cpuAtRate, goals.bareNodeRatio, "×", 3);
       if (base !== node && node?.cpuAtMax && node.cpuAtRate) {
         // Stated beside the goal: the same against the single bare process (rounds' totals).
         out.push(`| for reference: --workers 2 against bare Node in 1 process, flat out / at ${meta.rate}/s | ${(r.cpuAtMax! / node.cpuAtMax).toFixed(2)} × / ${(r.cpuAtRate! / node.cpuAtRate).toFixed(2)} × | (bare Node in 2 processes over 1: ${(base.cpuAtMax / node.cpuAtMax).toFixed(2)} × / ${(base.cpuAtRate / node.cpuAtRate).toFixed(2)} ×) |`);

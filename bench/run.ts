@@ -15,6 +15,7 @@
  *   npm run bench -- --audit-only     # only what the audit trail costs (one process, both configurations)
  *   npm run bench -- --ratio-only     # only the flat-out ratio to bare Node (alternating pairs)
  *   npm run bench -- --ratio-only --workers  # the same for --workers 2, against bare Node in 1 and 2 processes
+ *   npm run bench -- --ratio-only --rate     # the ratio at 500/s instead (alternating pairs; with or without --workers)
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
@@ -44,6 +45,8 @@ const AUDIT_ONLY = argv.has("--audit-only");
 const RATIO_ONLY = argv.has("--ratio-only");
 /** With --ratio-only: the two-worker gateway's ratios instead of the single process's. */
 const RATIO_WORKERS = argv.has("--workers");
+/** With --ratio-only: the pairs at the fixed rate instead of flat out. */
+const RATIO_RATE = argv.has("--rate");
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -72,6 +75,14 @@ const AUDIT_RATE_COUNT = QUICK ? 800 : 1500;
  */
 const RATIO_PAIRS = QUICK ? 2 : 20;
 const RATIO_SECONDS = 1;
+/**
+ * The same at the fixed rate: alternating pairs of {@link RATE_COUNT} requests at {@link RATE}/s
+ * (after {@link RATE_WARMUP}, counted too). At 500/s a request costs three to four times what it
+ * does flat out, most of it waking up for it, and from one round to the next (half a minute apart)
+ * that cost has moved by 50% on this host; the rounds' medians, taken a minute apart for the two
+ * targets, then decided the ratio more than either proxy did.
+ */
+const RATE_RATIO_PAIRS = QUICK ? 1 : 10;
 /**
  * Flat-out warm-up of every process before anything is measured, in windows of
  * {@link WARM_WINDOW_SECONDS}. A fresh gateway needs several seconds of full load (tens of
@@ -161,6 +172,16 @@ async function alternate(n: number, sides: readonly [Side, Side], load: (spec: R
 async function ratioPairs(a: Side, b: Side, tool: "wrk" | "autocannon", tmp: string): Promise<number[]> {
   const pairs = await alternate(RATIO_PAIRS, [a, b], async (spec) => (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: RATIO_SECONDS, tmpDir: tmp })).requests);
   log(`ratio pairs, CPU µs/request, median: ${quantile(pairs.map((p) => p[0]), 0.5)?.toFixed(0)} over ${quantile(pairs.map((p) => p[1]), 0.5)?.toFixed(0)}`);
+  return pairs.map(([x, y]) => x / y);
+}
+
+/** At the fixed rate in alternating pairs: `a`'s CPU per request over `b`'s, per pair (see {@link RATE_RATIO_PAIRS}). */
+async function rateRatioPairs(a: Side, b: Side): Promise<number[]> {
+  const pairs = await alternate(RATE_RATIO_PAIRS, [a, b], async (spec) => {
+    await rateRun(spec, RATE_COUNT, RATE_WARMUP);
+    return RATE_COUNT + RATE_WARMUP;
+  });
+  log(`ratio pairs at ${RATE}/s, CPU µs/request, median: ${quantile(pairs.map((p) => p[0]), 0.5)?.toFixed(0)} over ${quantile(pairs.map((p) => p[1]), 0.5)?.toFixed(0)}`);
   return pairs.map(([x, y]) => x / y);
 }
 
@@ -289,8 +310,9 @@ async function main(): Promise<void> {
       }
       for (const { spec } of warmUp) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_SECONDS, tmpDir: tmp });
       for (const [name, a, b] of comparisons) {
-        const ratios = await ratioPairs(a, b, tool, tmp);
-        log(`${name}, flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
+        const ratios = RATIO_RATE ? await rateRatioPairs(a, b) : await ratioPairs(a, b, tool, tmp);
+        const how = RATIO_RATE ? `at ${RATE}/s, ${ratios.length} alternating pairs of ${RATE_COUNT + RATE_WARMUP} requests` : `flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs`;
+        log(`${name}, ${how}: median ${quantile(ratios, 0.5)?.toFixed(3)}× (${ratios.map((r) => r.toFixed(2)).join(", ")}; mean ${meanAndError(ratios, 3)})`);
       }
       return;
     }
@@ -451,6 +473,7 @@ async function main(): Promise<void> {
     // The ratio goal's measure: each gateway against the bare Node proxy run the same way (one
     // process, or two cluster workers) in alternating pairs.
     const ratios = new Map<string, number[]>();
+    const rateRatios = new Map<string, number[]>();
     const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
     for (const [name, yardstick] of [["tollgate", "node"], ["tollgate-w2", "node-w2"]] as const) {
       const t = targets.find((x) => x.name === name);
@@ -459,6 +482,9 @@ async function main(): Promise<void> {
       const r = await ratioPairs(side(t), side(nodeT), tool, tmp);
       ratios.set(t.name, r);
       log(`${t.name} over ${nodeT.name}, flat out, ${r.length} alternating pairs: ${r.map((v) => v.toFixed(2)).join(", ")}`);
+      const rr = await rateRatioPairs(side(t), side(nodeT));
+      rateRatios.set(t.name, rr);
+      log(`${t.name} over ${nodeT.name}, at ${RATE}/s, ${rr.length} alternating pairs: ${rr.map((v) => v.toFixed(2)).join(", ")}`);
     }
 
     const onT = targets.find((t) => t.name === "tollgate");
@@ -512,9 +538,13 @@ async function main(): Promise<void> {
       sseKiB: t.sse?.kib,
       sseOpen: t.sse?.open,
       ratioPairs: ratios.get(t.name),
+      rateRatioPairs: rateRatios.get(t.name),
     }));
     for (const [name, r] of ratios) {
       notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, flat out, in ${r.length} alternating pairs of ${RATIO_SECONDS} s (the flat-out ratio goal's measure; the tables above divide the rounds' totals): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+    }
+    for (const [name, r] of rateRatios) {
+      notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, at ${RATE}/s, in ${r.length} alternating pairs of ${RATE_COUNT + RATE_WARMUP} requests (the ${RATE}/s ratio goal's measure; the tables above take the rounds' medians): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
     }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.
