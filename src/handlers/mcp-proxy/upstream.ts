@@ -94,14 +94,8 @@ function targetOf(url: string): { origin: string; path: string } | undefined {
  * callback (its promise API would add one of its own, and mapping its failure a second).
  */
 export function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
-  const timer = o.timer;
-  const started = timer ? performance.now() : 0;
+  const started = o.timer ? performance.now() : 0;
   return new Promise((resolve, reject) => {
-    const done = (err: Error | null, data: UpstreamResponse) => {
-      timer?.upstreamTime(performance.now() - started);
-      if (err) reject(upstreamFailure(err, o.signal));
-      else resolve(data);
-    };
     try {
       // Straight to the dispatcher with a pre-parsed origin and path: `undici.request(url)` would
       // parse the URL and copy the options on every call.
@@ -118,12 +112,29 @@ export function sendOnce(o: ExchangeOptions): Promise<UpstreamResponse> {
           headersTimeout: o.firstByteTimeoutMs,
           bodyTimeout: o.idleTimeoutMs,
         },
-        done,
+        // Passed as an argument, not bound to a name first: the TypeScript loader gives every
+        // function bound to a name its name with `Object.defineProperty` each time it is
+        // created, which on this path cost more than the callback itself (Node 24: ~1.5 µs).
+        (err: Error | null, data: UpstreamResponse) => settleSend(o, started, resolve, reject, err, data),
       );
     } catch (err) {
-      done(err as Error, undefined as never);
+      settleSend(o, started, resolve, reject, err as Error, undefined);
     }
   });
+}
+
+/** The end of one {@link sendOnce}: its time to the observation, then the promise settled. */
+function settleSend(
+  o: ExchangeOptions,
+  started: number,
+  resolve: (res: UpstreamResponse) => void,
+  reject: (err: unknown) => void,
+  err: Error | null,
+  data: UpstreamResponse | undefined,
+): void {
+  o.timer?.upstreamTime(performance.now() - started);
+  if (err) reject(upstreamFailure(err, o.signal));
+  else resolve(data!);
 }
 
 /** Discards a body we will not forward, releasing its connection. */
