@@ -195,8 +195,11 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     return;
   }
   // Answered before the whole request arrived (refused, or over a limit): the rest of the body is
-  // never read, so this connection cannot carry another request.
-  if (!req.complete) closeAfterResponse(req, res, limits);
+  // never read, so this connection cannot carry another request. A body that is all here already
+  // — read whole, or still in the stream's buffer (a small body sent with the head: the parser
+  // marks the request complete a little after handing it over) — is no such rest: Node drops what
+  // is unread once the answer is out, and the connection carries the client's next request.
+  if (!req.complete && body?.bytes === undefined && !bodyBuffered(req)) closeAfterResponse(req, res, limits);
   // Written synchronously: the body streams on its own, and this frame (the request's locals)
   // need not live as long as it does.
   try {
@@ -214,6 +217,12 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
       }
     }
   }
+}
+
+/** True when the whole declared body is in the request stream's buffer, unread. */
+function bodyBuffered(req: http.IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return length !== undefined && req.headers["transfer-encoding"] === undefined && req.readableLength === Number(length);
 }
 
 /** True when the request announces a body (a length other than 0, or a transfer coding). */

@@ -93,6 +93,26 @@ describe("request bodies and header fields at the edge", () => {
     for (const c of conns) c.socket.destroy();
   });
 
+  test("a small body refused unread (401, sent with its head) leaves the connection open for the next request", async () => {
+    const c = await rawConnect(port);
+    const body = rpc("tools/list");
+    const request = head(port, "/mcp/jwt", `Content-Length: ${body.length}\r\n`) + body;
+    let after = "";
+    await c.write(request);
+    const first = await c.answer;
+    assert.equal(first.status, 401);
+    assert.notEqual(first.headers.connection, "close", "the whole body had arrived: nothing is left unread");
+    c.socket.on("data", (d: Buffer) => (after += d.toString("latin1")));
+    // The same socket carries the next request (with a token this time) to the upstream.
+    const token = await sign(key, { iss: ISSUER, aud: AUDIENCE, sub: "alice" });
+    await c.write(head(port, "/mcp/jwt", `Authorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n`) + body);
+    const until = Date.now() + 10_000;
+    while (!/"tools"/.test(after) && !c.socket.destroyed && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.match(after, /^HTTP\/1\.1 200 /, "the second request was answered on the same connection");
+    assert.match(after, /"tools"/);
+    c.socket.destroy();
+  });
+
   test("Expect: 100-continue without credentials gets 401 and no 100 Continue", async () => {
     const c = await rawConnect(port);
     let first = "";
