@@ -121,8 +121,7 @@ export class NodeRequestBody implements LazyBody {
   #read(): Promise<Uint8Array> {
     const { req, res, limits } = this;
     const limit = limits.maxBodyBytes;
-    const declaredField = req.headers["content-length"];
-    const declared = declaredField === undefined ? -1 : Number(declaredField);
+    const declared = declaredLength(req);
     if (declared > limit) return this.#fail(tooLarge(limit));
     // Asked for while the request's head is still being handled (the route's policies answered
     // synchronously), a small body usually came in the same packet: the HTTP parser hands it to
@@ -227,13 +226,20 @@ export class NodeRequestBody implements LazyBody {
   }
 }
 
+/** The request's `Content-Length`, or -1 when it declares none (chunked, or no body). */
+function declaredLength(req: http.IncomingMessage): number {
+  const field = req.headers["content-length"];
+  return field === undefined ? -1 : Number(field);
+}
+
 /**
  * Whether the whole body is in the request's buffer: the request is complete, or as many bytes as
  * its `Content-Length` declares have been handed over (the parser marks the request complete a
- * little after it hands over the last bytes).
+ * little after it hands over the last bytes). Node's parser refuses a request declaring both a
+ * length and a transfer coding, so a declared length is the body's length.
  */
-function arrived(req: http.IncomingMessage, declared: number): boolean {
-  return req.complete || (declared > 0 && req.readableLength === declared);
+export function arrived(req: http.IncomingMessage, declared = declaredLength(req)): boolean {
+  return req.complete || (declared >= 0 && req.readableLength === declared);
 }
 
 // Shared by every body: no closure per request.

@@ -14,7 +14,7 @@ import { attachWatcher, takeWatcher, untouchedNodeBody } from "../pipeline/node-
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
 import { requestTarget } from "./target.js";
-import { BodyBudget, NodeRequestBody } from "./body.js";
+import { arrived, BodyBudget, NodeRequestBody } from "./body.js";
 import { closeAfterResponse } from "./linger.js";
 import { DEFAULT_EDGE_LIMITS, type EdgeLimits } from "./limits.js";
 import { ClientAddressResolver } from "./client-address.js";
@@ -199,7 +199,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   // — read whole, or still in the stream's buffer (a small body sent with the head: the parser
   // marks the request complete a little after handing it over) — is no such rest: Node drops what
   // is unread once the answer is out, and the connection carries the client's next request.
-  if (!req.complete && body?.bytes === undefined && !bodyBuffered(req)) closeAfterResponse(req, res, limits);
+  if (body?.bytes === undefined && !arrived(req)) closeAfterResponse(req, res, limits);
   // Written synchronously: the body streams on its own, and this frame (the request's locals)
   // need not live as long as it does.
   try {
@@ -217,12 +217,6 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
       }
     }
   }
-}
-
-/** True when the whole declared body is in the request stream's buffer, unread. */
-function bodyBuffered(req: http.IncomingMessage): boolean {
-  const length = req.headers["content-length"];
-  return length !== undefined && req.headers["transfer-encoding"] === undefined && req.readableLength === Number(length);
 }
 
 /** True when the request announces a body (a length other than 0, or a transfer coding). */
