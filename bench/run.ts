@@ -546,11 +546,14 @@ async function main(): Promise<void> {
       ratioPairs: ratios.get(t.name),
       rateRatioPairs: rateRatios.get(t.name),
     }));
-    for (const [name, r] of ratios) {
-      notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, flat out, in ${r.length} alternating pairs of ${RATIO_SECONDS} s (the flat-out ratio goal's measure; the tables above divide the rounds' totals): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
-    }
-    for (const [name, r] of rateRatios) {
-      notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, at ${RATE}/s, in ${r.length} alternating pairs of ${RATE_COUNT + RATE_WARMUP} requests (the ${RATE}/s ratio goal's measure; the tables above take the rounds' medians): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+    const ratioNotes = [
+      [ratios, `flat out`, `of ${RATIO_SECONDS} s`, `the flat-out ratio goal's measure; the tables above divide the rounds' totals`],
+      [rateRatios, `at ${RATE}/s`, `of ${RATE_COUNT + RATE_WARMUP} requests`, `the ${RATE}/s ratio goal's measure; the tables above take the rounds' medians`],
+    ] as const;
+    for (const [measured, how, pair, why] of ratioNotes) {
+      for (const [name, r] of measured) {
+        notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, ${how}, in ${r.length} alternating pairs ${pair} (${why}): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+      }
     }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.
