@@ -16,6 +16,8 @@
  *   npm run bench -- --ratio-only     # only the flat-out ratio to bare Node (alternating pairs)
  *   npm run bench -- --ratio-only --workers  # the same for --workers 2, against bare Node in 1 and 2 processes
  *   npm run bench -- --ratio-only --rate     # the ratio at 500/s instead (alternating pairs; with or without --workers)
+ *   npm run bench -- --ratio-only --node BIN # the gateway and bare Node on another Node binary
+ *                                            # (another release line; also with --audit-only, not with --workers)
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
@@ -47,6 +49,12 @@ const RATIO_ONLY = argv.has("--ratio-only");
 const RATIO_WORKERS = argv.has("--workers");
 /** With --ratio-only: the pairs at the fixed rate instead of flat out. */
 const RATIO_RATE = argv.has("--rate");
+/**
+ * With --ratio-only or --audit-only: the Node binary both proxies run on (another release line,
+ * say); the load generator and the upstream stay on this one. The gateway then uses the `memory:`
+ * store, whose code is all JavaScript: no native module has to be built for that binary.
+ */
+const NODE_BIN = ((at) => (at >= 0 ? path.resolve(process.argv[at + 1] ?? "") : undefined))(process.argv.indexOf("--node"));
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
 const NO_PROFILE = argv.has("--no-profile");
 const ROUNDS = QUICK ? 1 : 5;
@@ -193,7 +201,7 @@ async function rateRatioPairs(a: Side, b: Side): Promise<number[]> {
  * the fixed rate, in alternating order. Returns the differences (on minus off, µs/request).
  */
 async function measureAuditPair(project: string, key: string, token: string, tool: "wrk" | "autocannon", tmp: string, children: Child[]): Promise<{ flat: number[]; rate: number[] }> {
-  const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key });
+  const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key }, NODE_BIN);
   children.push(pair.child);
   const pids = processTree(pair.child.pid);
   const sides = [
@@ -255,6 +263,10 @@ async function main(): Promise<void> {
     const { identity, upstream, upstreamUrl, projectDir: project, key } = fixture;
     children.push(upstream.child);
     targets.push({ name: "direct", label: "direct to upstream", kind: "direct", url: upstreamUrl, child: undefined, acc: acc() });
+    if (NODE_BIN !== undefined) {
+      if (!(AUDIT_ONLY || RATIO_ONLY) || RATIO_WORKERS) throw new Error("--node goes with --ratio-only (without --workers, whose store is SQLite) or --audit-only");
+      log(`Both proxies on ${NODE_BIN}: Node ${execFileSync(NODE_BIN, ["--version"], { encoding: "utf8" }).trim()}`);
+    }
     if (AUDIT_ONLY) {
       await measureAuditPair(project, key, identity.token, tool, tmp, children);
       return;
@@ -265,7 +277,7 @@ async function main(): Promise<void> {
       targets.push({ name: "nginx", label: "nginx (keep-alive upstream)", kind: "nginx", url: `http://127.0.0.1:${ngx.port}/mcp`, child: ngx.child, acc: acc() });
     }
     if (!PROFILE_ONLY) {
-      const bare = await startBareProxy(upstream.port);
+      const bare = await startBareProxy(upstream.port, [], NODE_BIN);
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
@@ -302,7 +314,7 @@ async function main(): Promise<void> {
           ["bare Node in 2 processes over 1", bare2Side, bareSide],
         ];
       } else {
-        const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key });
+        const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], repoRoot, [], NODE_BIN);
         children.push(tg.child);
         const tgSide = sideOf(`http://127.0.0.1:${tg.port}/mcp`, tg.child);
         warmUp = [tgSide, bareSide];

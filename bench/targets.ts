@@ -150,10 +150,11 @@ export async function startBareProxy(upstreamPort: number, nodeArgs: string[] = 
 
 /**
  * Starts `bench/audit-pair.ts`: the default configuration and the same with the audit trail off,
- * two gateways in one process on `projectDir` (memory store unless `env` says otherwise).
+ * two gateways in one process on `projectDir` (memory store unless `env` says otherwise), with
+ * this Node binary or `bin`.
  */
-export async function startAuditPair(projectDir: string, env: Record<string, string>): Promise<{ child: Child; on: number; off: number }> {
-  const proc = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, "--import", "tsx", path.join(benchDir, "audit-pair.ts"), projectDir], {
+export async function startAuditPair(projectDir: string, env: Record<string, string>, bin = process.execPath): Promise<{ child: Child; on: number; off: number }> {
+  const proc = spawn(bin, [...GATEWAY_NODE_FLAGS, "--import", "tsx", path.join(benchDir, "audit-pair.ts"), projectDir], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, TOLLGATE_STORE: "memory:", ...env },
