@@ -59,11 +59,20 @@ const ratio = (a: number | undefined, b: number | undefined) =>
 const added = (a: number | undefined, b: number | undefined, digits = 2) =>
   a === undefined || b === undefined ? "—" : `${a - b >= 0 ? "+" : ""}${(a - b).toFixed(digits)}`;
 
+/** The ratio goal's pairs measured on another Node binary (`npm run bench -- --node BIN`). */
+export interface OtherLine {
+  /** Its version, as `node --version` prints it. */
+  node: string;
+  /** Tollgate over bare Node per pair, flat out and at the fixed rate. */
+  flat: number[];
+  rate: number[];
+}
+
 /** Renders the whole report (markdown). */
 export function renderReport(
   results: TargetResult[],
   goals: Goals,
-  meta: { lines: string[]; rate: number; connections: number; notes: string[] },
+  meta: { lines: string[]; rate: number; connections: number; notes: string[]; otherLine?: OtherLine | undefined },
 ): string {
   const direct = results.find((r) => r.kind === "direct");
   const nginx = results.find((r) => r.kind === "nginx");
@@ -126,6 +135,12 @@ export function renderReport(
       if (base !== node && node?.cpuAtMax && node.cpuAtRate) {
         // Stated beside the goal: the same against the single bare process (rounds' totals).
         out.push(`| for reference: --workers 2 against bare Node in 1 process, flat out / at ${meta.rate}/s | ${(r.cpuAtMax! / node.cpuAtMax).toFixed(2)} × / ${(r.cpuAtRate! / node.cpuAtRate).toFixed(2)} × | (bare Node in 2 processes over 1: ${(base.cpuAtMax / node.cpuAtMax).toFixed(2)} × / ${(base.cpuAtRate / node.cpuAtRate).toFixed(2)} ×) |`);
+      }
+    }
+    const other = meta.otherLine;
+    if (other) {
+      for (const [how, pairs] of [["flat out", other.flat], [`at ${meta.rate}/s`, other.rate]] as const) {
+        row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, ${how} (default configuration on Node ${other.node}, memory: store; median of ${pairs.length} alternating pairs)`, quantile(pairs, 0.5), goals.bareNodeRatio, "×", 3);
       }
     }
     row(`CPU per request ≤ ${goals.cpuUs} µs (at ${meta.rate}/s), on this host`, tg.cpuAtRate, goals.cpuUs, "µs");

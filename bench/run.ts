@@ -18,6 +18,7 @@
  *   npm run bench -- --ratio-only --rate     # the ratio at 500/s instead (alternating pairs; with or without --workers)
  *   npm run bench -- --ratio-only --node BIN # the gateway and bare Node on another Node binary
  *                                            # (another release line; also with --audit-only, not with --workers)
+ *   npm run bench -- --node BIN              # everything, plus the ratio rows on that Node binary
  *
  * Needs Linux (`/proc` for CPU time and RSS). nginx and wrk come from the OS packages
  * (`apt-get install -y nginx wrk`); without them the nginx column is skipped and autocannon
@@ -31,7 +32,7 @@ import { closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, t
 import { cpuMicros, haveProc, processTree } from "./proc.js";
 import { newestProfile, renderProfile, summarise } from "./profile.js";
 import { TX_UPSTREAM_ID } from "./project.js";
-import { quantile, renderReport, type Goals, type TargetResult } from "./report.js";
+import { quantile, renderReport, type Goals, type OtherLine, type TargetResult } from "./report.js";
 import { seedGrant, tokenExchangeAvailable } from "./seed-grant.js";
 import { measureSse } from "./sse.js";
 import { findNginx, INSPECT, repoRoot, startAuditPair, startBareProxy, startBenchFixture, startNginx, startTollgate, type BenchFixture, type Child } from "./targets.js";
@@ -50,9 +51,11 @@ const RATIO_WORKERS = argv.has("--workers");
 /** With --ratio-only: the pairs at the fixed rate instead of flat out. */
 const RATIO_RATE = argv.has("--rate");
 /**
- * With --ratio-only or --audit-only: the Node binary both proxies run on (another release line,
- * say); the load generator and the upstream stay on this one. The gateway then uses the `memory:`
- * store, whose code is all JavaScript: no native module has to be built for that binary.
+ * Another Node binary (another release line, say) for the gateway and bare Node proxy of the ratio
+ * pairs: with --ratio-only or --audit-only they run only there; in a full run the pairs are
+ * measured there as well and reported in rows of their own. The load generator and the upstream
+ * stay on this Node. The gateway then uses the `memory:` store, whose code is all JavaScript: no
+ * native module has to be built for that binary.
  */
 const NODE_BIN = ((at) => (at >= 0 ? path.resolve(process.argv[at + 1] ?? "") : undefined))(process.argv.indexOf("--node"));
 const PROFILE = argv.has("--profile") || PROFILE_ONLY;
@@ -194,6 +197,49 @@ async function rateRatioPairs(a: Side, b: Side): Promise<number[]> {
 }
 
 /**
+ * Warms each side WARM_SECONDS flat out, in windows of WARM_WINDOW_SECONDS taken in turn: each
+ * window opens new connections, and a process that has only ever seen one set of them still
+ * recompiles its request path when the next set arrives (seen on Node 24 with --trace-opt:
+ * ~100 compilations in the first windows after one long warm-up run, a handful once it had seen
+ * several).
+ */
+async function warmInWindows(sides: readonly Side[], tool: "wrk" | "autocannon", tmp: string): Promise<void> {
+  for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
+    for (const { spec } of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
+  }
+}
+
+const nodeVersion = (bin: string) => execFileSync(bin, ["--version"], { encoding: "utf8" }).trim();
+
+/**
+ * The ratio goal on another Node binary (`--node`): a gateway in the default configuration
+ * (`memory:` store) and the bare Node proxy, both on `bin`, warmed, then the flat-out and the
+ * fixed-rate pairs, as on this Node. Both processes are stopped before it returns.
+ */
+async function measureOtherLine(bin: string, fx: BenchFixture, tool: "wrk" | "autocannon", tmp: string): Promise<OtherLine> {
+  const bare = await startBareProxy(fx.upstream.port, [], bin);
+  try {
+    const tg = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, [], repoRoot, [], bin);
+    try {
+      const sideOf = (port: number, child: Child): Side => ({ spec: toolsCallSpec(`http://127.0.0.1:${port}/mcp`, fx.identity.token), pids: processTree(child.pid) });
+      const a = sideOf(tg.port, tg.child);
+      const b = sideOf(bare.port, bare.child);
+      await warmInWindows([a, b], tool, tmp);
+      const node = nodeVersion(bin);
+      const flat = await ratioPairs(a, b, tool, tmp);
+      log(`Node ${node}: tollgate over node, flat out, ${flat.length} alternating pairs: ${flat.map((v) => v.toFixed(2)).join(", ")}`);
+      const rate = await rateRatioPairs(a, b);
+      log(`Node ${node}: tollgate over node, at ${RATE}/s, ${rate.length} alternating pairs: ${rate.map((v) => v.toFixed(2)).join(", ")}`);
+      return { node, flat, rate };
+    } finally {
+      await tg.child.stop();
+    }
+  } finally {
+    await bare.child.stop();
+  }
+}
+
+/**
  * What the audit trail costs. A difference of two noisy numbers, and across two processes the
  * difference between the processes themselves (how far V8 has optimised each, heap layout)
  * weighs as much as the audit trail. So it is measured in one process that serves both
@@ -201,7 +247,7 @@ async function rateRatioPairs(a: Side, b: Side): Promise<number[]> {
  * the fixed rate, in alternating order. Returns the differences (on minus off, µs/request).
  */
 async function measureAuditPair(project: string, key: string, token: string, tool: "wrk" | "autocannon", tmp: string, children: Child[]): Promise<{ flat: number[]; rate: number[] }> {
-  const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key }, NODE_BIN);
+  const pair = await startAuditPair(project, { TOLLGATE_ENCRYPTION_KEY: key }, AUDIT_ONLY ? NODE_BIN : undefined);
   children.push(pair.child);
   const pids = processTree(pair.child.pid);
   const sides = [
@@ -215,9 +261,7 @@ async function measureAuditPair(project: string, key: string, token: string, too
   /** On minus off, CPU µs per request, per pair. */
   const pairs = async (n: number, load: (spec: RequestSpec) => Promise<number>): Promise<number[]> => (await alternate(n, sides, load)).map(([on, off]) => on - off);
   // Warmed as every other process: WARM_SECONDS flat out for each configuration.
-  for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
-    for (const { spec } of sides) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
-  }
+  await warmInWindows(sides, tool, tmp);
   const flat = await pairs(AUDIT_FLAT_PAIRS, async (spec) => (await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: AUDIT_FLAT_SECONDS, tmpDir: tmp })).requests);
   const rate = await pairs(AUDIT_RATE_PAIRS, async (spec) => {
     await rateRun(spec, AUDIT_RATE_COUNT, RATE_WARMUP);
@@ -264,8 +308,8 @@ async function main(): Promise<void> {
     children.push(upstream.child);
     targets.push({ name: "direct", label: "direct to upstream", kind: "direct", url: upstreamUrl, child: undefined, acc: acc() });
     if (NODE_BIN !== undefined) {
-      if (!(AUDIT_ONLY || RATIO_ONLY) || RATIO_WORKERS) throw new Error("--node goes with --ratio-only (without --workers, whose store is SQLite) or --audit-only");
-      log(`Both proxies on ${NODE_BIN}: Node ${execFileSync(NODE_BIN, ["--version"], { encoding: "utf8" }).trim()}`);
+      if (PROFILE_ONLY || RATIO_WORKERS) throw new Error("--node: not with --profile-only, nor with --ratio-only --workers (whose store is SQLite)");
+      if (AUDIT_ONLY || RATIO_ONLY) log(`Both proxies on ${NODE_BIN}: Node ${nodeVersion(NODE_BIN)}`);
     }
     if (AUDIT_ONLY) {
       await measureAuditPair(project, key, identity.token, tool, tmp, children);
@@ -277,7 +321,7 @@ async function main(): Promise<void> {
       targets.push({ name: "nginx", label: "nginx (keep-alive upstream)", kind: "nginx", url: `http://127.0.0.1:${ngx.port}/mcp`, child: ngx.child, acc: acc() });
     }
     if (!PROFILE_ONLY) {
-      const bare = await startBareProxy(upstream.port, [], NODE_BIN);
+      const bare = await startBareProxy(upstream.port, [], RATIO_ONLY ? NODE_BIN : undefined);
       children.push(bare.child);
       targets.push({ name: "node", label: "bare node:http + undici.request", kind: "node", url: `http://127.0.0.1:${bare.port}/mcp`, child: bare.child, acc: acc() });
     }
@@ -320,13 +364,8 @@ async function main(): Promise<void> {
         warmUp = [tgSide, bareSide];
         comparisons = [["Tollgate (default configuration) over bare Node", tgSide, bareSide]];
       }
-      // In windows, as the full run warms: each new window opens new connections, and a process
-      // that has only ever seen one set of them still recompiles its request path when the next
-      // set arrives (seen on Node 24 with --trace-opt: ~100 compilations in the first windows
-      // after one long warm-up run, a handful once it had seen several).
-      for (let done = 0; done < WARM_SECONDS; done += WARM_WINDOW_SECONDS) {
-        for (const { spec } of warmUp) await closedLoop(tool, spec, { connections: CONNECTIONS, seconds: WARM_WINDOW_SECONDS, tmpDir: tmp });
-      }
+      // In windows, as the full run warms (see warmInWindows).
+      await warmInWindows(warmUp, tool, tmp);
       for (const [name, a, b] of comparisons) {
         const ratios = RATIO_RATE ? await rateRatioPairs(a, b) : await ratioPairs(a, b, tool, tmp);
         const how = RATIO_RATE ? `at ${RATE}/s, ${ratios.length} alternating pairs of ${RATE_COUNT + RATE_WARMUP} requests` : `flat out, ${ratios.length} alternating ${RATIO_SECONDS} s pairs`;
@@ -505,6 +544,8 @@ async function main(): Promise<void> {
       log(`${t.name} over ${nodeT.name}, at ${RATE}/s, ${rr.length} alternating pairs: ${rr.map((v) => v.toFixed(2)).join(", ")}`);
     }
 
+    const otherLine = NODE_BIN !== undefined ? await measureOtherLine(NODE_BIN, fixture, tool, tmp) : undefined;
+
     const onT = targets.find((t) => t.name === "tollgate");
     const offT = targets.find((t) => t.name === "tollgate-noaudit");
     const auditPairs = onT && offT ? await measureAuditPair(project, key, identity.token, tool, tmp, children) : { flat: [], rate: [] };
@@ -567,6 +608,11 @@ async function main(): Promise<void> {
         notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, ${how}, in ${r.length} alternating pairs ${pair} (${why}): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
       }
     }
+    if (otherLine) {
+      for (const [how, pair, r] of [[`flat out`, `of ${RATIO_SECONDS} s`, otherLine.flat], [`at ${RATE}/s`, `of ${RATE_COUNT + RATE_WARMUP} requests`, otherLine.rate]] as const) {
+        notes.push(`On Node ${otherLine.node} (gateway with the memory: store, both proxies on that binary), tollgate over bare Node, ${how}, in ${r.length} alternating pairs ${pair}: ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+      }
+    }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.
     const txR = results.find((r) => r.name === "tollgate-tx");
@@ -613,6 +659,7 @@ async function main(): Promise<void> {
       rate: RATE,
       connections: CONNECTIONS,
       notes,
+      otherLine,
     });
     const full = `# Benchmark results\n\nWritten by \`npm run bench\`; see docs/performance.md for the method.\n\n${report}${profileText}`;
     if (!QUICK) fs.writeFileSync(path.join(repoRoot, "bench", "results.md"), full);
