@@ -160,6 +160,9 @@ interface Side {
   pids: number[];
 }
 
+/** The side of a proxy process started by the benchmark: the `tools/call` at `url` with `token`. */
+const sideOf = (url: string, token: string, child: Child): Side => ({ spec: toolsCallSpec(url, token), pids: processTree(child.pid) });
+
 /**
  * `n` pairs of `load` on each of two sides, alternating which goes first: the CPU µs per request
  * of each side in each pair (`[a, b]`). `load` returns how many requests it sent.
@@ -221,9 +224,8 @@ async function measureOtherLine(bin: string, fx: BenchFixture, tool: "wrk" | "au
   try {
     const tg = await startTollgate(fx.projectDir, { TOLLGATE_ENCRYPTION_KEY: fx.key }, [], repoRoot, [], bin);
     try {
-      const sideOf = (port: number, child: Child): Side => ({ spec: toolsCallSpec(`http://127.0.0.1:${port}/mcp`, fx.identity.token), pids: processTree(child.pid) });
-      const a = sideOf(tg.port, tg.child);
-      const b = sideOf(bare.port, bare.child);
+      const a = sideOf(`http://127.0.0.1:${tg.port}/mcp`, fx.identity.token, tg.child);
+      const b = sideOf(`http://127.0.0.1:${bare.port}/mcp`, fx.identity.token, bare.child);
       await warmInWindows([a, b], tool, tmp);
       const node = nodeVersion(bin);
       const flat = await ratioPairs(a, b, tool, tmp);
@@ -337,10 +339,9 @@ async function main(): Promise<void> {
       // Just the ratio goal, warmed, in alternating pairs: the default configuration against the
       // bare Node proxy; with --workers, the two-worker gateway against bare Node in two processes
       // and in one, and the two bare proxies against each other.
-      const sideOf = (url: string, child: Child): Side => ({ spec: toolsCallSpec(url, identity.token), pids: processTree(child.pid) });
       const targetSide = (name: string) => {
         const t = targets.find((x) => x.name === name)!;
-        return sideOf(t.url, t.child!);
+        return sideOf(t.url, identity.token, t.child!);
       };
       const bareSide = targetSide("node");
       let warmUp: Side[];
@@ -348,7 +349,7 @@ async function main(): Promise<void> {
       if (RATIO_WORKERS) {
         const w2 = await startWorkers2();
         children.push(w2.child);
-        const tgSide = sideOf(`http://127.0.0.1:${w2.port}/mcp`, w2.child);
+        const tgSide = sideOf(`http://127.0.0.1:${w2.port}/mcp`, identity.token, w2.child);
         const bare2Side = targetSide("node-w2");
         // Two processes share the load: each gets half the requests, so twice the time.
         warmUp = [tgSide, tgSide, bare2Side, bare2Side, bareSide];
@@ -360,7 +361,7 @@ async function main(): Promise<void> {
       } else {
         const tg = await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], repoRoot, [], NODE_BIN);
         children.push(tg.child);
-        const tgSide = sideOf(`http://127.0.0.1:${tg.port}/mcp`, tg.child);
+        const tgSide = sideOf(`http://127.0.0.1:${tg.port}/mcp`, identity.token, tg.child);
         warmUp = [tgSide, bareSide];
         comparisons = [["Tollgate (default configuration) over bare Node", tgSide, bareSide]];
       }
@@ -599,19 +600,20 @@ async function main(): Promise<void> {
       ratioPairs: ratios.get(t.name),
       rateRatioPairs: rateRatios.get(t.name),
     }));
-    const ratioNotes = [
-      [ratios, `flat out`, `of ${RATIO_SECONDS} s`, `the flat-out ratio goal's measure; the tables above divide the rounds' totals`],
-      [rateRatios, `at ${RATE}/s`, `of ${RATE_COUNT + RATE_WARMUP} requests`, `the ${RATE}/s ratio goal's measure; the tables above take the rounds' medians`],
-    ] as const;
-    for (const [measured, how, pair, why] of ratioNotes) {
+    // The two kinds of pairs (flat out, at the fixed rate): what each measured on this Node and,
+    // with --node, on the other binary.
+    const pairKinds = [
+      { how: `flat out`, pair: `of ${RATIO_SECONDS} s`, why: `the flat-out ratio goal's measure; the tables above divide the rounds' totals`, measured: ratios, other: otherLine?.flat },
+      { how: `at ${RATE}/s`, pair: `of ${RATE_COUNT + RATE_WARMUP} requests`, why: `the ${RATE}/s ratio goal's measure; the tables above take the rounds' medians`, measured: rateRatios, other: otherLine?.rate },
+    ];
+    const pairList = (r: number[]) => `${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`;
+    for (const { how, pair, why, measured } of pairKinds) {
       for (const [name, r] of measured) {
-        notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, ${how}, in ${r.length} alternating pairs ${pair} (${why}): ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
+        notes.push(`${name} over bare Node${name.endsWith("-w2") ? " in 2 processes" : ""}, ${how}, in ${r.length} alternating pairs ${pair} (${why}): ${pairList(r)}`);
       }
     }
-    if (otherLine) {
-      for (const [how, pair, r] of [[`flat out`, `of ${RATIO_SECONDS} s`, otherLine.flat], [`at ${RATE}/s`, `of ${RATE_COUNT + RATE_WARMUP} requests`, otherLine.rate]] as const) {
-        notes.push(`On Node ${otherLine.node} (gateway with the memory: store, both proxies on that binary), tollgate over bare Node, ${how}, in ${r.length} alternating pairs ${pair}: ${r.map((v) => v.toFixed(2)).join(", ")} — median ${quantile(r, 0.5)?.toFixed(2)}, mean ${meanAndError(r, 3)}.`);
-      }
+    for (const { how, pair, other } of pairKinds) {
+      if (other) notes.push(`On Node ${otherLine!.node} (gateway with the memory: store, both proxies on that binary), tollgate over bare Node, ${how}, in ${other.length} alternating pairs ${pair}: ${pairList(other)}`);
     }
     // Token exchange vs its control: paired (same process, same minute) in every round and in the
     // extra pairs; the median of all the differences.
