@@ -118,6 +118,7 @@ export function renderReport(
     out.push("", "### Targets (Tollgate with JWT auth)", "", "| goal | measured | |", "|---|---:|---|");
     const row = (goal: string, v: number | undefined, limit: number, unit: string, digits = 0) =>
       out.push(`| ${goal} | ${v === undefined ? "—" : `${v.toFixed(digits)} ${unit}`} | ${v === undefined ? "not measured" : v <= limit ? "met" : "**missed**"} |`);
+    const ratioGoal = (how: string) => `CPU per request ≤ ${goals.bareNodeRatio}× bare Node, ${how}`;
     for (const r of [tg, results.find((x) => x.name === "tollgate-w2")]) {
       const base = r && yardstick(r);
       if (!r || !base?.cpuAtMax || !base.cpuAtRate) continue;
@@ -128,7 +129,7 @@ export function renderReport(
         [`at ${meta.rate}/s`, r.rateRatioPairs, r.cpuAtRate! / base.cpuAtRate],
       ];
       for (const [how, pairs, rounds] of ratioRows) {
-        const goal = `CPU per request ≤ ${goals.bareNodeRatio}× bare Node, ${how}`;
+        const goal = ratioGoal(how);
         if (pairs?.length) row(`${goal} (${which}; median of ${pairs.length} alternating pairs)`, quantile(pairs, 0.5), goals.bareNodeRatio, "×", 3);
         else row(`${goal} (${which})`, rounds, goals.bareNodeRatio, "×", 3);
       }
@@ -140,7 +141,7 @@ export function renderReport(
     const other = meta.otherLine;
     if (other) {
       for (const [how, pairs] of [["flat out", other.flat], [`at ${meta.rate}/s`, other.rate]] as const) {
-        row(`CPU per request ≤ ${goals.bareNodeRatio}× bare Node, ${how} (default configuration on Node ${other.node}, memory: store; median of ${pairs.length} alternating pairs)`, quantile(pairs, 0.5), goals.bareNodeRatio, "×", 3);
+        row(`${ratioGoal(how)} (default configuration on Node ${other.node}, memory: store; median of ${pairs.length} alternating pairs)`, quantile(pairs, 0.5), goals.bareNodeRatio, "×", 3);
       }
     }
     row(`CPU per request ≤ ${goals.cpuUs} µs (at ${meta.rate}/s), on this host`, tg.cpuAtRate, goals.cpuUs, "µs");
