@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ab -- [ref] [--rounds N]`: the gateway of this working tree against the gateway
+ * `npm run bench:ab -- [ref] [--rounds N] [--node BIN]`: the gateway of this working tree against the gateway
  * of another commit (default `HEAD`), side by side behind one upstream, with the bare Node proxy
  * as the yardstick. Every round visits the three in a rotating order: 1,000 requests at 500/s
  * (after 100 warm-up requests) and 2 s flat out, recording the CPU time each process spent.
@@ -10,6 +10,10 @@
  *
  * The other commit is checked out into a temporary git worktree that borrows this checkout's
  * node_modules, so both sides run the same dependencies.
+ *
+ * `--node BIN` runs the three proxies on another Node binary (another release line, say); the
+ * gateways then use the `memory:` store (their default here too), whose code is all JavaScript.
+ * The upstream and the load generators stay on this Node.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -22,7 +26,7 @@ import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchF
 
 const args = process.argv.slice(2);
 /** Options followed by a value (the ref is the one argument that is neither). */
-const VALUE_OPTIONS = new Set(["--rounds", "--env", "--root", "--warm"]);
+const VALUE_OPTIONS = new Set(["--rounds", "--env", "--root", "--warm", "--node"]);
 /** The value after the `name` option, if given. */
 const option = (name: string): string | undefined => {
   const at = args.indexOf(name);
@@ -49,6 +53,8 @@ const PIN = args.includes("--pin");
  */
 const WARM_SECONDS = Number(option("--warm") ?? 10);
 /** `--env K=V` (repeatable): extra environment for the working tree's gateway only. */
+/** `--node BIN`: the Node binary of the three proxies (default: this one). */
+const NODE_BIN = path.resolve(option("--node") ?? process.execPath);
 const MINE_ENV = Object.fromEntries(args.flatMap((a, i) => (args[i - 1] === "--env" ? [a.split(/=(.*)/s).slice(0, 2)] : [])));
 const RATE = 500;
 const COUNT = 1000;
@@ -84,9 +90,9 @@ async function main(): Promise<void> {
     const start = async () => {
       for (const s of sides) if (s.child) await s.child.stop();
       const started = [
-        await startBareProxy(upstream.port),
-        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other),
-        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV }, [], MINE_ROOT),
+        await startBareProxy(upstream.port, [], NODE_BIN),
+        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key }, [], other, [], NODE_BIN),
+        await startTollgate(project, { TOLLGATE_ENCRYPTION_KEY: key, ...MINE_ENV }, [], MINE_ROOT, [], NODE_BIN),
       ];
       started.forEach((t, i) => {
         sides[i]!.child = t.child;
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
         await closedLoop(tool, spec(s), { connections: 32, seconds: WARM_SECONDS, tmpDir: tmp });
       }
     };
+    if (NODE_BIN !== process.execPath) log(`All three proxies on ${NODE_BIN}`);
     await start();
     for (let round = 0; round < ROUNDS; round++) {
       if (RESTART && round > 0) await start();
