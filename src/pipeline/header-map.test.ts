@@ -68,8 +68,7 @@ test("what callers add is validated like web Headers", () => {
   }
 });
 
-test("fields from another parser: control characters Node could not write are refused", () => {
-  assert.throws(() => HeaderMap.fromParsed([["x-a", "bell\u0007"]]), TypeError);
+test("fields from another parser: taken as they are, cookies as a list", () => {
   const h = HeaderMap.fromParsed([["x-a", "tab\tand latin-1 \u00e9"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);
   assert.deepEqual(h.toNodeHeaders(), { "x-a": "tab\tand latin-1 \u00e9", "set-cookie": ["a=1", "b=2"] });
   assert.deepEqual([...h.fields()], [["x-a", "tab\tand latin-1 \u00e9"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);

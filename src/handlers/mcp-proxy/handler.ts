@@ -177,13 +177,8 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
     if (boundSid !== undefined) {
       for (const entry of entries) if (entry[0] === "mcp-session-id") entry[1] = boundSid;
     }
-    let headers: HeaderMap;
-    try {
-      headers = HeaderMap.fromParsed(entries);
-    } catch {
-      discard(res);
-      throw new GatewayError("upstream_error", 502, "The upstream MCP server sent a header field the gateway cannot forward.");
-    }
+    // undici refused the answer already if a field held anything Node cannot write back.
+    const headers = HeaderMap.fromParsed(entries);
     if (method === "HEAD" || NULL_BODY.has(res.statusCode)) {
       discard(res);
       return new Response(null, { status: res.statusCode, headers });

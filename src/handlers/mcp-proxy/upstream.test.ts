@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { Agent } from "undici";
@@ -87,4 +88,33 @@ test("sendOnce: a URL that is not http(s), or an unreachable upstream, rejects w
     await assert.rejects(sendOnce(exchangeTo(url, dispatcher, times)), (err: unknown) => err instanceof GatewayError && err.code === code && err.status === 502, url);
     assert.equal(times.length, 1, url);
   }
+});
+
+test("sendOnce: an answer whose header value holds a control character is refused (the header map takes parsed values as they are)", async (t) => {
+  // A raw socket: Node's own server would refuse to write these values.
+  let value = "";
+  const server = net.createServer((socket) => {
+    socket.once("data", () => socket.end(Buffer.from(`HTTP/1.1 200 OK\r\nx-test: ${value}\r\ncontent-length: 2\r\n\r\nok`, "latin1")));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const dispatcher = new Agent();
+  t.after(async () => {
+    await dispatcher.close();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`;
+  // Every character Node's writeHead refuses in a value: controls but HTAB, and DEL.
+  const refused = [...Array.from({ length: 0x20 }, (_, c) => c).filter((c) => c !== 0x09 && c !== 0x0a && c !== 0x0d), 0x7f];
+  for (const c of refused) {
+    value = `a${String.fromCharCode(c)}b`;
+    await assert.rejects(sendOnce(exchangeTo(url, dispatcher, [])), (err: unknown) => err instanceof GatewayError && err.status === 502, `0x${c.toString(16)}`);
+  }
+  // What it takes (HTAB, visible ASCII, obs-text) comes through unchanged and can be written back.
+  value = "a\tb~\u00e9";
+  const res = await sendOnce(exchangeTo(url, dispatcher, []));
+  assert.equal(await res.body.text(), "ok");
+  const got = res.headers["x-test"] as string;
+  assert.equal(got, value);
+  assert.doesNotThrow(() => http.validateHeaderValue("x-test", got));
 });

@@ -4,14 +4,14 @@
  */
 import type { InboundPolicy } from "../../pipeline/types.js";
 import { registerBuiltin, RUNTIME_MODULE, type BuiltinInbound } from "../registry.js";
-import { setUpstreamHeader } from "../shared/headers.js";
+import { headerKey, setUpstreamField } from "../shared/headers.js";
 import { setHeadersOptionsSchema, type SetHeadersOptions } from "./options.js";
 
 /** Builds the policy from validated options. Headers are applied in the listed order. */
 export function createSetHeadersPolicy(options: SetHeadersOptions): InboundPolicy {
-  const headers = options.headers.map((h) => ({ ...h }));
+  const headers = options.headers.map((h) => ({ key: headerKey(h.name), value: h.value, overwrite: h.overwrite }));
   return (request, context) => {
-    for (const h of headers) setUpstreamHeader(request, context, h.name, h.value, h.overwrite);
+    for (const h of headers) setUpstreamField(request, context, h.key, h.value, h.overwrite);
     return request;
   };
 }

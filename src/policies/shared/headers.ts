@@ -51,16 +51,36 @@ export function setUpstreamHeader(
   value: string,
   overwrite: boolean,
 ): void {
-  const key = name.toLowerCase();
+  setUpstreamField(request, context, name.toLowerCase(), value, overwrite);
+}
+
+/**
+ * A header name lower-cased once, where a policy is built: its per-request writes then use the
+ * same string every time, so the lookups keyed by it find a hash already computed.
+ */
+export function headerKey(name: string): string {
+  // A property key is kept in V8's string table: reading it back gives that one copy.
+  return Object.keys({ [name.toLowerCase()]: 0 })[0]!;
+}
+
+/** {@link setUpstreamHeader} for a name already lower-cased (see {@link headerKey}). */
+export function setUpstreamField(request: PipelineRequest, context: GatewayContext, key: string, value: string, overwrite: boolean): void {
   const upstream = context.upstreamHeaders;
-  const existing = Object.keys(upstream).find((k) => k.toLowerCase() === key);
-  const forwarded = !NOT_FORWARDED.has(key) && !context.credentialHeaders.has(key) && request.headers.has(key);
-  const upstreamHas = existing !== undefined || forwarded;
-  if (overwrite || !upstreamHas) {
+  // A name another policy queued in other letter case counts as the same field.
+  let existing: string | undefined;
+  for (const k in upstream) {
+    if (k === key || k.toLowerCase() === key) {
+      existing = k;
+      break;
+    }
+  }
+  const inRequest = request.headers.has(key);
+  const forwarded = inRequest && !NOT_FORWARDED.has(key) && !context.credentialHeaders.has(key);
+  if (overwrite || (existing === undefined && !forwarded)) {
     if (existing !== undefined && existing !== key) delete upstream[existing];
     upstream[key] = value;
   }
-  if (overwrite || !request.headers.has(key)) request.headers.set(key, value);
+  if (overwrite || !inRequest) request.headers.set(key, value);
 }
 
 /** Removes a header from the request and from the headers queued for the upstream. */
