@@ -86,30 +86,57 @@ function assertAllInOrder(lines: Line[], cfg: ChildConfig): void {
   });
 }
 
-test("lines of many sizes arrive whole and in order through a pipe", async () => {
-  // Up to 3 bytes per character: several of these lines span more than a 4 KiB write.
-  const cfg: ChildConfig = { tag: "a", lines: 3000, sizes: [0, 90, 400, 1300, 3000, 4500, 12, 2100], burst: 200, end: "flush" };
-  const { lines, stats } = await runPiped([cfg], { everyMs: 40, forMs: 20 });
-  assertAllInOrder(lines, cfg);
-  assert.equal(stats.length, 1);
-  assert.equal(stats[0]!.dropped!, 0);
-});
+// Each of the next three runs once with pino's lines and once with writeFlat's, which are
+// encoded straight into the writer's chunk (`LogWriter.encode`).
+for (const flat of [false, true]) {
+  const how = flat ? "writeFlat" : "pino";
 
-test("two processes sharing one pipe never interleave mid-line", async () => {
-  // Lines of up to about 3.9 KiB (each goes out whole in one write of at most 4096 bytes), the
-  // reader stalling now and then so that both writers block on a full pipe.
-  const sizes = [300, 1200, 30, 2500, 700, 1250];
-  const a: ChildConfig = { tag: "a", lines: 4000, sizes, burst: 50, end: "flush" };
-  const b: ChildConfig = { ...a, tag: "b", sizes: [...sizes].reverse() };
-  const { lines, raw, stats } = await runPiped([a, b], { untilWritten: true });
-  assert.ok(raw.every((l) => Buffer.byteLength(l) < LOG_WRITE_BYTES), "the test's lines fit one write");
-  assertAllInOrder(lines, a);
-  assertAllInOrder(lines, b);
-  assert.deepEqual(
-    stats.map((s) => s.dropped),
-    [0, 0],
-  );
-});
+  test(`lines of many sizes arrive whole and in order through a pipe (${how})`, async () => {
+    // Up to 3 bytes per character: several of these lines span more than a 4 KiB write.
+    const cfg: ChildConfig = { tag: "a", lines: 3000, sizes: [0, 90, 400, 1300, 3000, 4500, 12, 2100], burst: 200, end: "flush", flat };
+    const { lines, stats } = await runPiped([cfg], { everyMs: 40, forMs: 20 });
+    assertAllInOrder(lines, cfg);
+    assert.equal(stats.length, 1);
+    assert.equal(stats[0]!.dropped!, 0);
+  });
+
+  test(`two processes sharing one pipe never interleave mid-line (${how})`, async () => {
+    // Lines of up to about 3.9 KiB (each goes out whole in one write of at most 4096 bytes), the
+    // reader stalling now and then so that both writers block on a full pipe.
+    const sizes = [300, 1200, 30, 2500, 700, 1250];
+    const a: ChildConfig = { tag: "a", lines: 4000, sizes, burst: 50, end: "flush", flat };
+    const b: ChildConfig = { ...a, tag: "b", sizes: [...sizes].reverse() };
+    const { lines, raw, stats } = await runPiped([a, b], { untilWritten: true });
+    assert.ok(raw.every((l) => Buffer.byteLength(l) < LOG_WRITE_BYTES), "the test's lines fit one write");
+    assertAllInOrder(lines, a);
+    assertAllInOrder(lines, b);
+    assert.deepEqual(
+      stats.map((s) => s.dropped),
+      [0, 0],
+    );
+  });
+
+  test(`a stalled destination: lines beyond the bound are dropped, then one line counts them (${how})`, async () => {
+    const cfg: ChildConfig = { tag: "d", lines: 6000, sizes: [500], burst: 20, end: "flush", maxQueuedBytes: 64 * 1024, flat };
+    const { lines, stats } = await runPiped([cfg], { untilWritten: true });
+    const data = lines.filter((l) => l.tag === "d");
+    // One notice per stall; a bound this small may also be reached before the reader stops.
+    const notices = lines.filter((l) => l.msg === "log output stalled; lines dropped");
+    const dropped = notices.reduce((sum, l) => sum + l.dropped!, 0);
+    assert.ok(stats[0]!.dropped! > 1000, `lines were dropped while the reader stalled (${stats[0]!.dropped!})`);
+    assert.ok(notices.length >= 1);
+    assert.equal(dropped, stats[0]!.dropped!, "every dropped line is counted in a notice");
+    assert.equal(data.length + dropped, cfg.lines, "every line was either written or counted");
+    assert.equal(lines[lines.length - 1], notices[notices.length - 1], "the count comes once the backlog has drained");
+    // What was kept is whole and in order.
+    let last = -1;
+    for (const l of data) {
+      assert.ok(l.i > last);
+      assert.equal(l.pad, padFor(cfg, l.i));
+      last = l.i;
+    }
+  });
+}
 
 test("process.exit right after logging loses nothing", async () => {
   const cfg: ChildConfig = { tag: "x", lines: 2000, sizes: [10, 600, 2000, 5000], end: "exit" };
@@ -140,27 +167,6 @@ test("EAGAIN on a non-blocking pipe whose reader stalls: retried, nothing lost",
   assert.ok(stats[0]!.retries! < 500, `retries are spaced, not spinning (${stats[0]!.retries!})`);
   assert.equal(stats[0]!.dropped!, 0);
   assert.equal(stats[0]!.failed!, 0);
-});
-
-test("a stalled destination: lines beyond the bound are dropped, then one line counts them", async () => {
-  const cfg: ChildConfig = { tag: "d", lines: 6000, sizes: [500], burst: 20, end: "flush", maxQueuedBytes: 64 * 1024 };
-  const { lines, stats } = await runPiped([cfg], { untilWritten: true });
-  const data = lines.filter((l) => l.tag === "d");
-  // One notice per stall; a bound this small may also be reached before the reader stops.
-  const notices = lines.filter((l) => l.msg === "log output stalled; lines dropped");
-  const dropped = notices.reduce((sum, l) => sum + l.dropped!, 0);
-  assert.ok(stats[0]!.dropped! > 1000, `lines were dropped while the reader stalled (${stats[0]!.dropped!})`);
-  assert.ok(notices.length >= 1);
-  assert.equal(dropped, stats[0]!.dropped!, "every dropped line is counted in a notice");
-  assert.equal(data.length + dropped, cfg.lines, "every line was either written or counted");
-  assert.equal(lines[lines.length - 1], notices[notices.length - 1], "the count comes once the backlog has drained");
-  // What was kept is whole and in order.
-  let last = -1;
-  for (const l of data) {
-    assert.ok(l.i > last);
-    assert.equal(l.pad, padFor(cfg, l.i));
-    last = l.i;
-  }
 });
 
 async function tmpFile(): Promise<{ file: string; done: () => Promise<void> }> {

@@ -194,6 +194,45 @@ export class LogWriter {
     return true;
   }
 
+  /**
+   * Queues one line encoded straight into the current chunk, with no string made for it:
+   * `encode(buf, at, limit)` writes the line's UTF-8 bytes (newline included) from `at` and
+   * returns where they end; -1 when they would pass `limit` (it then runs once more, at the start
+   * of an empty chunk), any other negative number when it gives up. What it wrote counts only
+   * once it returns an end. True when the line was taken (queued, or dropped and counted like
+   * any line while the backlog is over its bound); false when it was not, and the caller
+   * writes it another way ({@link write}): a line longer than a chunk, or one `encode` refused.
+   */
+  encode(encode: (buf: Buffer, at: number, limit: number) => number): boolean {
+    if (this.closed) return true;
+    if (this.dropping !== 0) {
+      this.dropping++;
+      this.stats.dropped++;
+      return true;
+    }
+    let start = this.used;
+    let end = encode(this.buf, start, this.chunkBytes);
+    if (end === -1 && start > 0) {
+      this.seal();
+      start = 0;
+      end = encode(this.buf, 0, this.chunkBytes);
+    }
+    if (end < 0) return false;
+    const n = end - start;
+    if (this.queued + n > this.maxQueued) {
+      this.dropping++;
+      this.stats.dropped++;
+      return true;
+    }
+    if (start === 0) {
+      this.firstAt = Date.now();
+      this.timer ??= setTimeout(this.onTimer, this.flushMs).unref();
+    }
+    this.used = end;
+    this.queued += n;
+    return true;
+  }
+
   /** Writes everything queued; `cb` is called once it is written (with the error of a failed write). */
   flush(cb?: (err?: Error | null) => void): void {
     if (this.used > 0) this.seal();

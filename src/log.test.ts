@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { mock, test } from "node:test";
-import { censorFlat, createLogger, FLAT_TEXT, flatLogger, flatNumber, flatString, isoTimestamp, REDACT_PATHS, writeFlat } from "./log.js";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { censorFlat, createLogger, flatLogger, flatNumber, flatString, flushLog, isoTimestamp, logWriterOf, REDACT_PATHS, writeFlat } from "./log.js";
+import { LOG_SOLE_WRITE_BYTES } from "./log-writer.js";
 
 function capture() {
   const out = new PassThrough();
@@ -74,19 +78,53 @@ test("writeFlat writes exactly the line pino writes for the censored object", as
   assert.deepEqual(JSON.parse(lines()[0]!).detail, { a: 1 });
 });
 
-test("writeFlat writes a flat object's prepared text in place of its fields", async () => {
-  const out = new PassThrough();
-  const raw: string[] = [];
-  out.setEncoding("utf8").on("data", (d: string) => raw.push(d));
-  const log = createLogger({ destination: out, level: "info" });
-  writeFlat(log, "info", { event: "e", a: "x\"y", b: undefined, token: "secret", c: 1.5, d: true }, "m");
-  writeFlat(log, "info", { event: "e", [FLAT_TEXT]: ',"prepared":1' } as never, "m");
-  await new Promise((r) => setImmediate(r));
-  const lines = raw.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.equal(lines.length, 2);
-  assert.deepEqual([lines[0]!.a, lines[0]!.token, lines[0]!.c, lines[0]!.d, "b" in lines[0]!], ['x"y', "[redacted]", 1.5, true, false]);
-  assert.equal(lines[1]!.prepared, 1, "the prepared text is written");
-  assert.equal(lines[1]!.event, undefined, "and the fields are not");
+/** Flat objects of every kind writeFlat meets, with the line's msg. */
+const FLAT_SAMPLES: Array<[Record<string, string | number | boolean | undefined>, string | undefined]> = [
+  [{ requestId: "r-1", method: "POST", path: "/mcp", route: "mcp", status: 200, ms: 1.25 }, "request"],
+  [{ event: "mcp_capability_completed", subjectId: undefined, capabilityName: 'say "hi" \\ there', outcome: "success", errorCode: -32000, latencyMs: 0.1 + 0.2 }, undefined],
+  [{ event: "e", text: "line\nbreak\ttab\u0001ctl\u007f", uni: "héllo ✓ 😀", lone: "a\ud800b", long: "x".repeat(150) + '"' }, undefined],
+  [{ event: "e", nan: Number.NaN, inf: Number.POSITIVE_INFINITY, neg: -0, big: 1e21, small: 1e-7, yes: true, no: false }, 'with msg "quoted" ✓'],
+  [{ event: "e", code: "abc", token: "t", client_secret: "s", keep: "visible", "odd \"key\" é": 1 }, undefined],
+  [{ event: "e", empty: "", zero: 0, tiny: 0.05, neg: -12.5 }, ""],
+];
+
+test("through the buffered writer, writeFlat encodes exactly the line pino writes, at chunk ends too", async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "tollgate-flat-"));
+  const file = path.join(dir, "out.log");
+  const log = createLogger({ file, level: "info" });
+  // Enough pairs to fill several chunks: lines meet every chunk's end at a different place, where
+  // an encoded line that does not fit starts again in the next chunk.
+  let bytes = 0;
+  let pairs = 0;
+  for (let round = 0; bytes < 3 * LOG_SOLE_WRITE_BYTES; round++) {
+    for (const [obj, msg] of FLAT_SAMPLES) {
+      const o = { ...obj, round };
+      writeFlat(log, "info", o, msg);
+      if (msg === undefined) flatLogger(log).info(censorFlat(o));
+      else flatLogger(log).info(censorFlat(o), msg);
+      bytes += 2 * JSON.stringify(o).length;
+      pairs++;
+    }
+  }
+  // A line longer than a chunk goes out on its own, the same line.
+  const huge = { event: "huge", pad: "é".repeat(LOG_SOLE_WRITE_BYTES) };
+  writeFlat(log, "info", huge, "big");
+  flatLogger(log).info(huge, "big");
+  pairs++;
+  await flushLog(log);
+  logWriterOf(log)!.close();
+  const lines = (await fs.readFile(file, "utf8")).split("\n");
+  assert.equal(lines.pop(), "", "the file ends with a whole line");
+  assert.equal(lines.length, 2 * pairs);
+  const untimed = (l: string) => l.replace(/"time":"[^"]*"/, '"time":"T"');
+  // The one intended difference: a lone surrogate is escaped, where pino's line carries it raw
+  // (and the file then holds U+FFFD in its place).
+  const lone = (l: string) => l.replace('"a\\ud800b"', '"a\ufffdb"');
+  for (let i = 0; i < lines.length; i += 2) {
+    assert.equal(lone(untimed(lines[i]!)), untimed(lines[i + 1]!), `pair ${i / 2}`);
+    JSON.parse(lines[i]!);
+  }
+  await fs.rm(dir, { recursive: true, force: true });
 });
 
 test("flatNumber writes what String writes, hundredths included", () => {

@@ -4,6 +4,7 @@
  * interpolate secrets in the first place.
  */
 import { pino, type Logger } from "pino";
+import { Buffer } from "node:buffer";
 import { LOG_SOLE_WRITE_BYTES, LOG_WRITE_BYTES, LogWriter } from "./log-writer.js";
 
 export type { Logger };
@@ -289,14 +290,6 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
   return w;
 }
 
-/**
- * The property of a flat object that holds the JSON text of all its fields, exactly as
- * {@link writeFlat} would write them (each with its leading comma), made by whoever built the
- * object and knows its fields: written as it is, with nothing looked up per field. The object
- * must not change afterwards.
- */
-export const FLAT_TEXT = Symbol("tollgate.flatText");
-
 /** A field's JSON text (censored when its name is redacted); undefined when absent, null when not a scalar. */
 function flatValue(k: FlatKey, value: unknown): string | undefined | null {
   if (value === undefined) return undefined;
@@ -312,8 +305,11 @@ function flatValue(k: FlatKey, value: unknown): string | undefined | null {
  * pino writes for `flatLogger(log)[level](censorFlat(obj), msg)`, built directly: keys in the
  * object's order, `undefined` values left out, non-finite numbers as `null`, redacted field
  * names censored (see {@link censorFlat}). pino's general serialiser looks up serialisers and
- * stringifiers for every key of every line; these lines need none of that. Values that are not
- * scalars, and loggers configured beyond what {@link createLogger} does, take pino's own path.
+ * stringifiers for every key of every line; these lines need none of that. Through the
+ * {@link LogWriter} of {@link createLogger} the line is encoded straight into the writer's
+ * buffer, with no string made for it ({@link encodeFlatLine}); to any other destination it is
+ * written as one string. Values that are not scalars, and loggers configured beyond what
+ * {@link createLogger} does, take pino's own path.
  * Strings are escaped by `JSON.stringify` (pino leaves a lone surrogate unescaped; here it
  * becomes a `\u` escape, so the line stays valid UTF-8). `at` (ms since the epoch) is the line's
  * time when it is not now (with createLogger's timestamps; another logger's say when it is written).
@@ -322,13 +318,108 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   const flat = flatLogger(log);
   if (!flat.isLevelEnabled(level)) return;
   const w = flatWriterOf(flat);
-  const props = w ? ((obj as { [FLAT_TEXT]?: string })[FLAT_TEXT] ?? flatProps(obj)) : null;
-  if (!w || props === null) return void (msg === undefined ? flat[level](censorFlat(obj)) : flat[level](censorFlat(obj), msg));
-  const num = flat.levels.values[level]!;
-  // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
-  const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
-  const line = w.prefix[num]! + time + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end;
-  w.stream.write(line);
+  if (w) {
+    const num = flat.levels.values[level]!;
+    // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
+    const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
+    if (w.stream instanceof LogWriter) {
+      line.head = w.prefix[num]!;
+      line.time = time;
+      line.chindings = w.chindings;
+      line.obj = obj;
+      line.msg = msg;
+      line.end = w.end;
+      const taken = w.stream.encode(encodeFlatLine);
+      line.obj = undefined;
+      if (taken) return;
+    }
+    const props = flatProps(obj);
+    if (props !== null) {
+      w.stream.write(w.prefix[num]! + time + w.chindings + props + (msg === undefined ? "" : `,"msg":${flatString(msg)}`) + w.end);
+      return;
+    }
+  }
+  if (msg === undefined) flat[level](censorFlat(obj));
+  else flat[level](censorFlat(obj), msg);
+}
+
+/** The line {@link encodeFlatLine} encodes next (one at a time: encoding is synchronous). */
+const line: {
+  head: string;
+  time: string;
+  chindings: string;
+  obj: Record<string, FlatValue> | undefined;
+  msg: string | undefined;
+  end: string;
+} = { head: "", time: "", chindings: "", obj: undefined, msg: undefined, end: "" };
+
+/** Not enough room in the chunk (see {@link LogWriter.encode}). */
+const NO_ROOM = -1;
+/** A value that is not a scalar: pino writes the line. */
+const NOT_FLAT = -2;
+
+/**
+ * Encodes {@link line} into `buf` from `at` as UTF-8: the same bytes {@link flatProps} and the
+ * rest of {@link writeFlat} would make as a string. ASCII text is copied a character at a time,
+ * with the JSON escaping check in the same pass; a string that needs escaping or holds anything
+ * beyond ASCII goes through {@link flatString} and Buffer's UTF-8 encoder.
+ */
+function encodeFlatLine(buf: Buffer, at: number, limit: number): number {
+  const obj = line.obj!;
+  at = putText(buf, at, limit, line.head);
+  if (at >= 0) at = putText(buf, at, limit, line.time);
+  if (at >= 0) at = putText(buf, at, limit, line.chindings);
+  for (const key in obj) {
+    if (at < 0) return at;
+    const value = obj[key];
+    if (value === undefined) continue;
+    const k = flatKey(key);
+    at = putText(buf, at, limit, k.prefix);
+    if (at < 0) return at;
+    if (k.redacted) at = putText(buf, at, limit, '"[redacted]"');
+    else if (typeof value === "string") at = putString(buf, at, limit, value);
+    else if (typeof value === "number") at = putText(buf, at, limit, flatNumber(value));
+    else if (typeof value === "boolean") at = putText(buf, at, limit, value ? "true" : "false");
+    else return NOT_FLAT;
+  }
+  if (at >= 0 && line.msg !== undefined) {
+    at = putText(buf, at, limit, ',"msg":');
+    if (at >= 0) at = putString(buf, at, limit, line.msg);
+  }
+  return at < 0 ? at : putText(buf, at, limit, line.end);
+}
+
+/** Text that is JSON as it is (the parts of a line around its values), at `at`; -1 if it does not fit. */
+function putText(buf: Buffer, at: number, limit: number, s: string): number {
+  const n = s.length;
+  if (at + n > limit) return NO_ROOM;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return putUtf8(buf, at, limit, s);
+    buf[at + i] = c;
+  }
+  return at + n;
+}
+
+/** A string as JSON (quoted, escaped as {@link flatString} does) at `at`; -1 if it does not fit. */
+function putString(buf: Buffer, at: number, limit: number, s: string): number {
+  const n = s.length;
+  if (at + n + 2 > limit) return NO_ROOM;
+  buf[at] = 0x22;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    // Control characters, `"`, `\` and anything beyond ASCII: the string encoder's way.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) return putUtf8(buf, at, limit, flatString(s));
+    buf[at + 1 + i] = c;
+  }
+  buf[at + n + 1] = 0x22;
+  return at + n + 2;
+}
+
+function putUtf8(buf: Buffer, at: number, limit: number, s: string): number {
+  const n = Buffer.byteLength(s, "utf8");
+  if (at + n > limit) return NO_ROOM;
+  return at + buf.write(s, at, n, "utf8");
 }
 
 /** The JSON text of a flat object's fields (each with its leading comma); null when one is not a scalar. */

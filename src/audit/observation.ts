@@ -16,7 +16,7 @@ import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import { holdWatcher } from "../pipeline/node-body.js";
-import { FLAT_TEXT, flatNumber, flatString, logAccess } from "../log.js";
+import { logAccess } from "../log.js";
 import { beforeExitFlush } from "../log-writer.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
@@ -79,8 +79,6 @@ export interface ObservationDeps {
 
 /** What every event of one request shares. */
 interface EventBase {
-  /** The base fields' JSON text, once an event has been built (they are on every event). */
-  text?: string | null | undefined;
   operationId: string;
   upstreamServerId: string;
   subjectId: string | undefined;
@@ -109,7 +107,7 @@ export function requestEvent(
   gatewayLatencyMs: number | undefined,
   upstreamLatencyMs: number | undefined,
 ): AuditEvent {
-  const e: AuditEvent & { [FLAT_TEXT]?: string } = {
+  return {
     event,
     operationId: b.operationId,
     upstreamServerId: b.upstreamServerId,
@@ -132,45 +130,6 @@ export function requestEvent(
     gatewayLatencyMs,
     upstreamLatencyMs,
   };
-  // The line's text is built here, where the fields and their types are known; the request's
-  // fields (operationId … path) once for all its lines.
-  const base = (b.text ??= baseText(b));
-  if (base !== null) e[FLAT_TEXT] = `,"event":"${event}"${base}${tailText(e)}`;
-  return e;
-}
-
-/**
- * The request's fields of {@link requestEvent} (operationId … path) as `writeFlat` writes them;
- * null when the subject is not a string (a custom policy's doing), which `writeFlat` then handles.
- */
-function baseText(b: EventBase): string | null {
-  if (b.subjectId !== undefined && typeof b.subjectId !== "string") return null;
-  let t = `,"operationId":${flatString(b.operationId)},"upstreamServerId":${flatString(b.upstreamServerId)}`;
-  if (b.subjectId !== undefined) t += `,"subjectId":${flatString(b.subjectId)}`;
-  if (b.clientName !== undefined) t += `,"clientName":${flatString(b.clientName)}`;
-  t += `,"httpMethod":${flatString(b.httpMethod)},"transport":"${TRANSPORT}","requestId":${flatString(b.requestId)}`;
-  if (b.traceId !== undefined) t += `,"traceId":${flatString(b.traceId)}`;
-  if (b.spanId !== undefined) t += `,"spanId":${flatString(b.spanId)}`;
-  return `${t},"path":${flatString(b.path)}`;
-}
-
-/**
- * The fields of a {@link requestEvent} after the request's, as `writeFlat` writes them (same
- * keys, same order, absent ones left out). A test checks both against each other.
- */
-function tailText(e: AuditEvent): string {
-  let t = "";
-  if (e.mcpMethod !== undefined) t += `,"mcpMethod":${flatString(e.mcpMethod)}`;
-  if (e.capabilityName !== undefined) t += `,"capabilityName":${flatString(e.capabilityName)}`;
-  if (e.outcome !== undefined) t += `,"outcome":"${e.outcome}"`;
-  if (e.reasonCode !== undefined) t += `,"reasonCode":${flatString(e.reasonCode)}`;
-  if (e.failureOrigin !== undefined) t += `,"failureOrigin":"${e.failureOrigin}"`;
-  if (e.errorCode !== undefined) t += `,"errorCode":${flatNumber(e.errorCode)}`;
-  if (e.status !== undefined) t += `,"status":${flatNumber(e.status)}`;
-  if (e.latencyMs !== undefined) t += `,"latencyMs":${flatNumber(e.latencyMs)}`;
-  if (e.gatewayLatencyMs !== undefined) t += `,"gatewayLatencyMs":${flatNumber(e.gatewayLatencyMs)}`;
-  if (e.upstreamLatencyMs !== undefined) t += `,"upstreamLatencyMs":${flatNumber(e.upstreamLatencyMs)}`;
-  return t;
 }
 
 /** Longest answer {@link plainSuccess} reads; a longer one is parsed. */
@@ -587,9 +546,6 @@ export class McpObservation implements TapCallbacks {
   #start(info: McpRequestInfo, response: Response, request: PipelineRequest, headAt: number, ownAnswerComing: boolean): void {
     const user = request.user;
     const base: EventBase = {
-      // Present from the start (filled by the first event): adding it later gave every
-      // request's base object a second hidden class.
-      text: undefined,
       operationId: this.operationId,
       upstreamServerId: this.deps.upstreamOf(this.operationId),
       subjectId: user?.sub,

@@ -33,6 +33,11 @@ export interface ChildConfig {
   touchStdout?: boolean;
   /** The logger's `sharedOutput` (default true: the children share one pipe). */
   sharedOutput?: boolean;
+  /**
+   * Log through `writeFlat` (the access log's and audit trail's way: lines encoded straight into
+   * the writer's buffer) instead of pino. The lines are the same.
+   */
+  flat?: boolean;
 }
 
 /**

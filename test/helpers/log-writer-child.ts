@@ -3,7 +3,7 @@
  * tests. Run as `node --import tsx log-writer-child.ts '<json config>'`; the configuration, the
  * lines and what the process reports on stderr are described in `log-writer-child-protocol.ts`.
  */
-import { createLogger, flushLog, logWriterOf } from "../../src/log.js";
+import { createLogger, flushLog, logWriterOf, writeFlat } from "../../src/log.js";
 import { childConfigFromArgv, padFor, statsLine, WRITTEN_LINE } from "./log-writer-child-protocol.js";
 
 const cfg = childConfigFromArgv();
@@ -13,7 +13,8 @@ const log = createLogger({ maxQueuedBytes: cfg.maxQueuedBytes, sharedOutput: cfg
 const writer = logWriterOf(log)!;
 
 for (let i = 0; i < cfg.lines; i++) {
-  log.info({ tag: cfg.tag, i, pad: padFor(cfg, i) }, "line");
+  if (cfg.flat) writeFlat(log, "info", { tag: cfg.tag, i, pad: padFor(cfg, i) }, "line");
+  else log.info({ tag: cfg.tag, i, pad: padFor(cfg, i) }, "line");
   if (cfg.burst && i % cfg.burst === cfg.burst - 1) await new Promise((r) => setImmediate(r));
 }
 if (cfg.end === "exit") process.exit(0);
