@@ -86,7 +86,20 @@ const FLAT_SAMPLES: Array<[Record<string, string | number | boolean | undefined>
   [{ event: "e", nan: Number.NaN, inf: Number.POSITIVE_INFINITY, neg: -0, big: 1e21, small: 1e-7, yes: true, no: false }, 'with msg "quoted" ✓'],
   [{ event: "e", code: "abc", token: "t", client_secret: "s", keep: "visible", "odd \"key\" é": 1 }, undefined],
   [{ event: "e", empty: "", zero: 0, tiny: 0.05, neg: -12.5 }, ""],
+  // Numbers of every kind the encoder writes digit by digit (integers, hundredths) or not.
+  [numbers(), "numbers"],
 ];
+
+function numbers(): Record<string, number> {
+  const out: Record<string, number> = {};
+  const fixed = [0, 1, 9, 10, 99, 100, 101, 999_999_999_999_999, 1e15, -1, -10, -32_000, -999_999_999_999_999, 0.01, 0.1, 0.5, 1.05, 1.5, 12.34, 99.99, 100.01, 0.3 + 0.6, 2 ** 53, 123456789.12];
+  fixed.forEach((n, i) => (out[`f${i}`] = n));
+  for (let i = 0; i < 300; i++) {
+    const r = Math.random();
+    out[`r${i}`] = i % 3 === 0 ? Math.round(r * 10 ** (i % 16)) : i % 3 === 1 ? Math.round(r * 10 ** (i % 12)) / 100 : r * 10 ** (i % 8) - 5;
+  }
+  return out;
+}
 
 test("through the buffered writer, writeFlat encodes exactly the line pino writes, at chunk ends too", async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "tollgate-flat-"));

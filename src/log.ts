@@ -378,7 +378,7 @@ function encodeFlatLine(buf: Buffer, at: number, limit: number): number {
     if (at < 0) return at;
     if (k.redacted) at = putText(buf, at, limit, '"[redacted]"');
     else if (typeof value === "string") at = putString(buf, at, limit, value);
-    else if (typeof value === "number") at = putText(buf, at, limit, flatNumber(value));
+    else if (typeof value === "number") at = putNumber(buf, at, limit, value);
     else if (typeof value === "boolean") at = putText(buf, at, limit, value ? "true" : "false");
     else return NOT_FLAT;
   }
@@ -414,6 +414,48 @@ function putString(buf: Buffer, at: number, limit: number, s: string): number {
   }
   buf[at + n + 1] = 0x22;
   return at + n + 2;
+}
+
+/**
+ * A number as {@link flatNumber} writes it, at `at`; -1 if it does not fit. Integers and
+ * hundredths (the latencies) are written digit by digit, with no string made for them.
+ */
+function putNumber(buf: Buffer, at: number, limit: number, n: number): number {
+  if (Number.isInteger(n) && n > -1e15 && n < 1e15) {
+    if (n >= 0) return putDigits(buf, at, limit, n);
+    if (at + 1 > limit) return NO_ROOM;
+    buf[at] = 0x2d; // -
+    return putDigits(buf, at + 1, limit, -n);
+  }
+  const c = Math.round(n * 100);
+  if (c > 0 && c < 1e15 && c / 100 === n) {
+    const int = Math.floor(c / 100);
+    const frac = c - int * 100;
+    at = putDigits(buf, at, limit, int);
+    if (at < 0 || at + 3 > limit) return NO_ROOM;
+    buf[at] = 0x2e; // .
+    if (frac % 10 === 0) {
+      buf[at + 1] = 0x30 + frac / 10;
+      return at + 2;
+    }
+    buf[at + 1] = 0x30 + Math.floor(frac / 10);
+    buf[at + 2] = 0x30 + (frac % 10);
+    return at + 3;
+  }
+  return putText(buf, at, limit, flatNumber(n));
+}
+
+/** The decimal digits of a non-negative integer below 1e15. */
+function putDigits(buf: Buffer, at: number, limit: number, v: number): number {
+  let digits = 1;
+  for (let p = 10; p <= v; p *= 10) digits++;
+  if (at + digits > limit) return NO_ROOM;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const q = Math.floor(v / 10);
+    buf[i] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return at + digits;
 }
 
 function putUtf8(buf: Buffer, at: number, limit: number, s: string): number {
