@@ -4,7 +4,9 @@
  *
  * - Lines are copied as UTF-8 straight into a preallocated chunk (`chunkBytes`: 4 KiB by
  *   default, 64 KiB for a process that is its destination's only writer, see `createLogger`);
- *   nothing is concatenated and no line is measured unless it might not fit.
+ *   nothing is concatenated and no line is measured unless it might not fit. A caller that
+ *   knows its line's parts (the access and audit lines, `writeFlat`) encodes them into the
+ *   chunk itself ({@link LogWriter.encode}), so no string is made for the line at all.
  * - A chunk holds whole lines only and is handed to the kernel once it cannot take the next line,
  *   or {@link LOG_FLUSH_MS} after its first line: in one `write(2)` per chunk, made from the
  *   event loop's check phase (`setImmediate`) after the I/O that filled it — never inside a
