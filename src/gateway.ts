@@ -8,7 +8,7 @@
  * Errors from any step are mapped to a response in one place (`errorToResponse`).
  */
 import { performance } from "node:perf_hooks";
-import { randomUUID } from "node:crypto";
+import { newRequestId } from "./pipeline/request-id.js";
 import { errorToResponse, GatewayError } from "./errors.js";
 import { mcpRequestInfo } from "./mcp/messages.js";
 import type { GatewayServices } from "./pipeline/services.js";
@@ -302,7 +302,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
     const started = performance.now();
     const method = input.method.toUpperCase();
     const given = input.headers.get("x-request-id");
-    const requestId = given && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    const requestId = given && REQUEST_ID_RE.test(given) ? given : newRequestId();
     let response: Response;
     let routeName = "-";
     let pathname = "-";

@@ -6,10 +6,10 @@
  * client can make the process hold: time, header fields, body bytes, connections.
  */
 import http from "node:http";
-import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { ClientDisconnect, IncomingRequest } from "../pipeline/types.js";
 import { HeaderMap } from "../pipeline/header-map.js";
+import { newRequestId } from "../pipeline/request-id.js";
 import { attachWatcher, takeWatcher, untouchedNodeBody } from "../pipeline/node-body.js";
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
@@ -149,7 +149,7 @@ export function createNodeServer(opts: NodeServerOptions): http.Server {
       connectionsCheckingInterval: Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || Infinity, 5_000) / 4),
     },
     (req, res) => {
-      void handle(req, res, opts, edge);
+      handle(req, res, opts, edge);
     },
   );
   // Node would keep 2,000 fields and drop the rest silently; take them all (their bytes are capped
@@ -165,7 +165,12 @@ export function createNodeServer(opts: NodeServerOptions): http.Server {
 const tooManyHeaders = (n: number) =>
   new GatewayError("too_many_headers", 431, `The request has more than ${n} header fields.`);
 
-async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions, edge: EdgeState): Promise<void> {
+/**
+ * One request: builds the pipeline's request and hands it to the gateway, then {@link answer}s
+ * with what comes back. Not an async function: a suspended frame per request (its register file
+ * and promise) cost more than the two small callbacks that continue here.
+ */
+function handle(req: http.IncomingMessage, res: http.ServerResponse, opts: NodeServerOptions, edge: EdgeState): void {
   const gateway = opts.gateway();
   const disconnect = new ClientDisconnect();
   (res as PipedResponse)[DISCONNECT] = disconnect;
@@ -173,7 +178,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   const method = req.method ?? "GET";
   const { limits } = edge;
   let body: NodeRequestBody | undefined;
-  let response: Response;
+  let pending: Promise<Response>;
   try {
     if (req.rawHeaders.length > limits.maxHeaderCount * 2) throw tooManyHeaders(limits.maxHeaderCount);
     const target = requestTarget(req.headers.host, req.url ?? "/");
@@ -185,10 +190,24 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     const request = new IncomingRequest(method, target.url, headers, body, disconnect, target.path);
     const peer = req.socket.remoteAddress;
     const clientAddress = edge.clients ? edge.clients.resolve(peer, req.headers[limits.forwardedHeader] as string | undefined) : peer;
-    response = await gateway.fetch(request, { remoteAddress: peer, clientAddress });
+    pending = gateway.fetch(request, { remoteAddress: peer, clientAddress });
   } catch (err) {
-    response = errorToResponse(err, { mcp: false, requestId: randomUUID() });
+    answer(req, res, edge, body, failed(err));
+    return;
   }
+  pending.then(
+    (response) => answer(req, res, edge, body, response),
+    (err: unknown) => answer(req, res, edge, body, failed(err)),
+  );
+}
+
+/** The answer to a request whose handling threw. */
+function failed(err: unknown): Response {
+  return errorToResponse(err, { mcp: false, requestId: newRequestId() });
+}
+
+/** Sends the gateway's response (or the error that replaced it); never throws. */
+function answer(req: http.IncomingMessage, res: http.ServerResponse, edge: EdgeState, body: NodeRequestBody | undefined, response: Response): void {
   body?.release();
   if (res.destroyed) {
     discardBody(response);
@@ -199,9 +218,9 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
   // — read whole, or still in the stream's buffer (a small body sent with the head: the parser
   // marks the request complete a little after handing it over) — is no such rest: Node drops what
   // is unread once the answer is out, and the connection carries the client's next request.
-  if (body?.bytes === undefined && !arrived(req)) closeAfterResponse(req, res, limits);
-  // Written synchronously: the body streams on its own, and this frame (the request's locals)
-  // need not live as long as it does.
+  if (body?.bytes === undefined && !arrived(req)) closeAfterResponse(req, res, edge.limits);
+  // Written synchronously: the body streams on its own, and nothing of the request's handling
+  // need live as long as it does.
   try {
     writeResponse(res, response);
   } catch (err) {
@@ -209,9 +228,8 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, opts:
     discardBody(response);
     if (res.headersSent) res.destroy(err as Error);
     else {
-      const fallback = errorToResponse(new GatewayError("bad_response", 502, "The response could not be sent."), { mcp: false, requestId: randomUUID() });
       try {
-        writeResponse(res, fallback);
+        writeResponse(res, failed(new GatewayError("bad_response", 502, "The response could not be sent.")));
       } catch {
         res.destroy();
       }
