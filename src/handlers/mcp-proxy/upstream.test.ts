@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
@@ -59,8 +59,8 @@ function exchangeTo(url: string, dispatcher: Agent, times: number[]): ExchangeOp
   };
 }
 
-test("sendOnce: answers with the upstream's response and tells the timer once", async (t) => {
-  const server = http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}'));
+/** Listens on loopback; the upstream's `/mcp` URL and a dispatcher, both closed after the test. */
+async function upstreamAt(t: TestContext, server: http.Server | net.Server): Promise<{ url: string; dispatcher: Agent }> {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const dispatcher = new Agent();
@@ -68,8 +68,13 @@ test("sendOnce: answers with the upstream's response and tells the timer once", 
     await dispatcher.close();
     server.close();
   });
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`, dispatcher };
+}
+
+test("sendOnce: answers with the upstream's response and tells the timer once", async (t) => {
+  const { url, dispatcher } = await upstreamAt(t, http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}')));
   const times: number[] = [];
-  const res = await sendOnce(exchangeTo(`http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`, dispatcher, times));
+  const res = await sendOnce(exchangeTo(url, dispatcher, times));
   assert.equal(res.statusCode, 200);
   assert.equal(await res.body.text(), '{"ok":true}');
   assert.equal(times.length, 1);
@@ -96,14 +101,7 @@ test("sendOnce: an answer whose header value holds a control character is refuse
   const server = net.createServer((socket) => {
     socket.once("data", () => socket.end(Buffer.from(`HTTP/1.1 200 OK\r\nx-test: ${value}\r\ncontent-length: 2\r\n\r\nok`, "latin1")));
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const dispatcher = new Agent();
-  t.after(async () => {
-    await dispatcher.close();
-    server.close();
-  });
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`;
+  const { url, dispatcher } = await upstreamAt(t, server);
   // Every character Node's writeHead refuses in a value: controls but HTAB, and DEL.
   const refused = [...Array.from({ length: 0x20 }, (_, c) => c).filter((c) => c !== 0x09 && c !== 0x0a && c !== 0x0d), 0x7f];
   for (const c of refused) {
