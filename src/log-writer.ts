@@ -169,11 +169,7 @@ export class LogWriter {
   write(line: string): boolean {
     if (this.closed) return false;
     const len = line.length;
-    if (this.dropping !== 0 || this.queued + len > this.maxQueued) {
-      this.dropping++;
-      this.stats.dropped++;
-      return true;
-    }
+    if (this.dropping !== 0 || this.queued + len > this.maxQueued) return this.drop();
     const space = this.chunkBytes - this.used;
     if (len * 3 <= space) {
       // A UTF-16 code unit is at most 3 bytes of UTF-8: it fits.
@@ -207,11 +203,7 @@ export class LogWriter {
    */
   encode(encode: (buf: Buffer, at: number, limit: number) => number): boolean {
     if (this.closed) return true;
-    if (this.dropping !== 0) {
-      this.dropping++;
-      this.stats.dropped++;
-      return true;
-    }
+    if (this.dropping !== 0) return this.drop();
     let start = this.used;
     let end = encode(this.buf, start, this.chunkBytes);
     if (end === -1 && start > 0) {
@@ -221,15 +213,8 @@ export class LogWriter {
     }
     if (end < 0) return false;
     const n = end - start;
-    if (this.queued + n > this.maxQueued) {
-      this.dropping++;
-      this.stats.dropped++;
-      return true;
-    }
-    if (start === 0) {
-      this.firstAt = Date.now();
-      this.timer ??= setTimeout(this.onTimer, this.flushMs).unref();
-    }
+    if (this.queued + n > this.maxQueued) return this.drop();
+    if (start === 0) this.opened();
     this.used = end;
     this.queued += n;
     return true;
@@ -312,11 +297,21 @@ export class LogWriter {
     }
   }
 
+  /** A line is dropped while the backlog is over its bound: counted, for the notice that follows. */
+  private drop(): true {
+    this.dropping++;
+    this.stats.dropped++;
+    return true;
+  }
+
+  /** The first line enters the current chunk: it is written at the latest {@link flushMs} from now. */
+  private opened(): void {
+    this.firstAt = Date.now();
+    this.timer ??= setTimeout(this.onTimer, this.flushMs).unref();
+  }
+
   private copy(line: string): void {
-    if (this.used === 0) {
-      this.firstAt = Date.now();
-      this.timer ??= setTimeout(this.onTimer, this.flushMs).unref();
-    }
+    if (this.used === 0) this.opened();
     const n = this.buf.write(line, this.used, "utf8");
     this.used += n;
     this.queued += n;

@@ -245,14 +245,26 @@ export function flatString(s: string): string {
  */
 export function flatNumber(n: number): string {
   if (Number.isInteger(n)) return String(n);
-  const c = Math.round(n * 100);
-  if (c > 0 && c < 1e15 && c / 100 === n) {
+  const c = hundredthsOf(n);
+  if (c !== undefined) {
     const int = Math.floor(c / 100);
     const frac = c - int * 100;
     return frac % 10 === 0 ? `${int}.${frac / 10}` : `${int}.${frac < 10 ? "0" : ""}${frac}`;
   }
   return Number.isFinite(n) ? String(n) : "null";
 }
+
+/**
+ * `n` in hundredths, when it is a positive number below 1e13 with at most two decimals (its
+ * shortest round-trip digits are then exactly those of its hundredths); undefined otherwise.
+ */
+function hundredthsOf(n: number): number | undefined {
+  const c = Math.round(n * 100);
+  return c > 0 && c < 1e15 && c / 100 === n ? c : undefined;
+}
+
+/** A redacted field's value, as JSON. */
+const REDACTED_JSON = '"[redacted]"';
 
 function flatWriterOf(flat: Logger): FlatWriter | false {
   let w = flatWriters.get(flat);
@@ -293,7 +305,7 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
 /** A field's JSON text (censored when its name is redacted); undefined when absent, null when not a scalar. */
 function flatValue(k: FlatKey, value: unknown): string | undefined | null {
   if (value === undefined) return undefined;
-  if (k.redacted) return '"[redacted]"';
+  if (k.redacted) return REDACTED_JSON;
   if (typeof value === "string") return flatString(value);
   if (typeof value === "number") return flatNumber(value);
   if (typeof value === "boolean") return value ? "true" : "false";
@@ -376,7 +388,7 @@ function encodeFlatLine(buf: Buffer, at: number, limit: number): number {
     const k = flatKey(key);
     at = putText(buf, at, limit, k.prefix);
     if (at < 0) return at;
-    if (k.redacted) at = putText(buf, at, limit, '"[redacted]"');
+    if (k.redacted) at = putText(buf, at, limit, REDACTED_JSON);
     else if (typeof value === "string") at = putString(buf, at, limit, value);
     else if (typeof value === "number") at = putNumber(buf, at, limit, value);
     else if (typeof value === "boolean") at = putText(buf, at, limit, value ? "true" : "false");
@@ -427,8 +439,8 @@ function putNumber(buf: Buffer, at: number, limit: number, n: number): number {
     buf[at] = 0x2d; // -
     return putDigits(buf, at + 1, limit, -n);
   }
-  const c = Math.round(n * 100);
-  if (c > 0 && c < 1e15 && c / 100 === n) {
+  const c = hundredthsOf(n);
+  if (c !== undefined) {
     const int = Math.floor(c / 100);
     const frac = c - int * 100;
     at = putDigits(buf, at, limit, int);
