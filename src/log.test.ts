@@ -109,15 +109,25 @@ test("through the buffered writer, writeFlat encodes exactly the line pino write
   // an encoded line that does not fit starts again in the next chunk.
   let bytes = 0;
   let pairs = 0;
+  const both = (o: Record<string, unknown>, msg: string | undefined) => {
+    writeFlat(log, "info", o as Record<string, string>, msg);
+    if (msg === undefined) flatLogger(log).info(censorFlat(o as Record<string, string>));
+    else flatLogger(log).info(censorFlat(o as Record<string, string>), msg);
+    bytes += 2 * JSON.stringify(o).length;
+    pairs++;
+  };
   for (let round = 0; bytes < 3 * LOG_SOLE_WRITE_BYTES; round++) {
-    for (const [obj, msg] of FLAT_SAMPLES) {
-      const o = { ...obj, round };
-      writeFlat(log, "info", o, msg);
-      if (msg === undefined) flatLogger(log).info(censorFlat(o));
-      else flatLogger(log).info(censorFlat(o), msg);
-      bytes += 2 * JSON.stringify(o).length;
-      pairs++;
-    }
+    // Each sample once, twice or three times in a row: fields met again at their place in the
+    // line are copied as the bytes kept for them, and must still be the same line.
+    for (const [obj, msg] of FLAT_SAMPLES) for (let again = 0; again <= round % 3; again++) both({ ...obj, round }, msg);
+  }
+  // Two kinds of line with one field order, alternating, as the audit trail writes them: some
+  // fields the same every time, some changing per pair, every fifth pair or once; a value
+  // that is not a scalar, a redacted name and a number in place of a string at a kept place.
+  for (let i = 0; i < 40; i++) {
+    const shared = { event: "", route: "mcp", id: `req-${i}`, every5: `v${Math.floor(i / 5)}`, token: i < 20 ? "a" : "b", status: i === 30 ? "200" : 200 };
+    both({ ...shared, event: "started", outcome: undefined, ms: undefined }, undefined);
+    both({ ...shared, event: "completed", outcome: i === 25 ? ({ nested: true } as never) : "success", ms: i < 10 ? 1.5 : i / 7 }, "request");
   }
   // A line longer than a chunk goes out on its own, the same line.
   const huge = { event: "huge", pad: "é".repeat(LOG_SOLE_WRITE_BYTES) };

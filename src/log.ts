@@ -207,6 +207,10 @@ interface FlatWriter {
   time: () => string;
   chindings: string;
   end: string;
+  /** The same texts as bytes, for the encoder (level prefixes as they are first used). */
+  heads: Record<number, Uint8Array>;
+  chindingsBytes: Uint8Array;
+  endBytes: Uint8Array;
   stream: { write(line: string): unknown };
 }
 const flatWriters = new WeakMap<Logger, FlatWriter | false>();
@@ -265,6 +269,7 @@ function hundredthsOf(n: number): number | undefined {
 
 /** A redacted field's value, as JSON. */
 const REDACTED_JSON = '"[redacted]"';
+const EMPTY_BYTES = new Uint8Array(0);
 
 function flatWriterOf(flat: Logger): FlatWriter | false {
   let w = flatWriters.get(flat);
@@ -289,12 +294,17 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
     Object.keys(stringifiers ?? {}).length === 0 &&
     !stringifiers?.[sym.wildcardFirstSym] &&
     stream?.[sym.needsMetadataGsym] !== true;
+  const chindings = l[sym.chindingsSym] as string;
+  const end = l[sym.endSym] as string;
   w = plain
     ? {
         prefix: l[sym.lsCacheSym] as Record<number, string>,
         time: l[sym.timeSym] as () => string,
-        chindings: l[sym.chindingsSym] as string,
-        end: l[sym.endSym] as string,
+        chindings,
+        end,
+        heads: {},
+        chindingsBytes: Buffer.from(chindings, "utf8"),
+        endBytes: Buffer.from(end, "utf8"),
         stream,
       }
     : false;
@@ -335,12 +345,12 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
     // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
     const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
     if (w.stream instanceof LogWriter) {
-      line.head = w.prefix[num]!;
+      line.head = (w.heads[num] ??= Buffer.from(w.prefix[num]!, "utf8"));
       line.time = time;
-      line.chindings = w.chindings;
+      line.chindings = w.chindingsBytes;
       line.obj = obj;
       line.msg = msg;
-      line.end = w.end;
+      line.end = w.endBytes;
       const taken = w.stream.encode(encodeFlatLine);
       line.obj = undefined;
       if (taken) return;
@@ -355,15 +365,40 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
   else flat[level](censorFlat(obj), msg);
 }
 
+/**
+ * A field of a line as last met at one position of the lines written: its key and value and,
+ * once the same key and value have come at that position three times in a row, the field's bytes
+ * (`,"key":value`). The lines of a route repeat most of their fields (route, upstream, method,
+ * transport, path, outcome, status), so most fields are then one copy of bytes, with no key
+ * lookup and no character loop. Two ways per position: the audit trail's two kinds of line
+ * share one field order and differ in a few values, and alternate.
+ */
+interface FieldSlot {
+  key: string;
+  value: FlatValue;
+  /** Times met again since it took the slot. */
+  hits: number;
+  bytes: Uint8Array | undefined;
+}
+/** Positions of a line whose fields are remembered; later fields are always encoded. */
+const FIELD_SLOTS = 48;
+/** Longest field (bytes) kept in a slot. */
+const FIELD_SLOT_BYTES = 160;
+const newSlots = (): FieldSlot[] => Array.from({ length: FIELD_SLOTS }, () => ({ key: "", value: undefined, hits: 0, bytes: undefined }));
+const slotsA = newSlots();
+const slotsB = newSlots();
+/** Per position: whether way B answered last (a miss then replaces way A). */
+const lastB: boolean[] = new Array<boolean>(FIELD_SLOTS).fill(false);
+
 /** The line {@link encodeFlatLine} encodes next (one at a time: encoding is synchronous). */
 const line: {
-  head: string;
+  head: Uint8Array;
   time: string;
-  chindings: string;
+  chindings: Uint8Array;
   obj: Record<string, FlatValue> | undefined;
   msg: string | undefined;
-  end: string;
-} = { head: "", time: "", chindings: "", obj: undefined, msg: undefined, end: "" };
+  end: Uint8Array;
+} = { head: EMPTY_BYTES, time: "", chindings: EMPTY_BYTES, obj: undefined, msg: undefined, end: EMPTY_BYTES };
 
 /** Not enough room in the chunk (see {@link LogWriter.encode}). */
 const NO_ROOM = -1;
@@ -372,33 +407,87 @@ const NOT_FLAT = -2;
 
 /**
  * Encodes {@link line} into `buf` from `at` as UTF-8: the same bytes {@link flatProps} and the
- * rest of {@link writeFlat} would make as a string. ASCII text is copied a character at a time,
- * with the JSON escaping check in the same pass; a string that needs escaping or holds anything
- * beyond ASCII goes through {@link flatString} and Buffer's UTF-8 encoder.
+ * rest of {@link writeFlat} would make as a string. A field met at its position in the line
+ * before is copied as bytes ({@link FieldSlot}); otherwise ASCII text is copied a character at a
+ * time, with the JSON escaping check in the same pass, and a string that needs escaping or holds
+ * anything beyond ASCII goes through {@link flatString} and Buffer's UTF-8 encoder.
  */
 function encodeFlatLine(buf: Buffer, at: number, limit: number): number {
   const obj = line.obj!;
-  at = putText(buf, at, limit, line.head);
+  at = putBytes(buf, at, limit, line.head);
   if (at >= 0) at = putText(buf, at, limit, line.time);
-  if (at >= 0) at = putText(buf, at, limit, line.chindings);
+  if (at >= 0) at = putBytes(buf, at, limit, line.chindings);
+  let i = 0;
   for (const key in obj) {
     if (at < 0) return at;
     const value = obj[key];
+    const pos = i++;
     if (value === undefined) continue;
-    const k = flatKey(key);
-    at = putText(buf, at, limit, k.prefix);
-    if (at < 0) return at;
-    if (k.redacted) at = putText(buf, at, limit, REDACTED_JSON);
-    else if (typeof value === "string") at = putString(buf, at, limit, value);
-    else if (typeof value === "number") at = putNumber(buf, at, limit, value);
-    else if (typeof value === "boolean") at = putText(buf, at, limit, value ? "true" : "false");
-    else return NOT_FLAT;
+    if (pos < FIELD_SLOTS) {
+      let slot = slotsA[pos]!;
+      if (slot.key === key && slot.value === value) lastB[pos] = false;
+      else {
+        slot = slotsB[pos]!;
+        if (slot.key === key && slot.value === value) lastB[pos] = true;
+        else {
+          at = putField(buf, at, limit, key, value);
+          if (at === NOT_FLAT) return at;
+          // A miss: the way that did not answer last takes this field.
+          const b = lastB[pos]!;
+          slot = b ? slotsA[pos]! : slotsB[pos]!;
+          lastB[pos] = !b;
+          slot.key = key;
+          slot.value = value;
+          slot.hits = 0;
+          slot.bytes = undefined;
+          continue;
+        }
+      }
+      // Met three times in a row at this position (a request's id comes twice, in its two
+      // lines): from now on the field is its bytes.
+      if (slot.bytes === undefined && ++slot.hits >= 2) slot.bytes = fieldBytes(key, value);
+      const bytes = slot.bytes;
+      at = bytes !== undefined && bytes.length > 0 ? putBytes(buf, at, limit, bytes) : putField(buf, at, limit, key, value);
+      continue;
+    }
+    at = putField(buf, at, limit, key, value);
   }
   if (at >= 0 && line.msg !== undefined) {
     at = putText(buf, at, limit, ',"msg":');
     if (at >= 0) at = putString(buf, at, limit, line.msg);
   }
-  return at < 0 ? at : putText(buf, at, limit, line.end);
+  return at < 0 ? at : putBytes(buf, at, limit, line.end);
+}
+
+/** One field (`,"key":value`) at `at`; -1 if it does not fit, -2 if the value is not a scalar. */
+function putField(buf: Buffer, at: number, limit: number, key: string, value: FlatValue): number {
+  const k = flatKey(key);
+  at = putText(buf, at, limit, k.prefix);
+  if (at < 0) return at;
+  if (k.redacted) return putText(buf, at, limit, REDACTED_JSON);
+  if (typeof value === "string") return putString(buf, at, limit, value);
+  if (typeof value === "number") return putNumber(buf, at, limit, value);
+  if (typeof value === "boolean") return putText(buf, at, limit, value ? "true" : "false");
+  return NOT_FLAT;
+}
+
+/** A field's bytes for its slot; empty when it is not a scalar or too long to keep. */
+function fieldBytes(key: string, value: FlatValue): Uint8Array {
+  const k = flatKey(key);
+  const text = flatValue(k, value);
+  if (text == null) return EMPTY_BYTES;
+  const field = k.prefix + text;
+  if (field.length > FIELD_SLOT_BYTES) return EMPTY_BYTES;
+  const bytes = Buffer.from(field, "utf8");
+  return bytes.length > FIELD_SLOT_BYTES ? EMPTY_BYTES : bytes;
+}
+
+/** Bytes at `at`; -1 if they do not fit. */
+function putBytes(buf: Buffer, at: number, limit: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (at + n > limit) return NO_ROOM;
+  buf.set(bytes, at);
+  return at + n;
 }
 
 /** Text that is JSON as it is (the parts of a line around its values), at `at`; -1 if it does not fit. */
