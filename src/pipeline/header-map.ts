@@ -128,15 +128,17 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     const held = this.#map.get(name);
     if (held !== undefined) return held;
     const key = checkName(String(name));
-    const v = this.#map.get(key);
+    // A lower-case name was looked up already.
+    const v = key === name ? undefined : this.#map.get(key);
     if (v !== undefined) return v;
     if (key === "set-cookie" && this.#cookies?.length) return this.#cookies.join(", ");
     return null;
   }
 
   override has(name: string): boolean {
+    if (this.#map.has(name)) return true;
     const key = checkName(String(name));
-    return this.#map.has(key) || (key === "set-cookie" && !!this.#cookies?.length);
+    return (key !== name && this.#map.has(key)) || (key === "set-cookie" && !!this.#cookies?.length);
   }
 
   override getSetCookie(): string[] {

@@ -50,10 +50,15 @@ export interface RequestTarget {
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_~-]+)+\/?$|^\/$/;
 /** The last authority the URL parser accepted (the parser is stricter than {@link AUTHORITY}). */
 let lastParsed = "";
+/** The last path that passed {@link PLAIN_PATH}: clients send the same endpoint again and again. */
+let lastPlain = "/";
 
 /** `path` when `http://<authority><path>` is a URL whose pathname is `path` itself. */
 function plainPath(authority: string, path: string, url: string): string | undefined {
-  if (!PLAIN_PATH.test(path)) return undefined;
+  if (path !== lastPlain) {
+    if (!PLAIN_PATH.test(path)) return undefined;
+    lastPlain = path;
+  }
   if (authority !== lastParsed) {
     if (!URL.canParse(url)) return undefined;
     lastParsed = authority;
