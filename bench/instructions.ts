@@ -15,11 +15,11 @@
  * (8 keep-alive connections) sends `--warm` requests (default 12,000, enough for V8 to have
  * compiled the hot path under Valgrind's slower clock), then counting is switched on
  * (`callgrind_control -i on`) for `--requests` more (default 3,000) and off again. Rounds
- * rotate the order of the proxies; each round starts every proxy afresh. A count moves by about
- * 5 % with whether a collection of the old generation falls inside the counted window: read the
- * median of three rounds or more, and a difference smaller than that only when it holds in
- * every round. A run takes about a
- * minute per proxy and round.
+ * rotate the order of the proxies; each round starts every proxy afresh. Now and then a count
+ * reads about 5 % off the others of its build (most likely when a collection of the old
+ * generation falls inside the counted window): read the median of three rounds or more, and a
+ * difference smaller than that only when it holds in every round. A run takes about a minute per
+ * proxy and round.
  *
  * Needs `valgrind` (Debian: `valgrind`). `--node BIN` runs the proxies on another Node binary
  * with the `memory:` store (their default here too); the upstream stays on this one.
