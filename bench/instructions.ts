@@ -5,9 +5,11 @@
  * access log and audit trail on) and, given a `ref`, the gateway of that commit.
  *
  * CPU time on a shared host moves with everything else that host runs: on a noisy one, single
- * `--ratio-only` pairs were seen from 0.77 to 2.18. An instruction count does not move with the
- * neighbours; it is the measure for judging a change to the hot path while the host is noisy
- * (docs/performance.md, "4 December 2026, late evening"). What it leaves out is what happens in
+ * `--ratio-only` pairs were seen from 0.77 to 2.18. An instruction count moves far less (runs of
+ * one build mostly agree within 1 %), so it is the measure for judging a change to the hot path
+ * while the host is noisy (docs/performance.md, "4 December 2026, late evening"); it is not
+ * immune, since how requests arrive per turn of the event loop changes what each one costs.
+ * What it leaves out is what happens in
  * the kernel (socket reads and writes, the same for every proxy) and what an instruction costs
  * (cache misses, stalls): the CPU-time ratio of `npm run bench` stays the figure of record.
  *
@@ -15,11 +17,11 @@
  * (8 keep-alive connections) sends `--warm` requests (default 12,000, enough for V8 to have
  * compiled the hot path under Valgrind's slower clock), then counting is switched on
  * (`callgrind_control -i on`) for `--requests` more (default 3,000) and off again. Rounds
- * rotate the order of the proxies; each round starts every proxy afresh. Now and then a count
- * reads about 5 % off the others of its build (most likely when a collection of the old
- * generation falls inside the counted window): read the median of three rounds or more, and a
- * difference smaller than that only when it holds in every round. A run takes about a minute per
- * proxy and round.
+ * rotate the order of the proxies; each round starts every proxy afresh. About one count in
+ * five reads 5 % or more off the others of its build (bare Node 306k against 232–237k; a gateway
+ * 307k against 321–325k in a round with tests running on the other core): run it on an otherwise
+ * idle host, read the median of three rounds or more, and a difference smaller than that only
+ * when it holds in every round. A run takes about a minute per proxy and round.
  *
  * Needs `valgrind` (Debian: `valgrind`). `--node BIN` runs the proxies on another Node binary
  * with the `memory:` store (their default here too); the upstream stays on this one.

@@ -143,9 +143,14 @@ test("through the buffered writer, writeFlat encodes exactly the line pino write
   // The one intended difference: a lone surrogate is escaped, where pino's line carries it raw
   // (and the file then holds U+FFFD in its place).
   const lone = (l: string) => l.replace('"a\\ud800b"', '"a\ufffdb"');
+  // Each line's time lies between those of the lines written before and after it (pino's line
+  // of the same object comes right after): no line carries a time kept from an earlier one.
+  const timeOf = (l: string) => Date.parse(/"time":"([^"]*)"/.exec(l)![1]!);
   for (let i = 0; i < lines.length; i += 2) {
     assert.equal(lone(untimed(lines[i]!)), untimed(lines[i + 1]!), `pair ${i / 2}`);
     JSON.parse(lines[i]!);
+    const t = timeOf(lines[i]!);
+    assert.ok(t <= timeOf(lines[i + 1]!) && (i === 0 || t >= timeOf(lines[i - 1]!)), `time of pair ${i / 2}`);
   }
   await fs.rm(dir, { recursive: true, force: true });
 });
