@@ -417,46 +417,58 @@ function encodeFlatLine(buf: Buffer, at: number, limit: number): number {
   at = putBytes(buf, at, limit, line.head);
   if (at >= 0) at = putText(buf, at, limit, line.time);
   if (at >= 0) at = putBytes(buf, at, limit, line.chindings);
-  let i = 0;
+  let pos = 0;
   for (const key in obj) {
     if (at < 0) return at;
     const value = obj[key];
-    const pos = i++;
+    const p = pos++;
     if (value === undefined) continue;
-    if (pos < FIELD_SLOTS) {
-      let slot = slotsA[pos]!;
-      if (slot.key === key && slot.value === value) lastB[pos] = false;
-      else {
-        slot = slotsB[pos]!;
-        if (slot.key === key && slot.value === value) lastB[pos] = true;
-        else {
-          at = putField(buf, at, limit, key, value);
-          if (at === NOT_FLAT) return at;
-          // A miss: the way that did not answer last takes this field.
-          const b = lastB[pos]!;
-          slot = b ? slotsA[pos]! : slotsB[pos]!;
-          lastB[pos] = !b;
-          slot.key = key;
-          slot.value = value;
-          slot.hits = 0;
-          slot.bytes = undefined;
-          continue;
-        }
-      }
-      // Met three times in a row at this position (a request's id comes twice, in its two
-      // lines): from now on the field is its bytes.
-      if (slot.bytes === undefined && ++slot.hits >= 2) slot.bytes = fieldBytes(key, value);
-      const bytes = slot.bytes;
-      at = bytes !== undefined && bytes.length > 0 ? putBytes(buf, at, limit, bytes) : putField(buf, at, limit, key, value);
+    const slot = keptField(p, key, value);
+    if (slot === undefined) {
+      at = putField(buf, at, limit, key, value);
+      if (at === NOT_FLAT) return at;
+      keepField(p, key, value);
       continue;
     }
-    at = putField(buf, at, limit, key, value);
+    // Met three times in a row at this position (a request's id comes twice, in its two
+    // lines): from now on the field is its bytes.
+    if (slot.bytes === undefined && ++slot.hits >= 2) slot.bytes = fieldBytes(key, value);
+    const bytes = slot.bytes;
+    at = bytes !== undefined && bytes.length > 0 ? putBytes(buf, at, limit, bytes) : putField(buf, at, limit, key, value);
   }
   if (at >= 0 && line.msg !== undefined) {
     at = putText(buf, at, limit, ',"msg":');
     if (at >= 0) at = putString(buf, at, limit, line.msg);
   }
   return at < 0 ? at : putBytes(buf, at, limit, line.end);
+}
+
+/** The slot holding this field at `pos` (the way that answered is marked); undefined if none does. */
+function keptField(pos: number, key: string, value: FlatValue): FieldSlot | undefined {
+  if (pos >= FIELD_SLOTS) return undefined;
+  const a = slotsA[pos]!;
+  if (a.key === key && a.value === value) {
+    lastB[pos] = false;
+    return a;
+  }
+  const b = slotsB[pos]!;
+  if (b.key === key && b.value === value) {
+    lastB[pos] = true;
+    return b;
+  }
+  return undefined;
+}
+
+/** After a miss at `pos`: the way that did not answer last takes the field, with no bytes yet. */
+function keepField(pos: number, key: string, value: FlatValue): void {
+  if (pos >= FIELD_SLOTS) return;
+  const b = lastB[pos]!;
+  const slot = b ? slotsA[pos]! : slotsB[pos]!;
+  lastB[pos] = !b;
+  slot.key = key;
+  slot.value = value;
+  slot.hits = 0;
+  slot.bytes = undefined;
 }
 
 /** One field (`,"key":value`) at `at`; -1 if it does not fit, -2 if the value is not a scalar. */
