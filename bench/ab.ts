@@ -22,7 +22,7 @@ import path from "node:path";
 import { closedLoop, openLoop, throughputTool, toolsCallSpec, TOOLS_CALL_BODY, type RequestSpec } from "./load.js";
 import { cpuMicros, processTree } from "./proc.js";
 import { quantile } from "./report.js";
-import { repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchFixture, type Child } from "./targets.js";
+import { checkoutWorktree, repoRoot, startBareProxy, startBenchFixture, startTollgate, type BenchFixture, type Child } from "./targets.js";
 
 const args = process.argv.slice(2);
 /** Options followed by a value (the ref is the one argument that is neither). */
@@ -74,8 +74,7 @@ interface Side {
 async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tollgate-ab-"));
   const other = path.join(tmp, "other");
-  execFileSync("git", ["worktree", "add", "--detach", other, ref], { cwd: repoRoot, stdio: "ignore" });
-  fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(other, "node_modules"));
+  const removeOther = checkoutWorktree(ref, other);
   const children: Child[] = [];
   let fixture: BenchFixture | undefined;
   try {
@@ -142,7 +141,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of children) await c.stop();
     await fixture?.stop();
-    execFileSync("git", ["worktree", "remove", "--force", other], { cwd: repoRoot, stdio: "ignore" });
+    removeOther();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -33,7 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { toolsCallSpec } from "./load.js";
 import { quantile } from "./report.js";
-import { freePort, GATEWAY_NODE_FLAGS, repoRoot, startBenchFixture, type BenchFixture } from "./targets.js";
+import { checkoutWorktree, freePort, GATEWAY_NODE_FLAGS, repoRoot, startBenchFixture, type BenchFixture } from "./targets.js";
 
 const args = process.argv.slice(2);
 const VALUE_OPTIONS = new Set(["--rounds", "--node", "--requests", "--warm"]);
@@ -159,11 +159,8 @@ async function main(): Promise<void> {
     },
     gateway("gateway (working tree)", repoRoot),
   ];
-  if (ref !== undefined) {
-    execFileSync("git", ["worktree", "add", "--detach", other, ref], { cwd: repoRoot, stdio: "ignore" });
-    fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(other, "node_modules"));
-    targets.push(gateway(`gateway @ ${ref}`, other));
-  }
+  const removeOther = ref !== undefined ? checkoutWorktree(ref, other) : undefined;
+  if (ref !== undefined) targets.push(gateway(`gateway @ ${ref}`, other));
   let fixture: BenchFixture | undefined;
   try {
     fixture = await startBenchFixture({ tmpDir: tmp, tokenExchange: false });
@@ -186,7 +183,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await fixture?.stop();
-    if (ref !== undefined) execFileSync("git", ["worktree", "remove", "--force", other], { cwd: repoRoot, stdio: "ignore" });
+    removeOther?.();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

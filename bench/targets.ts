@@ -121,6 +121,16 @@ export async function waitForHttp(url: string, child: Child, ms = 20_000): Promi
 const benchDir = path.dirname(new URL(import.meta.url).pathname);
 export const repoRoot = path.resolve(benchDir, "..");
 
+/**
+ * Checks commit `ref` out at `dir` as a git worktree of this checkout that borrows its
+ * node_modules (so both run the same dependencies); returns what removes it again.
+ */
+export function checkoutWorktree(ref: string, dir: string): () => void {
+  execFileSync("git", ["worktree", "add", "--detach", dir, ref], { cwd: repoRoot, stdio: "ignore" });
+  fs.symlinkSync(path.join(repoRoot, "node_modules"), path.join(dir, "node_modules"));
+  return () => execFileSync("git", ["worktree", "remove", "--force", dir], { cwd: repoRoot, stdio: "ignore" });
+}
+
 /** Starts the minimal upstream (`bench/upstream.ts`) and returns its port. */
 export async function startUpstream(): Promise<{ child: Child; port: number }> {
   const proc = spawn(process.execPath, ["--import", "tsx", path.join(benchDir, "upstream.ts")], {
