@@ -4,7 +4,7 @@ import { mock, test } from "node:test";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { censorFlat, createLogger, flatLogger, flatNumber, flatString, flushLog, isoTimestamp, logWriterOf, REDACT_PATHS, writeFlat } from "./log.js";
+import { censorFlat, createLogger, FlatShape, flatLogger, flatNumber, flatString, flushLog, isoTimestamp, logWriterOf, REDACT_PATHS, writeFlat } from "./log.js";
 import { LOG_SOLE_WRITE_BYTES } from "./log-writer.js";
 
 function capture() {
@@ -151,6 +151,90 @@ test("through the buffered writer, writeFlat encodes exactly the line pino write
     JSON.parse(lines[i]!);
     const t = timeOf(lines[i]!);
     assert.ok(t <= timeOf(lines[i + 1]!) && (i === 0 || t >= timeOf(lines[i - 1]!)), `time of pair ${i / 2}`);
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+type Flat = Record<string, string | number | boolean | undefined>;
+
+/** A small seeded generator, so a failing sequence can be run again. */
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+test("with a shape, writeFlat writes the same line as without, byte for byte, whatever the values do", async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "tollgate-shape-"));
+  const file = path.join(dir, "out.log");
+  const log = createLogger({ file, level: "info" });
+  const child = log.child({ worker: 2 });
+  const keys = ["kind", "route", "user", "id", "token", "text", "absent", "status", "ms", "flag"];
+  const shape = new FlatShape<Flat>(keys, (o, out) => keys.forEach((k, i) => (out[i] = o[k])), 2);
+  const random = seeded(Number(process.env.TOLLGATE_TEST_SEED ?? 20261205));
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const texts = ["plain", 'say "hi" \\ there', "héllo ✓ 😀", "line\nbreak", "x".repeat(300), "a\ud800b"];
+  const lines: Array<{ at: number | undefined }> = [];
+  /** Writes `o` with the shape, then pino's line for it. */
+  const both = (l: typeof log, level: "info" | "warn", o: Flat, msg: string | undefined, at?: number) => {
+    writeFlat(l, level, o, msg, at, shape);
+    const censored = censorFlat(o);
+    if (msg === undefined) flatLogger(l)[level](censored);
+    else flatLogger(l)[level](censored, msg);
+    lines.push({ at });
+  };
+  // Phases: how often each field changes, from never to every line, so fields become steady,
+  // change while copied, come back, and flip between values, in every combination.
+  let bytes = 0;
+  for (let phase = 0; bytes < 4 * LOG_SOLE_WRITE_BYTES; phase++) {
+    const change = Array.from(keys, () => pick([0, 0, 0.02, 0.1, 0.5, 1]));
+    const routes = phase % 4 === 3 ? 12 : 1 + (phase % 3); // more routes than ways, sometimes
+    const current: Flat = { kind: "accepted", route: "r0", user: "alice", id: "req-0", token: "t", text: "plain", absent: undefined, status: 200, ms: 1.5, flag: true };
+    for (let n = 0; n < 60; n++) {
+      const kind = n % 2 === 0 ? "accepted" : "completed";
+      const o: Flat = { ...current, kind, route: `r${Math.floor(random() * routes)}` };
+      if (random() < change[2]!) o.user = pick(["alice", "bob", "carol", "d\u00e9"]);
+      if (random() < change[3]!) o.id = `req-${phase}-${n}`;
+      if (random() < change[4]!) o.token = pick(["t", "u"]);
+      if (random() < change[5]!) o.text = pick(texts);
+      if (random() < change[6]!) o.absent = pick([undefined, undefined, "present", 0]);
+      if (random() < change[7]!) o.status = pick([200, 200, 404, "200", Number.NaN, -0, 0]);
+      if (random() < change[8]!) o.ms = pick([1.5, 0.25, 12, 1 / 3, Number.POSITIVE_INFINITY, -4.75]);
+      if (random() < change[9]!) o.flag = pick([true, false, undefined]);
+      Object.assign(current, o);
+      const msg = kind === "accepted" ? "request" : phase % 5 === 4 ? pick([undefined, "other", 'quoted "msg"']) : undefined;
+      const l = phase % 6 === 5 && random() < 0.5 ? child : log;
+      const level = phase % 7 === 6 && random() < 0.3 ? "warn" : "info";
+      // Some lines written after the fact, in another second than now.
+      const at = phase % 3 === 1 ? Date.now() - 1000 * Math.floor(random() * 5) - random() * 1000 : undefined;
+      both(l, level, o, msg, at);
+      bytes += 2 * JSON.stringify(o).length;
+    }
+    // A value that is not a scalar, at a place that was steady: the line is pino's.
+    both(log, "info", { ...current, text: { nested: true } as never }, "request");
+    both(log, "info", { ...current, id: [1, 2] as never }, undefined);
+  }
+  // A line longer than a chunk goes out on its own, the same line.
+  both(log, "info", { kind: "accepted", route: "r0", text: "é".repeat(LOG_SOLE_WRITE_BYTES) }, "big");
+  await flushLog(log);
+  logWriterOf(log)!.close();
+  const out = (await fs.readFile(file, "utf8")).split("\n");
+  assert.equal(out.pop(), "", "the file ends with a whole line");
+  assert.equal(out.length, 2 * lines.length);
+  const untimed = (l: string) => l.replace(/"time":"[^"]*"/, '"time":"T"');
+  const lone = (l: string) => l.replace('"a\\ud800b"', '"a\ufffdb"');
+  for (let i = 0; i < out.length; i += 2) {
+    const mine = out[i]!;
+    assert.equal(lone(untimed(mine)), untimed(out[i + 1]!), `pair ${i / 2}`);
+    JSON.parse(mine);
+    const at = lines[i / 2]!.at;
+    const time = /"time":"([^"]*)"/.exec(mine)![1]!;
+    if (at !== undefined) assert.equal(time, new Date(Math.floor(at)).toISOString(), `time of pair ${i / 2}`);
+    else assert.ok(Date.parse(time) <= Date.parse(/"time":"([^"]*)"/.exec(out[i + 1]!)![1]!), `time of pair ${i / 2}`);
   }
   await fs.rm(dir, { recursive: true, force: true });
 });

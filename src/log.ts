@@ -336,12 +336,25 @@ function flatValue(k: FlatKey, value: unknown): string | undefined | null {
  * becomes a `\u` escape, so the line stays valid UTF-8). `at` (ms since the epoch) is the line's
  * time when it is not now (with createLogger's timestamps; another logger's say when it is written).
  */
-export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, FlatValue>, msg?: string, at?: number): void {
+export function writeFlat<T extends Record<string, FlatValue> = Record<string, FlatValue>>(
+  log: Logger,
+  level: FlatLevel,
+  obj: T,
+  msg?: string,
+  at?: number,
+  shape?: FlatShape<T>,
+): void {
   const flat = flatLogger(log);
   if (!flat.isLevelEnabled(level)) return;
   const w = flatWriterOf(flat);
   if (w) {
     const num = flat.levels.values[level]!;
+    if (shape !== undefined && w.time === isoTimestamp && w.stream instanceof LogWriter && shape.prepare(obj, w, msg)) {
+      shaped.shape = shape as FlatShape<never>;
+      shaped.head = w.heads[num] ??= Buffer.from(w.prefix[num]!, "utf8");
+      shaped.epochMs = Math.floor(at ?? Date.now());
+      if (w.stream.encode(encodeShapedLine)) return;
+    }
     // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
     const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
     if (w.stream instanceof LogWriter) {
@@ -361,8 +374,253 @@ export function writeFlat(log: Logger, level: FlatLevel, obj: Record<string, Fla
       return;
     }
   }
-  if (msg === undefined) flat[level](censorFlat(obj));
-  else flat[level](censorFlat(obj), msg);
+  const censored: Record<string, FlatValue> = censorFlat(obj);
+  if (msg === undefined) flat[level](censored);
+  else flat[level](censored, msg);
+}
+
+/** A flat object's values in the order of its shape's keys. */
+type Values = FlatValue[];
+
+/** Times in a row a value must be met at its place before it is copied as bytes. */
+const STEADY = 3;
+/** Most times in a row a value is asked for after it changed while it was being copied. */
+const STEADY_MAX = 48;
+/** Ways kept per shape (see {@link FlatShape}). */
+const SHAPE_WAYS = 8;
+
+/**
+ * One way of a {@link FlatShape}: the lines whose selecting fields had these values. It keeps the
+ * last values met at each place of the line, and how the line is written while they stay: the
+ * bytes of each run of steady fields (the key of the next changing field included), then that
+ * field's value, encoded as it comes.
+ */
+class ShapeWay {
+  /** The values of the selecting fields. */
+  readonly select: Values;
+  /** The values of the last line. */
+  readonly last: Values;
+  /** Per field: times in a row its value came again (0 after a change). */
+  readonly met: Uint8Array;
+  /** Per field: times in a row it must come to be steady (doubled each time a steady one changes). */
+  readonly need: Uint8Array;
+  /** Per field: whether the current plan copies it as bytes. */
+  readonly steady: Uint8Array;
+  /** The plan is to be made again before the next line. */
+  stale = true;
+  /** Bytes before each changing field (its key included), and after the last one. */
+  runs: Uint8Array[] = [];
+  /** The changing fields, in order. */
+  fields: number[] = [];
+  /** Length of each changing field's key (`,"key":`), taken back when its value is absent. */
+  keyBytes: number[] = [];
+  /** What the plan was made for: the writer's bindings and line end, and the message. */
+  chindings = "";
+  end = "";
+  msg: string | undefined = undefined;
+  /** When the way was last used (for replacing the oldest). */
+  used = 0;
+
+  constructor(n: number, select: Values) {
+    this.select = select;
+    this.last = new Array<FlatValue>(n).fill(undefined);
+    this.met = new Uint8Array(n);
+    this.need = new Uint8Array(n).fill(STEADY - 1);
+    this.steady = new Uint8Array(n);
+  }
+}
+
+/**
+ * The fixed layout of one kind of flat object the gateway logs at a high rate (the request events
+ * of the audit trail): its keys, always in this order, and a function that reads its values in
+ * that order. Given to {@link writeFlat}, the line is written from a plan instead of field by
+ * field: the fields whose values stayed the same for several lines in a row (route, upstream,
+ * subject, method, transport, path, tool, outcome, status) are copied as the bytes of whole runs,
+ * and only the fields that change (the request id, the latencies) are encoded. Lines are kept
+ * apart by their first `selectBy` values (an audit event's kind and route): up to
+ * {@link SHAPE_WAYS} such ways, each with its own values and plan; the oldest gives way. A
+ * steady field whose value then changes is encoded again, and must be met twice as many times in
+ * a row before it is copied again (up to {@link STEADY_MAX}), so values that change now and then
+ * do not make the plan over and over. The line is the same as {@link writeFlat} writes without a
+ * shape, byte for byte.
+ */
+export class FlatShape<T> {
+  readonly keys: readonly string[];
+  /** `,"key":` of each key, and whether its value is censored. */
+  private readonly prefixes: string[];
+  private readonly redacted: boolean[];
+  private readonly prefixBytes: number[];
+  private readonly read: (obj: T, out: Values) => void;
+  private readonly selectBy: number;
+  private readonly ways: ShapeWay[] = [];
+  private clock = 0;
+  /** The values of the line being written, and its way. */
+  readonly values: Values;
+  way: ShapeWay | undefined;
+
+  constructor(keys: readonly string[], read: (obj: T, out: Values) => void, selectBy = 1) {
+    this.keys = keys;
+    this.read = read;
+    this.selectBy = Math.max(0, Math.min(selectBy, keys.length));
+    this.prefixes = keys.map((k) => flatKey(k).prefix);
+    this.redacted = keys.map((k) => REDACTED_NAMES.has(k));
+    this.prefixBytes = this.prefixes.map((p) => Buffer.byteLength(p, "utf8"));
+    this.values = new Array<FlatValue>(keys.length).fill(undefined);
+  }
+
+  /**
+   * Reads `obj`, finds its way and brings the way's plan up to date for writer `w` and `msg`;
+   * false when the line cannot be written from a plan (a value that is not a scalar).
+   */
+  prepare(obj: T, w: FlatWriter, msg: string | undefined): boolean {
+    const values = this.values;
+    this.read(obj, values);
+    const way = this.wayOf(values);
+    const { last, met, need, steady } = way;
+    let stale = way.stale;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === last[i]) {
+        if (met[i]! < need[i]!) {
+          // Steady from now on: the next plan copies it.
+          if (++met[i]! === need[i]!) stale = true;
+        }
+        continue;
+      }
+      if (steady[i] === 1) {
+        // A copied value changed: encoded again, and trusted later than before.
+        stale = true;
+        need[i] = Math.min(need[i]! * 2, STEADY_MAX);
+      }
+      met[i] = 0;
+      last[i] = v;
+    }
+    this.way = way;
+    if (!stale && way.chindings === w.chindings && way.end === w.end && way.msg === msg) return true;
+    return this.plan(way, w, msg);
+  }
+
+  private wayOf(values: Values): ShapeWay {
+    const n = this.selectBy;
+    const ways = this.ways;
+    let found: ShapeWay | undefined;
+    for (let i = 0; i < ways.length && found === undefined; i++) {
+      const s = ways[i]!.select;
+      let same = true;
+      for (let k = 0; k < n && same; k++) same = s[k] === values[k];
+      if (same) found = ways[i];
+    }
+    if (found === undefined) {
+      found = new ShapeWay(values.length, values.slice(0, n));
+      if (ways.length < SHAPE_WAYS) ways.push(found);
+      else {
+        let oldest = 0;
+        for (let i = 1; i < ways.length; i++) if (ways[i]!.used < ways[oldest]!.used) oldest = i;
+        ways[oldest] = found;
+      }
+    }
+    found.used = ++this.clock;
+    return found;
+  }
+
+  /** Makes the way's plan from its last values; false when one of them is not a scalar. */
+  private plan(way: ShapeWay, w: FlatWriter, msg: string | undefined): boolean {
+    const { last, met, need, steady } = way;
+    const runs: Uint8Array[] = [];
+    const fields: number[] = [];
+    const keyBytes: number[] = [];
+    let text = w.chindings;
+    for (let i = 0; i < last.length; i++) {
+      const v = last[i];
+      const isSteady = met[i]! >= need[i]!;
+      steady[i] = isSteady ? 1 : 0;
+      if (isSteady) {
+        if (v === undefined) continue;
+        const json = this.redacted[i] ? REDACTED_JSON : flatValue(flatKey(this.keys[i]!), v);
+        if (json == null) {
+          way.stale = true;
+          return false;
+        }
+        text += this.prefixes[i]! + json;
+        continue;
+      }
+      text += this.prefixes[i]!;
+      runs.push(Buffer.from(text, "utf8"));
+      fields.push(i);
+      keyBytes.push(this.prefixBytes[i]!);
+      text = "";
+    }
+    if (msg !== undefined) text += `,"msg":${flatString(msg)}`;
+    runs.push(Buffer.from(text + w.end, "utf8"));
+    way.runs = runs;
+    way.fields = fields;
+    way.keyBytes = keyBytes;
+    way.chindings = w.chindings;
+    way.end = w.end;
+    way.msg = msg;
+    way.stale = false;
+    return true;
+  }
+
+  /** Encodes the prepared line's fields, bindings and end (see {@link encodeShapedLine}). */
+  encode(buf: Buffer, at: number, limit: number): number {
+    const way = this.way!;
+    const { runs, fields, keyBytes } = way;
+    const values = this.values;
+    const redacted = this.redacted;
+    for (let k = 0; k < fields.length; k++) {
+      const run = runs[k]!;
+      at = putBytes(buf, at, limit, run);
+      if (at < 0) return at;
+      const i = fields[k]!;
+      const v = values[i];
+      if (v === undefined) {
+        at -= keyBytes[k]!;
+        continue;
+      }
+      at = redacted[i] ? putText(buf, at, limit, REDACTED_JSON) : putValue(buf, at, limit, v);
+      if (at < 0) {
+        // A value that is not a scalar: the line is written another way, and the plan made again.
+        if (at === NOT_FLAT) way.stale = true;
+        return at;
+      }
+    }
+    return putBytes(buf, at, limit, runs[fields.length]!);
+  }
+}
+
+/** The shaped line {@link encodeShapedLine} encodes next (encoding is synchronous). */
+const shaped: { shape: FlatShape<never> | undefined; head: Uint8Array; epochMs: number } = { shape: undefined, head: EMPTY_BYTES, epochMs: 0 };
+
+/** The level prefix and time of the second being written, as bytes (`{"level":30,"time":"…:15.`). */
+let headTimeHead: Uint8Array = EMPTY_BYTES;
+let headTimeSecond = -1;
+let headTimeBytes: Uint8Array = EMPTY_BYTES;
+
+/**
+ * Encodes a line prepared by {@link FlatShape.prepare}: level prefix and time (the second's part
+ * kept as bytes, the milliseconds written as digits), then the shape's runs and changing fields.
+ */
+function encodeShapedLine(buf: Buffer, at: number, limit: number): number {
+  const { head, epochMs } = shaped;
+  const ms = ((epochMs % 1000) + 1000) % 1000;
+  const second = epochMs - ms;
+  if (second !== headTimeSecond || head !== headTimeHead) {
+    const iso = new Date(second).toISOString();
+    headTimeBytes = Buffer.concat([head, Buffer.from(`,"time":"${iso.slice(0, iso.length - 4)}`, "utf8")]);
+    headTimeHead = head;
+    headTimeSecond = second;
+  }
+  at = putBytes(buf, at, limit, headTimeBytes);
+  if (at < 0 || at + 5 > limit) return NO_ROOM;
+  const hundreds = Math.floor(ms / 100);
+  const tens = Math.floor(ms / 10) - hundreds * 10;
+  buf[at] = 0x30 + hundreds;
+  buf[at + 1] = 0x30 + tens;
+  buf[at + 2] = 0x30 + (ms % 10);
+  buf[at + 3] = 0x5a; // Z
+  buf[at + 4] = 0x22; // "
+  return shaped.shape!.encode(buf, at + 5, limit);
 }
 
 /**
@@ -477,6 +735,14 @@ function putField(buf: Buffer, at: number, limit: number, key: string, value: Fl
   at = putText(buf, at, limit, k.prefix);
   if (at < 0) return at;
   if (k.redacted) return putText(buf, at, limit, REDACTED_JSON);
+  if (typeof value === "string") return putString(buf, at, limit, value);
+  if (typeof value === "number") return putNumber(buf, at, limit, value);
+  if (typeof value === "boolean") return putText(buf, at, limit, value ? "true" : "false");
+  return NOT_FLAT;
+}
+
+/** A scalar value as JSON at `at`; -1 if it does not fit, -2 if it is not a scalar. */
+function putValue(buf: Buffer, at: number, limit: number, value: FlatValue): number {
   if (typeof value === "string") return putString(buf, at, limit, value);
   if (typeof value === "number") return putNumber(buf, at, limit, value);
   if (typeof value === "boolean") return putText(buf, at, limit, value ? "true" : "false");

@@ -5,7 +5,7 @@
  *
  * Emitting never blocks and never throws: sinks queue in memory and write in the background.
  */
-import { writeFlat, type Logger } from "../log.js";
+import { writeFlat, type FlatShape, type Logger } from "../log.js";
 import type { AuditEvent } from "./events.js";
 import { drainObservations } from "./observation.js";
 
@@ -29,8 +29,10 @@ export interface Audit {
    * `at` (ms since the epoch) is when the event happened, for one emitted after the fact; its log
    * line and sinks carry that time. Any event emitted outside the queue of observations first
    * writes the queued ones (`drainObservations`): the trail stays in the order things happened.
+   * `shape` is the event's layout when it has a fixed one (request events): its log line is then
+   * written from a plan ({@link FlatShape}).
    */
-  emit(event: AuditEvent, level?: AuditLevel, msg?: string, at?: number): void;
+  emit(event: AuditEvent, level?: AuditLevel, msg?: string, at?: number, shape?: FlatShape<AuditEvent>): void;
   /** Adds a listener that sees every event (metrics); listeners must not throw. */
   listen(fn: (event: AuditEvent) => void): void;
   readonly sinks: readonly AuditSink[];
@@ -49,11 +51,11 @@ export function createAudit(opts: { log: Logger; sinks?: AuditSink[]; now?: () =
   return {
     sinks,
     log,
-    emit(event, level = "info", msg, at) {
+    emit(event, level = "info", msg, at, shape) {
       drainObservations();
       for (const l of listeners) l(event);
       // Events are flat objects of scalars: a key-name check replaces pino's path redaction.
-      writeFlat(log, level, event, msg, at);
+      writeFlat(log, level, event, msg, at, shape);
       if (sinks.length && level !== "debug") {
         // A field-by-field copy: spreading an object and adding a field costs far more on V8.
         const timed = {} as TimedAuditEvent;

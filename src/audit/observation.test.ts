@@ -11,7 +11,7 @@ import { takeWatcher } from "../pipeline/node-body.js";
 import { OBSERVED_ANSWER, observedCall } from "../../test/helpers/observed-call.js";
 import { createLogger, writeFlat } from "../log.js";
 import { AuditEvents } from "./events.js";
-import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, requestEvent, searchLarge } from "./observation.js";
+import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, REQUEST_EVENT_SHAPE, requestEvent, searchLarge } from "./observation.js";
 
 const ok = '{"result":{"content":[{"type":"text","text":"hello"}]},"jsonrpc":"2.0","id":1}';
 
@@ -72,7 +72,17 @@ function capturedLog() {
   return { log: createLogger({ destination: out, level: "info" }), raw };
 }
 
-test("an event's prepared line text is what writeFlat writes for its fields", async () => {
+test("the request events' line shape reads their keys in their order", () => {
+  const base = { operationId: "r", upstreamServerId: "u", subjectId: "alice", clientName: "c", httpMethod: "POST", requestId: "id-1", traceId: "t", spanId: "s", path: "/mcp" };
+  const e = requestEvent(AuditEvents.requestAccepted, base, "tools/call", "echo", { outcome: "failure", reasonCode: "x", failureOrigin: "upstream", errorCode: -1 }, 200, 1, 2, 3);
+  assert.deepEqual(REQUEST_EVENT_SHAPE.keys, Object.keys(e));
+  const values: unknown[] = [];
+  (REQUEST_EVENT_SHAPE as unknown as { read(o: unknown, out: unknown[]): void }).read(e, values);
+  assert.deepEqual(values, Object.values(e));
+  assert.equal(new Set(values).size, values.length, "every field has a value of its own here, so a swapped pair would show");
+});
+
+test("an event's line is what writeFlat writes for its fields", async () => {
   const { log, raw } = capturedLog();
   const bases = [
     { operationId: "r", upstreamServerId: "u", subjectId: "alice", clientName: "Claude \"Code\" é", httpMethod: "POST", requestId: "id-1", traceId: "t", spanId: "s", path: "/mcp" },

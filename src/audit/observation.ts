@@ -16,7 +16,7 @@ import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import { holdWatcher } from "../pipeline/node-body.js";
-import { logAccess } from "../log.js";
+import { FlatShape, logAccess } from "../log.js";
 import { beforeExitFlush } from "../log-writer.js";
 import type { Audit } from "./audit.js";
 import { AuditEvents, type AuditEvent, type FailureOrigin, type Outcome } from "./events.js";
@@ -131,6 +131,61 @@ export function requestEvent(
     upstreamLatencyMs,
   };
 }
+
+/**
+ * The layout of {@link requestEvent}'s events, for their log lines ({@link FlatShape}): the same
+ * keys in the same order (a test holds the two together). Lines are told apart by the event's
+ * kind and route.
+ */
+export const REQUEST_EVENT_SHAPE = new FlatShape<AuditEvent>(
+  [
+    "event",
+    "operationId",
+    "upstreamServerId",
+    "subjectId",
+    "clientName",
+    "httpMethod",
+    "transport",
+    "requestId",
+    "traceId",
+    "spanId",
+    "path",
+    "mcpMethod",
+    "capabilityName",
+    "outcome",
+    "reasonCode",
+    "failureOrigin",
+    "errorCode",
+    "status",
+    "latencyMs",
+    "gatewayLatencyMs",
+    "upstreamLatencyMs",
+  ],
+  (e, out) => {
+    out[0] = e.event;
+    out[1] = e.operationId;
+    out[2] = e.upstreamServerId;
+    out[3] = e.subjectId;
+    out[4] = e.clientName;
+    out[5] = e.httpMethod;
+    out[6] = e.transport;
+    out[7] = e.requestId;
+    out[8] = e.traceId;
+    out[9] = e.spanId;
+    out[10] = e.path;
+    out[11] = e.mcpMethod;
+    out[12] = e.capabilityName;
+    out[13] = e.outcome;
+    out[14] = e.reasonCode;
+    out[15] = e.failureOrigin;
+    out[16] = e.errorCode;
+    out[17] = e.status;
+    out[18] = e.latencyMs;
+    out[19] = e.gatewayLatencyMs;
+    out[20] = e.upstreamLatencyMs;
+  },
+  2,
+);
 
 /** Longest answer {@link plainSuccess} reads; a longer one is parsed. */
 export const PLAIN_SCAN_MAX_BYTES = 4 * 1024 * 1024;
@@ -584,7 +639,7 @@ export class McpObservation implements TapCallbacks {
       for (const p of pending) {
         if (p.call) {
           const e = requestEvent(AuditEvents.capabilityInvoked, base, p.msg.method, p.capability, undefined, undefined, undefined, undefined, undefined);
-          this.deps.audit.emit(e, level, undefined, epochMs(headAt));
+          this.deps.audit.emit(e, level, undefined, epochMs(headAt), REQUEST_EVENT_SHAPE);
         }
       }
     }
@@ -681,6 +736,7 @@ export class McpObservation implements TapCallbacks {
         "info",
         undefined,
         epochMs(p.at),
+        REQUEST_EVENT_SHAPE,
       );
     }
     if (mixed) v = aggregate(pending.map((p) => p.verdict!));
@@ -709,6 +765,7 @@ export class McpObservation implements TapCallbacks {
       "info",
       "request",
       epochMs(this.#tap ? this.#endedAt : this.#headAt),
+      REQUEST_EVENT_SHAPE,
     );
   }
 
