@@ -333,7 +333,8 @@ export async function createGateway(project: Project, given: GatewayServices): P
                 ? runInSpan(tracing, tracing.start(`policy ${p.name}`, "internal", { "tollgate.policy": p.name }), () => p.fn(given, context, p.options, p.name))
                 : p.fn(request, context, p.options, p.name);
               if (isPromise(out)) out = await out;
-              if (out instanceof Response) {
+              // A policy that lets the request through mostly returns the one it was given.
+              if (out !== given && out instanceof Response) {
                 answer = out;
                 break;
               }

@@ -212,6 +212,8 @@ interface FlatWriter {
   chindingsBytes: Uint8Array;
   endBytes: Uint8Array;
   stream: { write(line: string): unknown };
+  /** The stream when it is a {@link LogWriter} (lines are then encoded into it). */
+  writer: LogWriter | undefined;
 }
 const flatWriters = new WeakMap<Logger, FlatWriter | false>();
 
@@ -306,6 +308,7 @@ function flatWriterOf(flat: Logger): FlatWriter | false {
         chindingsBytes: Buffer.from(chindings, "utf8"),
         endBytes: Buffer.from(end, "utf8"),
         stream,
+        writer: stream instanceof LogWriter ? stream : undefined,
       }
     : false;
   flatWriters.set(flat, w);
@@ -349,22 +352,23 @@ export function writeFlat<T extends Record<string, FlatValue> = Record<string, F
   const w = flatWriterOf(flat);
   if (w) {
     const num = flat.levels.values[level]!;
-    if (shape !== undefined && w.time === isoTimestamp && w.stream instanceof LogWriter && shape.prepare(obj, w, msg)) {
+    const writer = w.writer;
+    if (shape !== undefined && writer !== undefined && w.time === isoTimestamp && shape.prepare(obj, w, msg)) {
       shaped.shape = shape as FlatShape<never>;
       shaped.head = w.heads[num] ??= Buffer.from(w.prefix[num]!, "utf8");
       shaped.epochMs = Math.floor(at ?? Date.now());
-      if (w.stream.encode(encodeShapedLine)) return;
+      if (writer.encode(encodeShapedLine)) return;
     }
     // A line written after the fact says when it happened (`at`), where the time is pino's ISO one.
     const time = at !== undefined && w.time === isoTimestamp ? isoTimestampAt(at) : w.time();
-    if (w.stream instanceof LogWriter) {
+    if (writer !== undefined) {
       line.head = (w.heads[num] ??= Buffer.from(w.prefix[num]!, "utf8"));
       line.time = time;
       line.chindings = w.chindingsBytes;
       line.obj = obj;
       line.msg = msg;
       line.end = w.endBytes;
-      const taken = w.stream.encode(encodeFlatLine);
+      const taken = writer.encode(encodeFlatLine);
       line.obj = undefined;
       if (taken) return;
     }

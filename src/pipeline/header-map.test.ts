@@ -74,6 +74,23 @@ test("fields from another parser: taken as they are, cookies as a list", () => {
   assert.deepEqual([...h.fields()], [["x-a", "tab\tand latin-1 \u00e9"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]]);
 });
 
+test("fields taken whole combine repeated names and keep cookies apart, whatever comes first", () => {
+  const raw = ["X-A", "1", "Cookie", "c=1", "Set-Cookie", "s=1", "x-a", "2", "X-B", "3"];
+  for (let n = 2; n <= raw.length; n += 2) {
+    const part = raw.slice(0, n);
+    const h = HeaderMap.fromRawHeaders(part);
+    const pairs = Array.from({ length: n / 2 }, (_, i) => [part[2 * i]!, part[2 * i + 1]!] as [string, string]);
+    const web = new Headers(pairs);
+    assert.deepEqual([...h], [...web], `fromRawHeaders of ${n / 2} fields`);
+    assert.deepEqual(h.getSetCookie(), web.getSetCookie());
+    const parsed = HeaderMap.fromParsed(pairs.map(([k, v]) => [k.toLowerCase(), v] as [string, string]));
+    assert.deepEqual([...parsed], [...web], `fromParsed of ${n / 2} fields`);
+    assert.deepEqual(parsed.getSetCookie(), web.getSetCookie());
+  }
+  assert.equal(HeaderMap.fromParsed([["x-a", "1"], ["x-b", "2"], ["x-a", "3"]]).get("x-a"), "1, 3");
+  assert.equal(HeaderMap.fromRawHeaders(["x-a", "1", "X-B", "2", "X-A", "3"]).get("x-a"), "1, 3");
+});
+
 test("changes after a read are seen by the next iteration", () => {
   const h = HeaderMap.fromRawHeaders(["B", "2", "A", "1"]);
   assert.deepEqual([...h.keys()], ["a", "b"]);

@@ -78,7 +78,15 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    */
   static fromRawHeaders(raw: readonly string[]): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
+    const map = h.#map;
+    // Names mostly come once each: every field is set without being looked up first. A map
+    // left with fewer names than fields (a name came twice) or holding `Set-Cookie` is made
+    // again field by field, combining as below.
+    for (let i = 0; i < raw.length; i += 2) map.set(raw[i]!.toLowerCase(), raw[i + 1]!);
+    if (map.size * 2 !== raw.length || map.has("set-cookie")) {
+      map.clear();
+      for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
+    }
     return h;
   }
 
@@ -88,9 +96,15 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    * below 0x20 but HTAB), the same characters Node's `writeHead` refuses, so every value it hands
    * over can be written back. `sendOnce`'s tests check that refusal against a raw socket.
    */
-  static fromParsed(entries: Iterable<readonly [string, string]>): HeaderMap {
+  static fromParsed(entries: ReadonlyArray<readonly [string, string]>): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    for (const [name, value] of entries) h.#add(name, value);
+    const map = h.#map;
+    // As in fromRawHeaders: set once each, made again field by field when a name came twice.
+    for (let i = 0; i < entries.length; i++) map.set(entries[i]![0], entries[i]![1]);
+    if (map.size !== entries.length || map.has("set-cookie")) {
+      map.clear();
+      for (const [name, value] of entries) h.#add(name, value);
+    }
     return h;
   }
 
