@@ -91,6 +91,42 @@ test("fields taken whole combine repeated names and keep cookies apart, whatever
   assert.equal(HeaderMap.fromRawHeaders(["x-a", "1", "X-B", "2", "X-A", "3"]).get("x-a"), "1, 3");
 });
 
+test("any series of changes reads as web Headers would, with few fields and with many", () => {
+  let x = 7;
+  const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (const names of [4, 60]) {
+    const pool = Array.from({ length: names }, (_, i) => (i === 0 ? "Set-Cookie" : `X-Field-${i}`));
+    const raw: string[] = [];
+    for (let i = 0; i < names; i++) raw.push(pool[Math.floor(random() * names)]!, `v${i}`);
+    const h = HeaderMap.fromRawHeaders(raw);
+    const web = new Headers();
+    for (let i = 0; i < raw.length; i += 2) web.append(raw[i]!, raw[i + 1]!);
+    for (let step = 0; step < 400; step++) {
+      const name = pool[Math.floor(random() * names)]!;
+      const spelled = random() < 0.5 ? name.toLowerCase() : name;
+      const op = random();
+      if (op < 0.3) {
+        h.append(spelled, `a${step}`);
+        web.append(spelled, `a${step}`);
+      } else if (op < 0.55) {
+        h.set(spelled, `s${step}`);
+        web.set(spelled, `s${step}`);
+      } else if (op < 0.7) {
+        h.delete(spelled);
+        web.delete(spelled);
+      }
+      assert.equal(h.get(spelled), web.get(spelled), `get ${spelled} at step ${step}`);
+      assert.equal(h.has(spelled), web.has(spelled), `has ${spelled} at step ${step}`);
+      if (step % 20 === 0) {
+        assert.deepEqual([...h], [...web], `fields at step ${step}`);
+        const node = h.toNodeHeaders();
+        assert.equal(h.fieldCount, Object.keys(node).length - (node["set-cookie"] ? 1 : 0));
+        for (let i = 0; i < h.fieldCount; i++) assert.equal(h.valueAt(i), web.get(h.nameAt(i)), `field ${i} at step ${step}`);
+      }
+    }
+  }
+});
+
 test("changes after a read are seen by the next iteration", () => {
   const h = HeaderMap.fromRawHeaders(["B", "2", "A", "1"]);
   assert.deepEqual([...h.keys()], ["a", "b"]);

@@ -17,6 +17,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\0\r\n]|[^\0-\xff]/;
 const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 const TRUSTED = Symbol("tollgate.trustedHeaders");
+/** Names a {@link HeaderMap} holds before it keeps a map of them instead of scanning. */
+const INDEX_FROM = 24;
 
 /**
  * Names that passed {@link checkName}: the same few names are looked up and set on every request
@@ -55,7 +57,16 @@ function HeadersBase(): void {}
 HeadersBase.prototype = Headers.prototype;
 
 export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
-  #map = new Map<string, string>();
+  /**
+   * The fields, one entry per lower-case name (repeated names combined), in insertion order:
+   * two parallel arrays, searched from the front. A request or answer has a dozen fields or so;
+   * a scan of that many names costs less than a `Map`'s hashing of each fresh name and the
+   * growth of its table, and a map (`#index`) is kept only once there are more than
+   * {@link INDEX_FROM} names.
+   */
+  #names: string[] = [];
+  #values: string[] = [];
+  #index: Map<string, number> | undefined;
   #cookies: string[] | undefined;
   #sorted: Array<[string, string]> | undefined;
 
@@ -78,15 +89,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    */
   static fromRawHeaders(raw: readonly string[]): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    const map = h.#map;
-    // Names mostly come once each: every field is set without being looked up first. A map
-    // left with fewer names than fields (a name came twice) or holding `Set-Cookie` is made
-    // again field by field, combining as below.
-    for (let i = 0; i < raw.length; i += 2) map.set(raw[i]!.toLowerCase(), raw[i + 1]!);
-    if (map.size * 2 !== raw.length || map.has("set-cookie")) {
-      map.clear();
-      for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
-    }
+    for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
     return h;
   }
 
@@ -98,24 +101,41 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    */
   static fromParsed(entries: ReadonlyArray<readonly [string, string]>): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    const map = h.#map;
-    // As in fromRawHeaders: set once each, made again field by field when a name came twice.
-    for (let i = 0; i < entries.length; i++) map.set(entries[i]![0], entries[i]![1]);
-    if (map.size !== entries.length || map.has("set-cookie")) {
-      map.clear();
-      for (const [name, value] of entries) h.#add(name, value);
-    }
+    for (let i = 0; i < entries.length; i++) h.#add(entries[i]![0], entries[i]![1]);
     return h;
   }
 
+  /** Where the lower-case `name` is held; -1 if it is not. */
+  #find(name: string): number {
+    const names = this.#names;
+    if (names.length > INDEX_FROM) {
+      let index = this.#index;
+      if (index === undefined) {
+        index = this.#index = new Map();
+        for (let i = 0; i < names.length; i++) index.set(names[i]!, i);
+      }
+      return index.get(name) ?? -1;
+    }
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return i;
+    return -1;
+  }
+
+  /** Adds a field (lower-case name, value as it is), combining it with one of the same name. */
   #add(name: string, value: string): void {
     this.#sorted = undefined;
     if (name === "set-cookie") {
       (this.#cookies ??= []).push(value);
       return;
     }
-    const prev = this.#map.get(name);
-    this.#map.set(name, prev === undefined ? value : `${prev}, ${value}`);
+    const at = this.#find(name);
+    if (at >= 0) this.#values[at] = `${this.#values[at]!}, ${value}`;
+    else this.#push(name, value);
+  }
+
+  #push(name: string, value: string): void {
+    this.#index?.set(name, this.#names.length);
+    this.#names.push(name);
+    this.#values.push(value);
   }
 
   override append(name: string, value: string): void {
@@ -126,33 +146,45 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     const key = checkName(String(name));
     const v = checkValue(name, value);
     this.#sorted = undefined;
-    if (key === "set-cookie") this.#cookies = [v];
-    else this.#map.set(key, v);
+    if (key === "set-cookie") {
+      this.#cookies = [v];
+      return;
+    }
+    const at = this.#find(key);
+    if (at >= 0) this.#values[at] = v;
+    else this.#push(key, v);
   }
 
   override delete(name: string): void {
     const key = checkName(String(name));
     this.#sorted = undefined;
-    if (key === "set-cookie") this.#cookies = undefined;
-    else this.#map.delete(key);
+    if (key === "set-cookie") {
+      this.#cookies = undefined;
+      return;
+    }
+    const at = this.#find(key);
+    if (at < 0) return;
+    this.#names.splice(at, 1);
+    this.#values.splice(at, 1);
+    this.#index = undefined;
   }
 
   override get(name: string): string | null {
     // A name already held is a valid lower-case one: found without checking it again.
-    const held = this.#map.get(name);
-    if (held !== undefined) return held;
+    const held = this.#find(name);
+    if (held >= 0) return this.#values[held]!;
     const key = checkName(String(name));
     // A lower-case name was looked up already.
-    const v = key === name ? undefined : this.#map.get(key);
-    if (v !== undefined) return v;
+    const at = key === name ? -1 : this.#find(key);
+    if (at >= 0) return this.#values[at]!;
     if (key === "set-cookie" && this.#cookies?.length) return this.#cookies.join(", ");
     return null;
   }
 
   override has(name: string): boolean {
-    if (this.#map.has(name)) return true;
+    if (this.#find(name) >= 0) return true;
     const key = checkName(String(name));
-    return (key !== name && this.#map.has(key)) || (key === "set-cookie" && !!this.#cookies?.length);
+    return (key !== name && this.#find(key) >= 0) || (key === "set-cookie" && !!this.#cookies?.length);
   }
 
   override getSetCookie(): string[] {
@@ -162,14 +194,10 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   /** Name/value pairs in the standard's order: sorted by name, each `Set-Cookie` on its own. */
   #entries(): Array<[string, string]> {
     if (this.#sorted) return this.#sorted;
-    const names = [...this.#map.keys()];
-    if (this.#cookies?.length) names.push("set-cookie");
-    names.sort();
-    const out: Array<[string, string]> = [];
-    for (const name of names) {
-      if (name === "set-cookie") for (const c of this.#cookies!) out.push([name, c]);
-      else out.push([name, this.#map.get(name)!]);
-    }
+    const out: Array<[string, string]> = this.#names.map((n, i) => [n, this.#values[i]!]);
+    if (this.#cookies) for (const c of this.#cookies) out.push(["set-cookie", c]);
+    // Names are unique but for `set-cookie`, whose values keep their order (the sort is stable).
+    out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return (this.#sorted = out);
   }
 
@@ -193,24 +221,37 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     return this.entries();
   }
 
+  /** How many fields {@link nameAt} and {@link valueAt} reach (`Set-Cookie` not among them). */
+  get fieldCount(): number {
+    return this.#names.length;
+  }
+
+  /** The lower-case name of the `i`-th field, in insertion order (repeated names combined). */
+  nameAt(i: number): string {
+    return this.#names[i]!;
+  }
+
+  /** The value of the `i`-th field. */
+  valueAt(i: number): string {
+    return this.#values[i]!;
+  }
+
   /**
    * Every field in insertion order, unsorted (cheaper than the standard iteration; for copying
    * onto another hop). `Set-Cookie` values come last, one pair each.
    */
-  fields(): IterableIterator<[string, string]> {
-    if (!this.#cookies?.length) return this.#map.entries();
-    return this.#fieldsWithCookies();
-  }
-
-  *#fieldsWithCookies(): IterableIterator<[string, string]> {
-    yield* this.#map;
-    for (const c of this.#cookies!) yield ["set-cookie", c];
+  fields(): Array<[string, string]> {
+    const out: Array<[string, string]> = this.#names.map((n, i) => [n, this.#values[i]!]);
+    if (this.#cookies) for (const c of this.#cookies) out.push(["set-cookie", c]);
+    return out;
   }
 
   /** The fields as Node's `writeHead` takes them (`Set-Cookie` as a list). */
   toNodeHeaders(): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
-    for (const [k, v] of this.#map) out[k] = v;
+    const names = this.#names;
+    const values = this.#values;
+    for (let i = 0; i < names.length; i++) out[names[i]!] = values[i]!;
     if (this.#cookies?.length) out["set-cookie"] = [...this.#cookies];
     return out;
   }

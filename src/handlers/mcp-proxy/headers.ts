@@ -83,10 +83,10 @@ export function upstreamRequestHeaders(
   const out: Record<string, string> = {};
   const listed = connectionTokens(inbound.get("connection"));
   const consumed = credentials?.size ? credentials : undefined;
-  for (const [name, value] of inbound instanceof HeaderMap ? inbound.fields() : inbound) {
-    if (isDroppedRequestHeader(name) || listed?.has(name) || consumed?.has(name)) continue;
-    out[name] = value;
-  }
+  if (inbound instanceof HeaderMap) {
+    for (let i = 0; i < inbound.fieldCount; i++) forward(out, inbound.nameAt(i), inbound.valueAt(i), listed, consumed);
+    for (const c of inbound.getSetCookie()) forward(out, "set-cookie", c, listed, consumed);
+  } else for (const [name, value] of inbound) forward(out, name, value, listed, consumed);
   const xff = inbound.get("x-forwarded-for");
   if (fwd.remoteAddress) out["x-forwarded-for"] = xff ? `${xff}, ${fwd.remoteAddress}` : fwd.remoteAddress;
   else if (xff) out["x-forwarded-for"] = xff;
@@ -95,6 +95,12 @@ export function upstreamRequestHeaders(
   out["x-request-id"] = requestId;
   for (const name in upstream) out[name.toLowerCase()] = upstream[name]!;
   return out;
+}
+
+/** Copies one inbound field onto the upstream's, unless it stays on this hop. */
+function forward(out: Record<string, string>, name: string, value: string, listed: Set<string> | undefined, consumed: ReadonlySet<string> | undefined): void {
+  if (isDroppedRequestHeader(name) || listed?.has(name) || consumed?.has(name)) return;
+  out[name] = value;
 }
 
 /** Removes the credentials a policy added (before following a redirect to another origin). */
