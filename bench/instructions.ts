@@ -25,6 +25,12 @@
  *
  * Needs `valgrind` (Debian: `valgrind`). `--node BIN` runs the proxies on another Node binary
  * with the `memory:` store (their default here too); the upstream stays on this one.
+ *
+ * `--top N` also lists, for every count, the N functions that ran the most instructions of
+ * their own per request, V8's compiled functions named from its map of compiled code (Node's
+ * `--perf-basic-prof`, which the proxies then run with: counts taken with `--top` are not
+ * compared with counts taken without). An optimized function's own count includes what it
+ * inlined.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -36,7 +42,7 @@ import { quantile } from "./report.js";
 import { checkoutWorktree, freePort, GATEWAY_NODE_FLAGS, repoRoot, startBenchFixture, type BenchFixture } from "./targets.js";
 
 const args = process.argv.slice(2);
-const VALUE_OPTIONS = new Set(["--rounds", "--node", "--requests", "--warm"]);
+const VALUE_OPTIONS = new Set(["--rounds", "--node", "--requests", "--warm", "--top"]);
 const option = (name: string): string | undefined => {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : undefined;
@@ -46,6 +52,9 @@ const ROUNDS = Number(option("--rounds") ?? 3);
 const NODE_BIN = path.resolve(option("--node") ?? process.execPath);
 const REQUESTS = Number(option("--requests") ?? 3000);
 const WARM = Number(option("--warm") ?? 12000);
+const TOP = Number(option("--top") ?? 0);
+/** Node's options for a proxy: a map of its compiled code when functions are listed. */
+const PROFILE_FLAGS = TOP > 0 ? ["--perf-basic-prof"] : [];
 const CONNECTIONS = 8;
 /** Longest a proxy may take to start under Valgrind. */
 const START_MS = 300_000;
@@ -59,7 +68,7 @@ interface Target {
 
 const gateway = (name: string, root: string): Target => ({
   name,
-  command: (f, port) => [NODE_BIN, ...GATEWAY_NODE_FLAGS, path.join(root, "bin", "tollgate.js"), "start", "--project", f.projectDir, "--port", String(port), "--host", "127.0.0.1"],
+  command: (f, port) => [NODE_BIN, ...PROFILE_FLAGS, ...GATEWAY_NODE_FLAGS, path.join(root, "bin", "tollgate.js"), "start", "--project", f.projectDir, "--port", String(port), "--host", "127.0.0.1"],
   counts: [],
 });
 
@@ -130,17 +139,63 @@ async function measure(t: Target, f: BenchFixture, tmp: string): Promise<number>
     execFileSync("callgrind_control", ["-i", "off", pid], { stdio: "ignore" });
     execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" });
     // The dump is written to `<file>.<n>`: the sum of its threads' totals.
+    const dumps = () => fs.readdirSync(tmp).filter((n) => n.startsWith("callgrind.out."));
     const total = await waitFor(proc, out, () => {
-      const dumps = fs.readdirSync(tmp).filter((n) => n.startsWith("callgrind.out."));
-      const sums = dumps.map((n) => [...fs.readFileSync(path.join(tmp, n), "utf8").matchAll(/^totals: (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0));
+      const sums = dumps().map((n) => [...fs.readFileSync(path.join(tmp, n), "utf8").matchAll(/^totals: (\d+)$/gm)].reduce((s, m) => s + Number(m[1]), 0));
       return sums.length > 0 && sums.every((s) => s > 0) ? sums.reduce((a, b) => a + b, 0) : undefined;
     });
+    if (TOP > 0) printTop(t.name, dumps().map((n) => path.join(tmp, n)), `/tmp/perf-${pid}.map`);
     return total / REQUESTS;
   } finally {
     agent.destroy();
     proc.kill("SIGKILL");
     for (const n of fs.readdirSync(tmp)) if (n.startsWith("callgrind.out")) fs.rmSync(path.join(tmp, n), { force: true });
+    if (proc.pid !== undefined) fs.rmSync(`/tmp/perf-${proc.pid}.map`, { force: true });
   }
+}
+
+/**
+ * Prints the {@link TOP} functions with the most instructions of their own per request, from
+ * callgrind's dumps (names compressed as `fn=(id) name` on first use) and V8's map of compiled
+ * code (`start size name` per line; an address reused by later code takes the later name).
+ */
+function printTop(name: string, files: string[], mapFile: string): void {
+  const code: Array<[number, number, string]> = [];
+  if (fs.existsSync(mapFile)) {
+    for (const line of fs.readFileSync(mapFile, "utf8").split("\n")) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m) code.push([parseInt(m[1]!, 16), parseInt(m[2]!, 16), m[3]!]);
+    }
+  }
+  const named = (fn: string): string => {
+    const hex = /^0x([0-9a-f]+)$/.exec(fn);
+    if (!hex) return fn;
+    const at = parseInt(hex[1]!, 16);
+    for (let i = code.length - 1; i >= 0; i--) if (at >= code[i]![0] && at < code[i]![0] + code[i]![1]) return code[i]![2];
+    return fn;
+  };
+  const self = new Map<string, number>();
+  for (const file of files) {
+    const names = new Map<string, string>();
+    let fn = "?";
+    let inclusive = false;
+    for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+      const def = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+      if (def) {
+        if (def[2] !== undefined) names.set(def[1]!, def[2]);
+        if (line.startsWith("fn=")) fn = named(names.get(def[1]!) ?? `fn ${def[1]}`);
+        continue;
+      }
+      if (line.startsWith("calls=")) inclusive = true;
+      else if (/^[0-9+*-]/.test(line)) {
+        // The line after `calls=` is the call's cost, the callee's included: not this function's own.
+        if (!inclusive) self.set(fn, (self.get(fn) ?? 0) + Number(line.trim().split(/\s+/)[1] ?? 0));
+        inclusive = false;
+      }
+    }
+  }
+  console.log(`  ${name}: the ${TOP} functions with the most instructions of their own, per request`);
+  for (const [fn, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`    ${String(Math.round(n / REQUESTS)).padStart(7)}  ${fn.slice(0, 140)}`);
 }
 
 async function main(): Promise<void> {
@@ -154,7 +209,7 @@ async function main(): Promise<void> {
   const targets: Target[] = [
     {
       name: "bare node",
-      command: (f) => [NODE_BIN, "--import", "tsx", path.join(repoRoot, "bench", "bare-proxy.ts"), `http://127.0.0.1:${f.upstream.port}`, "1"],
+      command: (f) => [NODE_BIN, ...PROFILE_FLAGS, "--import", "tsx", path.join(repoRoot, "bench", "bare-proxy.ts"), `http://127.0.0.1:${f.upstream.port}`, "1"],
       counts: [],
     },
     gateway("gateway (working tree)", repoRoot),
