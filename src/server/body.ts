@@ -78,7 +78,13 @@ export class NodeRequestBody implements LazyBody {
   ) {}
 
   read(): Promise<Uint8Array> {
-    return (this.#promise ??= this.#read());
+    // A body taken whole gets its promise only now, when someone asks for one: resolving a
+    // promise with an object looks up a `then` on it, through every prototype of a Buffer.
+    if (this.#promise === undefined) {
+      const bytes = this.bytes;
+      this.#promise = bytes !== undefined ? Promise.resolve(bytes) : (this.#read() ?? Promise.resolve(this.bytes!));
+    }
+    return this.#promise;
   }
 
   /**
@@ -92,7 +98,7 @@ export class NodeRequestBody implements LazyBody {
 
   /** True once reading started (the body was asked for). */
   get started(): boolean {
-    return this.#promise !== undefined;
+    return this.#promise !== undefined || this.bytes !== undefined;
   }
 
   /** @internal {@link #read} again, a microtask later. */
@@ -100,7 +106,7 @@ export class NodeRequestBody implements LazyBody {
     const read = this.#read();
     // The bytes themselves when they were taken now: a promise here would cost the caller two
     // more microtasks to adopt.
-    return this.bytes ?? read;
+    return this.bytes ?? read!;
   }
 
   /** Gives the buffered bytes back to the budget (the pipeline is done with them). Idempotent. */
@@ -118,7 +124,8 @@ export class NodeRequestBody implements LazyBody {
     return true;
   }
 
-  #read(): Promise<Uint8Array> {
+  /** Reads the body: a promise of it, or undefined when it was taken whole now (in `bytes`). */
+  #read(): Promise<Uint8Array> | undefined {
     const { req, res, limits } = this;
     const limit = limits.maxBodyBytes;
     const declared = declaredLength(req);
@@ -132,7 +139,7 @@ export class NodeRequestBody implements LazyBody {
     const whole = arrived(req, declared);
     if (!this.#deferred && !whole) {
       this.#deferred = true;
-      return Promise.resolve(this).then(readAgain);
+      return SETTLED.then(() => this.readAgain());
     }
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
     this.#declared = declared;
@@ -165,8 +172,8 @@ export class NodeRequestBody implements LazyBody {
     return undefined;
   }
 
-  /** The whole body from the stream's buffer (the request is complete). */
-  #take(): Promise<Uint8Array> {
+  /** The whole body from the stream's buffer (the request is complete); undefined once it is in `bytes`. */
+  #take(): Promise<Uint8Array> | undefined {
     const req = this.req;
     const refused = this.#admit(req.readableLength);
     if (refused) return this.#fail(refused);
@@ -177,7 +184,7 @@ export class NodeRequestBody implements LazyBody {
     // consumed (and `end` emitted) when it comes, as for a body read to the end.
     if (!req.complete) req.resume();
     this.bytes = bytes;
-    return Promise.resolve(bytes);
+    return undefined;
   }
 
   /** @internal One piece of the body arrived. */
@@ -242,10 +249,12 @@ export function arrived(req: http.IncomingMessage, declared = declaredLength(req
   return req.complete || (declared >= 0 && req.readableLength === declared);
 }
 
-// Shared by every body: no closure per request.
-function readAgain(body: NodeRequestBody): Uint8Array | Promise<Uint8Array> {
-  return body.readAgain();
-}
+/**
+ * A promise fulfilled with no value: `then` on it waits one microtask. (`Promise.resolve(body)`
+ * would look up a `then` on the body and all its prototypes first, which costs more than the
+ * closure a callback needs.)
+ */
+const SETTLED = Promise.resolve();
 
 const READER = Symbol("tollgate.bodyReader");
 type Reading = http.IncomingMessage & { [READER]: NodeRequestBody };
