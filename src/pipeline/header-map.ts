@@ -19,8 +19,6 @@ const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 const TRUSTED = Symbol("tollgate.trustedHeaders");
 /** Names a {@link HeaderMap} holds before it keeps a map of them instead of scanning. */
 const INDEX_FROM = 24;
-/** Room for fields a {@link HeaderMap} is made with. */
-const INITIAL_FIELDS = 16;
 
 /**
  * Names that passed {@link checkName}: the same few names are looked up and set on every request
@@ -66,10 +64,8 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    * growth of its table, and a map (`#index`) is kept only once there are more than
    * {@link INDEX_FROM} names.
    */
-  #names: string[] = new Array<string>(INITIAL_FIELDS);
-  #values: string[] = new Array<string>(INITIAL_FIELDS);
-  /** Fields held (the arrays are made with room for {@link INITIAL_FIELDS}, so most never grow). */
-  #count = 0;
+  #names: string[] = [];
+  #values: string[] = [];
   #index: Map<string, number> | undefined;
   #cookies: string[] | undefined;
   #sorted: Array<[string, string]> | undefined;
@@ -112,16 +108,15 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   /** Where the lower-case `name` is held; -1 if it is not. */
   #find(name: string): number {
     const names = this.#names;
-    const count = this.#count;
-    if (count > INDEX_FROM) {
+    if (names.length > INDEX_FROM) {
       let index = this.#index;
       if (index === undefined) {
         index = this.#index = new Map();
-        for (let i = 0; i < count; i++) index.set(names[i]!, i);
+        for (let i = 0; i < names.length; i++) index.set(names[i]!, i);
       }
       return index.get(name) ?? -1;
     }
-    for (let i = 0; i < count; i++) if (names[i] === name) return i;
+    for (let i = 0; i < names.length; i++) if (names[i] === name) return i;
     return -1;
   }
 
@@ -138,10 +133,9 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   }
 
   #push(name: string, value: string): void {
-    const at = this.#count++;
-    this.#index?.set(name, at);
-    this.#names[at] = name;
-    this.#values[at] = value;
+    this.#index?.set(name, this.#names.length);
+    this.#names.push(name);
+    this.#values.push(value);
   }
 
   override append(name: string, value: string): void {
@@ -172,7 +166,6 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     if (at < 0) return;
     this.#names.splice(at, 1);
     this.#values.splice(at, 1);
-    this.#count--;
     this.#index = undefined;
   }
 
@@ -201,7 +194,8 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   /** Name/value pairs in the standard's order: sorted by name, each `Set-Cookie` on its own. */
   #entries(): Array<[string, string]> {
     if (this.#sorted) return this.#sorted;
-    const out = this.fields();
+    const out: Array<[string, string]> = this.#names.map((n, i) => [n, this.#values[i]!]);
+    if (this.#cookies) for (const c of this.#cookies) out.push(["set-cookie", c]);
     // Names are unique but for `set-cookie`, whose values keep their order (the sort is stable).
     out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return (this.#sorted = out);
@@ -229,7 +223,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
 
   /** How many fields {@link nameAt} and {@link valueAt} reach (`Set-Cookie` not among them). */
   get fieldCount(): number {
-    return this.#count;
+    return this.#names.length;
   }
 
   /** The lower-case name of the `i`-th field, in insertion order (repeated names combined). */
@@ -247,8 +241,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    * onto another hop). `Set-Cookie` values come last, one pair each.
    */
   fields(): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
-    for (let i = 0; i < this.#count; i++) out.push([this.#names[i]!, this.#values[i]!]);
+    const out: Array<[string, string]> = this.#names.map((n, i) => [n, this.#values[i]!]);
     if (this.#cookies) for (const c of this.#cookies) out.push(["set-cookie", c]);
     return out;
   }
@@ -258,7 +251,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     const out: Record<string, string | string[]> = {};
     const names = this.#names;
     const values = this.#values;
-    for (let i = 0; i < this.#count; i++) out[names[i]!] = values[i]!;
+    for (let i = 0; i < names.length; i++) out[names[i]!] = values[i]!;
     if (this.#cookies?.length) out["set-cookie"] = [...this.#cookies];
     return out;
   }

@@ -78,13 +78,7 @@ export class NodeRequestBody implements LazyBody {
   ) {}
 
   read(): Promise<Uint8Array> {
-    // A body taken whole gets its promise only now, when someone asks for one: resolving a
-    // promise with an object looks up a `then` on it, through every prototype of a Buffer.
-    if (this.#promise === undefined) {
-      const bytes = this.bytes;
-      this.#promise = bytes !== undefined ? Promise.resolve(bytes) : (this.#read() ?? Promise.resolve(this.bytes!));
-    }
-    return this.#promise;
+    return (this.#promise ??= this.#read());
   }
 
   /**
@@ -98,7 +92,7 @@ export class NodeRequestBody implements LazyBody {
 
   /** True once reading started (the body was asked for). */
   get started(): boolean {
-    return this.#promise !== undefined || this.bytes !== undefined;
+    return this.#promise !== undefined;
   }
 
   /** @internal {@link #read} again, a microtask later. */
@@ -106,7 +100,7 @@ export class NodeRequestBody implements LazyBody {
     const read = this.#read();
     // The bytes themselves when they were taken now: a promise here would cost the caller two
     // more microtasks to adopt.
-    return this.bytes ?? read!;
+    return this.bytes ?? read;
   }
 
   /** Gives the buffered bytes back to the budget (the pipeline is done with them). Idempotent. */
@@ -124,8 +118,7 @@ export class NodeRequestBody implements LazyBody {
     return true;
   }
 
-  /** Reads the body: a promise of it, or undefined when it was taken whole now (in `bytes`). */
-  #read(): Promise<Uint8Array> | undefined {
+  #read(): Promise<Uint8Array> {
     const { req, res, limits } = this;
     const limit = limits.maxBodyBytes;
     const declared = declaredLength(req);
@@ -139,7 +132,7 @@ export class NodeRequestBody implements LazyBody {
     const whole = arrived(req, declared);
     if (!this.#deferred && !whole) {
       this.#deferred = true;
-      return SETTLED.then(() => this.readAgain());
+      return Promise.resolve(this).then(readAgain);
     }
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
     this.#declared = declared;
@@ -172,8 +165,8 @@ export class NodeRequestBody implements LazyBody {
     return undefined;
   }
 
-  /** The whole body from the stream's buffer (the request is complete); undefined once it is in `bytes`. */
-  #take(): Promise<Uint8Array> | undefined {
+  /** The whole body from the stream's buffer (the request is complete). */
+  #take(): Promise<Uint8Array> {
     const req = this.req;
     const refused = this.#admit(req.readableLength);
     if (refused) return this.#fail(refused);
@@ -184,7 +177,7 @@ export class NodeRequestBody implements LazyBody {
     // consumed (and `end` emitted) when it comes, as for a body read to the end.
     if (!req.complete) req.resume();
     this.bytes = bytes;
-    return undefined;
+    return Promise.resolve(bytes);
   }
 
   /** @internal One piece of the body arrived. */
@@ -249,12 +242,10 @@ export function arrived(req: http.IncomingMessage, declared = declaredLength(req
   return req.complete || (declared >= 0 && req.readableLength === declared);
 }
 
-/**
- * A promise fulfilled with no value: `then` on it waits one microtask. (`Promise.resolve(body)`
- * would look up a `then` on the body and all its prototypes first, which costs more than the
- * closure a callback needs.)
- */
-const SETTLED = Promise.resolve();
+// Shared by every body: no closure per request.
+function readAgain(body: NodeRequestBody): Uint8Array | Promise<Uint8Array> {
+  return body.readAgain();
+}
 
 const READER = Symbol("tollgate.bodyReader");
 type Reading = http.IncomingMessage & { [READER]: NodeRequestBody };
