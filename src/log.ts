@@ -181,6 +181,12 @@ export function isoTimestamp(): string {
   return isoTimestampAt(Date.now());
 }
 
+/** `,"time":"` and the ISO time of a whole second up to its milliseconds (`…T00:03:15.`). */
+function timePrefixOf(second: number): string {
+  const iso = new Date(second).toISOString();
+  return `,"time":"${iso.slice(0, iso.length - 4)}`;
+}
+
 /** {@link isoTimestamp} of another moment (ms since the epoch), for a line written after the fact. */
 export function isoTimestampAt(epochMs: number): string {
   const now = Math.floor(epochMs);
@@ -190,8 +196,7 @@ export function isoTimestampAt(epochMs: number): string {
     const second = now - ms;
     if (second !== lastSecond) {
       lastSecond = second;
-      const iso = new Date(second).toISOString();
-      secondPrefix = `,"time":"${iso.slice(0, iso.length - 4)}`;
+      secondPrefix = timePrefixOf(second);
     }
     lastTime = `${secondPrefix}${MS_DIGITS[ms]}Z"`;
   }
@@ -450,9 +455,8 @@ class ShapeWay {
  */
 export class FlatShape<T> {
   readonly keys: readonly string[];
-  /** `,"key":` of each key, and whether its value is censored. */
-  private readonly prefixes: string[];
-  private readonly redacted: boolean[];
+  /** How each key is written (`,"key":`, and whether its value is censored), and its bytes' length. */
+  private readonly flatKeys: FlatKey[];
   private readonly prefixBytes: number[];
   private readonly read: (obj: T, out: Values) => void;
   private readonly selectBy: number;
@@ -466,9 +470,8 @@ export class FlatShape<T> {
     this.keys = keys;
     this.read = read;
     this.selectBy = Math.max(0, Math.min(selectBy, keys.length));
-    this.prefixes = keys.map((k) => flatKey(k).prefix);
-    this.redacted = keys.map((k) => REDACTED_NAMES.has(k));
-    this.prefixBytes = this.prefixes.map((p) => Buffer.byteLength(p, "utf8"));
+    this.flatKeys = keys.map(flatKey);
+    this.prefixBytes = this.flatKeys.map((k) => Buffer.byteLength(k.prefix, "utf8"));
     this.values = new Array<FlatValue>(keys.length).fill(undefined);
   }
 
@@ -538,17 +541,18 @@ export class FlatShape<T> {
       const v = last[i];
       const isSteady = met[i]! >= need[i]!;
       steady[i] = isSteady ? 1 : 0;
+      const k = this.flatKeys[i]!;
       if (isSteady) {
         if (v === undefined) continue;
-        const json = this.redacted[i] ? REDACTED_JSON : flatValue(flatKey(this.keys[i]!), v);
+        const json = flatValue(k, v);
         if (json == null) {
           way.stale = true;
           return false;
         }
-        text += this.prefixes[i]! + json;
+        text += k.prefix + json;
         continue;
       }
-      text += this.prefixes[i]!;
+      text += k.prefix;
       runs.push(Buffer.from(text, "utf8"));
       fields.push(i);
       keyBytes.push(this.prefixBytes[i]!);
@@ -571,7 +575,7 @@ export class FlatShape<T> {
     const way = this.way!;
     const { runs, fields, keyBytes } = way;
     const values = this.values;
-    const redacted = this.redacted;
+    const flatKeys = this.flatKeys;
     for (let k = 0; k < fields.length; k++) {
       const run = runs[k]!;
       at = putBytes(buf, at, limit, run);
@@ -582,7 +586,7 @@ export class FlatShape<T> {
         at -= keyBytes[k]!;
         continue;
       }
-      at = redacted[i] ? putText(buf, at, limit, REDACTED_JSON) : putValue(buf, at, limit, v);
+      at = flatKeys[i]!.redacted ? putText(buf, at, limit, REDACTED_JSON) : putValue(buf, at, limit, v);
       if (at < 0) {
         // A value that is not a scalar: the line is written another way, and the plan made again.
         if (at === NOT_FLAT) way.stale = true;
@@ -610,8 +614,7 @@ function encodeShapedLine(buf: Buffer, at: number, limit: number): number {
   const ms = ((epochMs % 1000) + 1000) % 1000;
   const second = epochMs - ms;
   if (second !== headTimeSecond || head !== headTimeHead) {
-    const iso = new Date(second).toISOString();
-    headTimeBytes = Buffer.concat([head, Buffer.from(`,"time":"${iso.slice(0, iso.length - 4)}`, "utf8")]);
+    headTimeBytes = Buffer.concat([head, Buffer.from(timePrefixOf(second), "utf8")]);
     headTimeHead = head;
     headTimeSecond = second;
   }
@@ -738,11 +741,7 @@ function putField(buf: Buffer, at: number, limit: number, key: string, value: Fl
   const k = flatKey(key);
   at = putText(buf, at, limit, k.prefix);
   if (at < 0) return at;
-  if (k.redacted) return putText(buf, at, limit, REDACTED_JSON);
-  if (typeof value === "string") return putString(buf, at, limit, value);
-  if (typeof value === "number") return putNumber(buf, at, limit, value);
-  if (typeof value === "boolean") return putText(buf, at, limit, value ? "true" : "false");
-  return NOT_FLAT;
+  return k.redacted ? putText(buf, at, limit, REDACTED_JSON) : putValue(buf, at, limit, value);
 }
 
 /** A scalar value as JSON at `at`; -1 if it does not fit, -2 if it is not a scalar. */

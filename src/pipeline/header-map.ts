@@ -194,8 +194,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
   /** Name/value pairs in the standard's order: sorted by name, each `Set-Cookie` on its own. */
   #entries(): Array<[string, string]> {
     if (this.#sorted) return this.#sorted;
-    const out: Array<[string, string]> = this.#names.map((n, i) => [n, this.#values[i]!]);
-    if (this.#cookies) for (const c of this.#cookies) out.push(["set-cookie", c]);
+    const out = this.fields();
     // Names are unique but for `set-cookie`, whose values keep their order (the sort is stable).
     out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     return (this.#sorted = out);
