@@ -65,15 +65,30 @@ export async function throughputTool(): Promise<"wrk" | "autocannon"> {
   }
 }
 
-function luaString(s: string): string {
-  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+/**
+ * The request as it goes on the wire: `Host`, then the spec's fields in the order it lists them,
+ * then `Content-Length`. Written out whole because wrk's own `wrk.headers` is a Lua table, whose
+ * order LuaJIT draws afresh in every run: each run would then send its fields in another order,
+ * as no real client does (one client sends one order), and every new order gives Node's
+ * `req.headers` object a new hidden class, which sends the V8 code reading it through another
+ * round of deoptimisation and recompilation at the start of every run (measured in
+ * docs/performance.md, "Header order").
+ */
+export function rawRequest(spec: RequestSpec): string {
+  const url = new URL(spec.url);
+  const lines = [`${spec.method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+  for (const [k, v] of Object.entries(spec.headers)) lines.push(`${k}: ${v}`);
+  if (spec.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(spec.body)}`);
+  return `${lines.join("\r\n")}\r\n\r\n${spec.body ?? ""}`;
 }
 
-/** Writes the wrk Lua script for one request shape. */
+function luaString(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n").replace(/\r/g, "\\r")}"`;
+}
+
+/** Writes the wrk Lua script for one request shape: the same bytes for every request. */
 function wrkScript(dir: string, spec: RequestSpec): string {
-  const lines = [`wrk.method = ${luaString(spec.method)}`];
-  if (spec.body !== undefined) lines.push(`wrk.body = ${luaString(spec.body)}`);
-  for (const [k, v] of Object.entries(spec.headers)) lines.push(`wrk.headers[${luaString(k)}] = ${luaString(v)}`);
+  const lines = [`local raw = ${luaString(rawRequest(spec))}`, "request = function() return raw end"];
   const file = path.join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
   fs.writeFileSync(file, `${lines.join("\n")}\n`);
   return file;

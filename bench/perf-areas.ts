@@ -1,5 +1,5 @@
 /**
- * `npm run bench:perf -- [--against bare|audit-off] [--node BIN] [--rounds N] [--seconds S] [--top N]`: where the CPU time of
+ * `npm run bench:perf -- [--against bare|audit-off] [--node BIN] [--rounds N] [--seconds S] [--top N] [--area NAME]`: where the CPU time of
  * a flat-out `tools/call` goes, in the gateway (default configuration) and in the bare Node proxy,
  * in µs per request, sampled with Linux `perf` over every thread of each process.
  *
@@ -40,6 +40,8 @@ const SECONDS = Number(option("--seconds") ?? 4);
 const WARM_SECONDS = 10;
 const TOP = Number(option("--top") ?? 25);
 const AGAINST = option("--against") ?? "bare";
+/** `--area NAME`: also list that area's dearest symbols on each side (an area's name as the table prints it). */
+const AREA = option("--area");
 if (AGAINST !== "bare" && AGAINST !== "audit-off") throw new Error(`--against: "bare" or "audit-off", not "${AGAINST}"`);
 /** What the gateway is compared with, as the tables name it. */
 const BASE = AGAINST === "bare" ? "bare" : "no audit";
@@ -144,6 +146,8 @@ interface Target {
   /** µs per request by area, and by symbol (area-prefixed). */
   areas: Map<string, number>;
   symbols: Map<string, number>;
+  /** µs per request by symbol, within `--area` only. */
+  inArea: Map<string, number>;
 }
 
 const target = (child: Child, port: number): Target => ({
@@ -154,6 +158,7 @@ const target = (child: Child, port: number): Target => ({
   cpuUs: 0,
   areas: new Map(),
   symbols: new Map(),
+  inArea: new Map(),
 });
 
 const add = (m: Map<string, number>, key: string, v: number) => m.set(key, (m.get(key) ?? 0) + v);
@@ -219,6 +224,7 @@ async function main(): Promise<void> {
           // JIT names carry the compiler tier and, for tsx output, the column: keep function and file.
           const sym = row.dso.startsWith("[JIT]") ? row.sym.replace(/^JS:[*+^~]?'?/, "").replace(/file:\/\/|:\d+:\d+$/g, "").replace(`${repoRoot}/`, "") : row.sym;
           add(t.symbols, `${area.startsWith("JavaScript") ? "JS" : area.split(" ")[0]} ${sym}`, us);
+          if (area === AREA) add(t.inArea, sym, us);
         }
       }
     }
@@ -238,6 +244,12 @@ async function main(): Promise<void> {
     const keys = [...new Set([...base.symbols.keys(), ...gw.symbols.keys()])].sort((x, y) => Math.abs(diff(y)) - Math.abs(diff(x)));
     for (const k of keys.slice(0, TOP)) {
       console.log(`${fmt(base.symbols.get(k) ?? 0)}  ${fmt(gw.symbols.get(k) ?? 0)}  ${signed(diff(k), 2)}  ${k.slice(0, 110)}`);
+    }
+    if (AREA) {
+      for (const t of targets) {
+        console.log(`\nThe ${TOP} dearest symbols of "${AREA}" in ${t === gw ? "Tollgate" : BASE}, µs per request:`);
+        for (const [k, us] of [...t.inArea].sort((x, y) => y[1] - x[1]).slice(0, TOP)) console.log(`${fmt(us)}  ${k.slice(0, 120)}`);
+      }
     }
   } finally {
     for (const t of targets) {
