@@ -259,6 +259,8 @@ export async function createGateway(project: Project, given: GatewayServices): P
     let pathname = "-";
     /** An MCP request's observation writes its access line: the request's audit event. */
     let observed = false;
+    /** When the route's answer was ready, if its observation took the time already. */
+    let doneAt = 0;
     try {
       // The edge hands over a plain path (no query) without the URL being parsed; else parse it.
       let url: URL | undefined;
@@ -361,8 +363,10 @@ export async function createGateway(project: Project, given: GatewayServices): P
             }
             answer = errorToResponse(err, { mcp: b.route.mcp, requestId, rpcId: context.custom.rpcId as never });
           }
-          // Never throws; a failure is logged and the request keeps its access line.
-          void context[OBSERVATION]?.finish(answer, request);
+          // Never throws; a failure is logged and the request keeps its access line. Its time is
+          // the request's too: one clock read for both.
+          const obs = context[OBSERVATION];
+          if (obs !== undefined) void obs.finish(answer, request, (doneAt = performance.now()));
           response = cors ? applyCors(input, answer, cors) : answer;
         }
       }
@@ -377,7 +381,7 @@ export async function createGateway(project: Project, given: GatewayServices): P
         // immutable headers (e.g. a Response.redirect) — leave as is
       }
     }
-    const ms = performance.now() - started;
+    const ms = (doneAt || performance.now()) - started;
     // Only known methods become label values: any other word would add a time series per word.
     services.metrics?.record(routeName, KNOWN_METHODS.has(method) ? method : "other", response.status, ms / 1000);
     if (!observed) logAccess(services.log, { requestId, method, path: pathname, route: routeName, status: response.status, ms });

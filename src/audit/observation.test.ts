@@ -11,7 +11,7 @@ import { takeWatcher } from "../pipeline/node-body.js";
 import { OBSERVED_ANSWER, observedCall } from "../../test/helpers/observed-call.js";
 import { createLogger, writeFlat } from "../log.js";
 import { AuditEvents } from "./events.js";
-import { PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, REQUEST_EVENT_SHAPE, requestEvent, searchLarge } from "./observation.js";
+import { epochMs, PLAIN_SCAN_MAX_BYTES, plainSuccess, readSmall, REQUEST_EVENT_SHAPE, requestEvent, searchLarge } from "./observation.js";
 
 const ok = '{"result":{"content":[{"type":"text","text":"hello"}]},"jsonrpc":"2.0","id":1}';
 
@@ -165,4 +165,22 @@ test("a process that exits in the turn of a request still writes that request's 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("epochMs: a monotonic time as wall-clock ms, the clocks' offset read again once a time is more than a second from the last reading", (t) => {
+  const now = performance.now();
+  const first = epochMs(now);
+  assert.ok(Math.abs(first - Date.now()) < 50, `${first} is within 50 ms of ${Date.now()}`);
+  assert.ok(Math.abs(epochMs(now - 200) - (first - 200)) < 1e-6, "a time 200 ms earlier uses the same offset");
+  // The wall clock is set a minute ahead: times near the last reading keep the old offset...
+  const wall = Date.now;
+  t.mock.method(Date, "now", () => wall() + 60_000);
+  assert.ok(Math.abs(epochMs(now + 500) - (first + 500)) < 1e-6, "within a second of the reading, the old offset");
+  // ...and a time more than a second away reads the clocks again and shows the step.
+  const later = epochMs(now + 1500);
+  assert.ok(Math.abs(later - (first + 1500 + 60_000)) < 50, `${later} shows the wall clock's step`);
+  // The new offset then holds for times within a second of that reading, before it or after.
+  const offset = later - (now + 1500);
+  const read = performance.now();
+  for (const at of [read - 900, read + 900]) assert.ok(Math.abs(epochMs(at) - at - offset) < 1e-6, `${at}: the offset of the last reading`);
 });

@@ -42,12 +42,27 @@ const LISTS: ReadonlyMap<string, { kind: "tool" | "prompt"; field: string }> = n
   ["prompts/list", { kind: "prompt", field: "prompts" }],
 ] as const);
 const TRANSPORT = "streamable-http";
+/** Wall-clock ms less `performance.now()`, as last read, and the `performance.now()` it was read at. */
+let wallOffset = 0;
+let wallOffsetAt = -Infinity;
+/** Longest a wall-clock offset is used (ms of `performance.now()` since it was read). */
+const WALL_OFFSET_MS = 1000;
 /**
- * A `performance.now()` time as ms since the epoch, for an event written after the fact: the wall
- * clock now, less the time since (not `timeOrigin + at`, which drifts from the wall clock as a
- * long-running process's clock is adjusted, while other lines are stamped with the wall clock).
+ * A `performance.now()` time as ms since the epoch, for an event written after the fact: the
+ * time plus the wall clock's offset from the monotonic one. The offset is read again once a
+ * time asked about is more than {@link WALL_OFFSET_MS} from the last reading, so two clock reads
+ * serve the many lines of a second instead of two per line, and an adjusted wall clock shows
+ * within a second. Not `timeOrigin + at`: that drifts from the wall clock as a
+ * long-running process's clock is adjusted, while other lines are stamped with the wall clock.
  */
-const epochMs = (at: number) => Date.now() - (performance.now() - at);
+export function epochMs(at: number): number {
+  if (Math.abs(at - wallOffsetAt) > WALL_OFFSET_MS) {
+    const now = performance.now();
+    wallOffset = Date.now() - now;
+    wallOffsetAt = now;
+  }
+  return at + wallOffset;
+}
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const idKey = (id: JsonRpcId | undefined) => (typeof id === "string" ? `s${id}` : `n${String(id)}`);
 
@@ -528,10 +543,10 @@ export class McpObservation implements TapCallbacks {
    * upstream is looked at after the response is on its way, with other requests' (within 20 ms,
    * `queueObservation`); one the gateway made itself now. Returns a promise only when it must
    * wait for something (the request's messages not parsed yet, an answer the gateway made
-   * itself); failures are logged, never thrown.
+   * itself); failures are logged, never thrown. `headAt` is when the head was ready
+   * (`performance.now()`), now unless the caller has just read the clock.
    */
-  finish(response: Response, request: PipelineRequest): Promise<void> | undefined {
-    const headAt = performance.now();
+  finish(response: Response, request: PipelineRequest, headAt = performance.now()): Promise<void> | undefined {
     try {
       // Read before anything waits: the server starts sending the body right after this call.
       // A GET carries no JSON-RPC request, and its answer may be a long-lived stream the gateway holds.
