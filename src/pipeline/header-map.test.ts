@@ -91,6 +91,16 @@ test("fields taken whole combine repeated names and keep cookies apart, whatever
   assert.equal(HeaderMap.fromRawHeaders(["x-a", "1", "X-B", "2", "X-A", "3"]).get("x-a"), "1, 3");
 });
 
+test("common names in any spelling are read as web Headers reads them, repeated ones combined", () => {
+  const spellings = ["Content-Type", "content-type", "CONTENT-TYPE", "Content-type", "MCP-Session-Id", "Mcp-Session-Id", "mcp-session-id", "MCP-PROTOCOL-VERSION", "Last-Event-ID", "X-Forwarded-For", "x-FORWARDED-for", "TE", "Te", "Host"];
+  const raw = spellings.flatMap((name, i) => [name, `v${i}`]);
+  const h = HeaderMap.fromRawHeaders(raw);
+  const web = new Headers(spellings.map((name, i) => [name, `v${i}`] as [string, string]));
+  assert.deepEqual([...h], [...web]);
+  assert.equal(h.get("content-type"), "v0, v1, v2, v3");
+  assert.deepEqual(h.fields().map(([name]) => name), ["content-type", "mcp-session-id", "mcp-protocol-version", "last-event-id", "x-forwarded-for", "te", "host"]);
+});
+
 test("any series of changes reads as web Headers would, with few fields and with many", () => {
   let x = 7;
   const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);

@@ -11,6 +11,31 @@
  */
 import { inspect } from "node:util";
 
+/**
+ * Field names clients commonly send, lower-case, each also under the spellings it arrives in
+ * (`Content-Type`, `MCP-Protocol-Version` …): {@link HeaderMap.fromRawHeaders} takes a known
+ * name's lower-case form from here instead of lower-casing the arrived one. Besides the
+ * lower-casing saved, the name is then the one string every request shares: comparing it with
+ * another name, or using it as a property key (the upstream's header record), does not read its
+ * characters again.
+ */
+const KNOWN_NAMES = new Map<string, string>();
+for (const name of [
+  "host", "connection", "keep-alive", "content-type", "content-length", "transfer-encoding", "accept", "accept-encoding",
+  "accept-language", "authorization", "user-agent", "origin", "referer", "cookie", "cache-control", "pragma", "expect",
+  "te", "upgrade", "if-none-match", "if-modified-since", "last-event-id", "mcp-session-id", "mcp-protocol-version",
+  "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "traceparent",
+  "tracestate", "baggage", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-dest", "priority", "dnt",
+]) {
+  KNOWN_NAMES.set(name, name);
+  const title = name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
+  KNOWN_NAMES.set(title, name);
+  KNOWN_NAMES.set(name.toUpperCase(), name);
+}
+for (const [given, name] of [["MCP-Session-Id", "mcp-session-id"], ["MCP-Protocol-Version", "mcp-protocol-version"], ["Last-Event-ID", "last-event-id"], ["X-Request-ID", "x-request-id"], ["DNT", "dnt"], ["TE", "te"]] as const) {
+  KNOWN_NAMES.set(given, name);
+}
+
 /** RFC 9110 field-name (token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Not allowed in a field value (Fetch: NUL, CR, LF; ByteString: nothing above U+00FF). */
@@ -89,7 +114,10 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    */
   static fromRawHeaders(raw: readonly string[]): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    for (let i = 0; i < raw.length; i += 2) h.#add(raw[i]!.toLowerCase(), raw[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) {
+      const given = raw[i]!;
+      h.#add(KNOWN_NAMES.get(given) ?? given.toLowerCase(), raw[i + 1]!);
+    }
     return h;
   }
 
