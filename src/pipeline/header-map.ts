@@ -11,31 +11,6 @@
  */
 import { inspect } from "node:util";
 
-/**
- * Field names clients commonly send, lower-case, each also under the spellings it arrives in
- * (`Content-Type`, `MCP-Protocol-Version` …): {@link HeaderMap.fromRawHeaders} takes a known
- * name's lower-case form from here instead of lower-casing the arrived one. Besides the
- * lower-casing saved, the name is then the one string every request shares: comparing it with
- * another name, or using it as a property key (the upstream's header record), does not read its
- * characters again.
- */
-const KNOWN_NAMES = new Map<string, string>();
-for (const name of [
-  "host", "connection", "keep-alive", "content-type", "content-length", "transfer-encoding", "accept", "accept-encoding",
-  "accept-language", "authorization", "user-agent", "origin", "referer", "cookie", "cache-control", "pragma", "expect",
-  "te", "upgrade", "if-none-match", "if-modified-since", "last-event-id", "mcp-session-id", "mcp-protocol-version",
-  "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "traceparent",
-  "tracestate", "baggage", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-dest", "priority", "dnt",
-]) {
-  KNOWN_NAMES.set(name, name);
-  const title = name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
-  KNOWN_NAMES.set(title, name);
-  KNOWN_NAMES.set(name.toUpperCase(), name);
-}
-for (const [given, name] of [["MCP-Session-Id", "mcp-session-id"], ["MCP-Protocol-Version", "mcp-protocol-version"], ["Last-Event-ID", "last-event-id"], ["X-Request-ID", "x-request-id"], ["DNT", "dnt"], ["TE", "te"]] as const) {
-  KNOWN_NAMES.set(given, name);
-}
-
 /** RFC 9110 field-name (token). */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Not allowed in a field value (Fetch: NUL, CR, LF; ByteString: nothing above U+00FF). */
@@ -46,12 +21,29 @@ const TRUSTED = Symbol("tollgate.trustedHeaders");
 const INDEX_FROM = 24;
 
 /**
- * Names that passed {@link checkName}: the same few names are looked up and set on every request
- * (`mcp-session-id`, `origin`, `x-request-id` …), and a set lookup is cheaper than the pattern.
- * Bounded; once full, further names are only checked.
+ * Valid field names as given, each with its lower-case form: the same few names are looked up
+ * and set on every request (`mcp-session-id`, `origin`, `x-request-id` …), and a map lookup is
+ * cheaper than the pattern and the lower-casing. It starts with the names clients commonly send,
+ * in the spellings they arrive in (`Content-Type`, `MCP-Protocol-Version` …), and
+ * {@link checkName} adds the names it passes. {@link HeaderMap.fromRawHeaders} takes a request's
+ * names from here too: a known name is then the one string every request shares, so comparing it
+ * with another name, or using it as a property key (the upstream's header record), does not read
+ * its characters again. Bounded; once full, further names are only checked.
  */
 const VALID_NAMES = new Map<string, string>();
 const MAX_VALID_NAMES = 512;
+for (const name of [
+  "host", "connection", "keep-alive", "content-type", "content-length", "transfer-encoding", "accept", "accept-encoding",
+  "accept-language", "authorization", "user-agent", "origin", "referer", "cookie", "cache-control", "pragma", "expect",
+  "te", "upgrade", "if-none-match", "if-modified-since", "last-event-id", "mcp-session-id", "mcp-protocol-version",
+  "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "traceparent",
+  "tracestate", "baggage", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-dest", "priority", "dnt",
+]) {
+  VALID_NAMES.set(name, name);
+  VALID_NAMES.set(name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase()), name);
+  VALID_NAMES.set(name.toUpperCase(), name);
+}
+for (const given of ["MCP-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "X-Request-ID"]) VALID_NAMES.set(given, given.toLowerCase());
 
 /** The lower-cased name; throws a TypeError for a name that is not a field-name token. */
 function checkName(name: string): string {
@@ -116,7 +108,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
     const h = new HeaderMap(TRUSTED as never);
     for (let i = 0; i < raw.length; i += 2) {
       const given = raw[i]!;
-      h.#add(KNOWN_NAMES.get(given) ?? given.toLowerCase(), raw[i + 1]!);
+      h.#add(VALID_NAMES.get(given) ?? given.toLowerCase(), raw[i + 1]!);
     }
     return h;
   }
