@@ -64,6 +64,8 @@ const NEVER_FORWARDED = new Set(["authorization", "cookie"]);
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** No routes at a path: what a miss in the table of static paths iterates. */
+const NO_ROUTES: readonly BuiltRoute[] = [];
 
 interface BuiltRoute {
   route: ResolvedRoute;
@@ -217,20 +219,23 @@ export async function createGateway(project: Project, given: GatewayServices): P
     pathname: string,
   ): { built: BuiltRoute; params: Record<string, string> } | { allow: string[]; built: BuiltRoute } | undefined {
     let allowFrom: BuiltRoute | undefined;
-    const allow = new Set<string>();
-    for (const b of staticRoutes.get(pathname) ?? []) {
+    // Made only when a path matches but the method does not (a 405's Allow list).
+    let allow: Set<string> | undefined;
+    for (const b of staticRoutes.get(pathname) ?? NO_ROUTES) {
       if (b.route.methods.includes(method)) return { built: b, params: {} };
       allowFrom ??= b;
-      b.route.methods.forEach((m) => allow.add(m));
+      allow ??= new Set();
+      for (const m of b.route.methods) allow.add(m);
     }
     for (const b of paramRoutes) {
       const params = b.matcher.match(pathname);
       if (!params) continue;
       if (b.route.methods.includes(method)) return { built: b, params };
       allowFrom ??= b;
-      b.route.methods.forEach((m) => allow.add(m));
+      allow ??= new Set();
+      for (const m of b.route.methods) allow.add(m);
     }
-    return allowFrom ? { allow: [...allow], built: allowFrom } : undefined;
+    return allowFrom ? { allow: [...allow!], built: allowFrom } : undefined;
   }
 
   const observe = observerFor(services);

@@ -610,12 +610,15 @@ export class McpObservation implements TapCallbacks {
     }
   }
 
-  /** The request's messages parsed now when its bytes are at hand (they are once the upstream was asked). */
+  /**
+   * The request's messages read now when its bytes are at hand (they are once the upstream was
+   * asked); a summary of a plain request does (the trail reads ids, methods and capability names).
+   */
   #parseNow(): McpRequestInfo | undefined {
     const o = this.original;
     if (o.method !== "POST") return parseMcpRequestInfo(o, undefined);
     const bytes = bytesAtHand(o);
-    return bytes === undefined ? undefined : parseMcpRequestInfo(o, bytes);
+    return bytes === undefined ? undefined : parseMcpRequestInfo(o, bytes, undefined, true);
   }
 
   /** Records the invocations; completes at once when no upstream body is still to come. */

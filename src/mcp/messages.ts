@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import { GatewayError, RpcCode } from "../errors.js";
 import { MCP_INFO, type GatewayContext, type PipelineRequest } from "../pipeline/types.js";
+import { scanRequest } from "./scan.js";
 
 export type JsonRpcId = string | number | null;
 
@@ -38,6 +39,14 @@ export interface McpRequestInfo {
   clientCapabilities: Record<string, unknown> | undefined;
   /** The first request's id (for JSON-RPC error answers). */
   firstId: JsonRpcId | undefined;
+  /**
+   * True when `messages` holds only what the audit trail and the proxy read of a single plain
+   * request (`jsonrpc`, `id`, `method`, `params.name`, `params.uri`), taken by {@link scanRequest}
+   * without building the rest; the other fields are the same as a full parse gives.
+   * {@link mcpRequestInfo}, and {@link parseMcpRequestInfo} unless told a summary will do, parse
+   * such a body in full.
+   */
+  partial: boolean;
 }
 
 /** Default of `TOLLGATE_MAX_BATCH_MESSAGES`: most messages in one JSON-RPC batch. */
@@ -124,35 +133,46 @@ export function cachedMcpRequestInfo(request: PipelineRequest): McpRequestInfo |
  */
 export async function mcpRequestInfo(request: PipelineRequest, context?: GatewayContext): Promise<McpRequestInfo> {
   const cached = cachedMcpRequestInfo(request);
-  if (cached) return cached;
+  if (cached !== undefined && !cached.partial) return cached;
   return parseMcpRequestInfo(request, request.method === "POST" ? await request.rawBytes() : undefined, context);
 }
 
 /**
  * {@link mcpRequestInfo} for a request whose body bytes are at hand (`bytes`; undefined for a
- * method without a JSON-RPC body): parses them now, without waiting. Caches like it.
+ * method without a JSON-RPC body): parses them now, without waiting. Caches like it. With
+ * `summary`, a caller that reads no more than a message's `jsonrpc`, `id`, `method`,
+ * `params.name` and `params.uri` accepts a {@link McpRequestInfo.partial} answer: a plain single
+ * request is then read by {@link scanRequest} instead of being parsed whole.
  */
-export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array | undefined, context?: GatewayContext): McpRequestInfo {
+export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array | undefined, context?: GatewayContext, summary = false): McpRequestInfo {
   const cached = cachedMcpRequestInfo(request);
-  if (cached) return cached;
+  if (cached !== undefined && (summary || !cached.partial)) return cached;
   let messages: JsonRpcMessage[] = [];
   let batch = false;
   let parsed = true;
+  let partial = false;
   if (request.method === "POST" && bytes !== undefined) {
     const limits = context?.services.settings ?? DEFAULT_LIMITS;
-    if (isBatchBody(bytes)) checkBatch(bytes, undefined, limits);
-    let json: unknown;
-    try {
-      json = JSON.parse((bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString());
-    } catch {
-      parsed = false;
+    const isBatch = isBatchBody(bytes);
+    if (isBatch) checkBatch(bytes, undefined, limits);
+    const m = summary && !isBatch ? scanRequest(bytes) : undefined;
+    if (m !== undefined) {
+      messages = [m];
+      partial = true;
+    } else {
+      let json: unknown;
+      try {
+        json = JSON.parse((bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString());
+      } catch {
+        parsed = false;
+      }
+      if (Array.isArray(json)) {
+        checkBatch(bytes, json, limits);
+        batch = true;
+        for (const m of json) if (typeof m === "object" && m !== null) messages.push(m as JsonRpcMessage);
+      } else if (typeof json === "object" && json !== null) messages = [json as JsonRpcMessage];
+      else parsed = false;
     }
-    if (Array.isArray(json)) {
-      checkBatch(bytes, json, limits);
-      batch = true;
-      for (const m of json) if (typeof m === "object" && m !== null) messages.push(m as JsonRpcMessage);
-    } else if (typeof json === "object" && json !== null) messages = [json as JsonRpcMessage];
-    else parsed = false;
   }
   let first: JsonRpcMessage | undefined;
   let init: JsonRpcMessage | undefined;
@@ -182,6 +202,7 @@ export function parseMcpRequestInfo(request: PipelineRequest, bytes: Uint8Array 
     protocolVersion,
     clientCapabilities,
     firstId: first?.id,
+    partial,
   };
   (request as unknown as Record<symbol, McpRequestInfo>)[MCP_INFO] = info;
   if (context && first) context.custom.rpcId = first.id;

@@ -25,13 +25,24 @@ const INDEX_FROM = 24;
  * and set on every request (`mcp-session-id`, `origin`, `x-request-id` …), and a map lookup is
  * cheaper than the pattern and the lower-casing. It starts with the names clients commonly send,
  * in the spellings they arrive in (`Content-Type`, `MCP-Protocol-Version` …), and
- * {@link checkName} adds the names it passes. {@link HeaderMap.fromRawHeaders} takes a request's
- * names from here too: a known name is then the one string every request shares, so comparing it
- * with another name, or using it as a property key (the upstream's header record), does not read
- * its characters again. Bounded; once full, further names are only checked.
+ * {@link checkName} adds the names it passes. Bounded; once full, further names are only checked.
  */
 const VALID_NAMES = new Map<string, string>();
 const MAX_VALID_NAMES = 512;
+/**
+ * The seeded spellings again, by length (spelling, lower-case form, spelling, …), for
+ * {@link HeaderMap.fromRawHeaders}: a name the HTTP parser just made is a fresh string, and
+ * comparing it with the few spellings of its length costs about a third of hashing it for a map
+ * lookup. A known name is then the one string every request shares, so comparing it with another
+ * name, or using it as a property key (the upstream's header record), does not read its
+ * characters again.
+ */
+const KNOWN_BY_LENGTH: string[][] = [];
+function know(given: string, lower: string): void {
+  if (VALID_NAMES.has(given)) return;
+  VALID_NAMES.set(given, lower);
+  (KNOWN_BY_LENGTH[given.length] ??= []).push(given, lower);
+}
 for (const name of [
   "host", "connection", "keep-alive", "content-type", "content-length", "transfer-encoding", "accept", "accept-encoding",
   "accept-language", "authorization", "user-agent", "origin", "referer", "cookie", "cache-control", "pragma", "expect",
@@ -39,11 +50,18 @@ for (const name of [
   "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "traceparent",
   "tracestate", "baggage", "sec-fetch-mode", "sec-fetch-site", "sec-fetch-dest", "priority", "dnt",
 ]) {
-  VALID_NAMES.set(name, name);
-  VALID_NAMES.set(name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase()), name);
-  VALID_NAMES.set(name.toUpperCase(), name);
+  know(name, name);
+  know(name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase()), name);
+  know(name.toUpperCase(), name);
 }
-for (const given of ["MCP-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "X-Request-ID"]) VALID_NAMES.set(given, given.toLowerCase());
+for (const given of ["MCP-Session-Id", "MCP-Protocol-Version", "Last-Event-ID", "X-Request-ID"]) know(given, given.toLowerCase());
+
+/** The lower-case form of a field name the HTTP parser passed: a shared known one, or lower-cased. */
+function rawName(given: string): string {
+  const known = KNOWN_BY_LENGTH[given.length];
+  if (known !== undefined) for (let i = 0; i < known.length; i += 2) if (known[i] === given) return known[i + 1]!;
+  return given.toLowerCase();
+}
 
 /** The lower-cased name; throws a TypeError for a name that is not a field-name token. */
 function checkName(name: string): string {
@@ -106,10 +124,7 @@ export class HeaderMap extends (HeadersBase as unknown as typeof Headers) {
    */
   static fromRawHeaders(raw: readonly string[]): HeaderMap {
     const h = new HeaderMap(TRUSTED as never);
-    for (let i = 0; i < raw.length; i += 2) {
-      const given = raw[i]!;
-      h.#add(VALID_NAMES.get(given) ?? given.toLowerCase(), raw[i + 1]!);
-    }
+    for (let i = 0; i < raw.length; i += 2) h.#add(rawName(raw[i]!), raw[i + 1]!);
     return h;
   }
 

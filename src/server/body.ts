@@ -95,14 +95,6 @@ export class NodeRequestBody implements LazyBody {
     return this.#promise !== undefined;
   }
 
-  /** @internal {@link #read} again, a microtask later. */
-  readAgain(): Uint8Array | Promise<Uint8Array> {
-    const read = this.#read();
-    // The bytes themselves when they were taken now: a promise here would cost the caller two
-    // more microtasks to adopt.
-    return this.bytes ?? read;
-  }
-
   /** Gives the buffered bytes back to the budget (the pipeline is done with them). Idempotent. */
   release(): void {
     if (this.#released) return;
@@ -119,6 +111,12 @@ export class NodeRequestBody implements LazyBody {
   }
 
   #read(): Promise<Uint8Array> {
+    const started = this.#start();
+    return started instanceof Uint8Array ? Promise.resolve(started) : started;
+  }
+
+  /** Reads the body: its bytes when they were taken at once, else a promise of them. */
+  #start(): Uint8Array | Promise<Uint8Array> {
     const { req, res, limits } = this;
     const limit = limits.maxBodyBytes;
     const declared = declaredLength(req);
@@ -132,7 +130,10 @@ export class NodeRequestBody implements LazyBody {
     const whole = arrived(req, declared);
     if (!this.#deferred && !whole) {
       this.#deferred = true;
-      return Promise.resolve(this).then(readAgain);
+      // A microtask later. The bytes themselves when they were taken then: a promise would cost
+      // the caller two more microtasks to adopt. (A closure rather than `Promise.resolve(this)`:
+      // resolving a promise with an object looks up its `then` along the prototype chain.)
+      return RESOLVED.then(() => this.#start());
     }
     if (declared > 0 && !this.#hold(declared)) return this.#fail(overloaded());
     this.#declared = declared;
@@ -166,7 +167,7 @@ export class NodeRequestBody implements LazyBody {
   }
 
   /** The whole body from the stream's buffer (the request is complete). */
-  #take(): Promise<Uint8Array> {
+  #take(): Uint8Array | Promise<Uint8Array> {
     const req = this.req;
     const refused = this.#admit(req.readableLength);
     if (refused) return this.#fail(refused);
@@ -177,7 +178,7 @@ export class NodeRequestBody implements LazyBody {
     // consumed (and `end` emitted) when it comes, as for a body read to the end.
     if (!req.complete) req.resume();
     this.bytes = bytes;
-    return Promise.resolve(bytes);
+    return bytes;
   }
 
   /** @internal One piece of the body arrived. */
@@ -243,9 +244,7 @@ export function arrived(req: http.IncomingMessage, declared = declaredLength(req
 }
 
 // Shared by every body: no closure per request.
-function readAgain(body: NodeRequestBody): Uint8Array | Promise<Uint8Array> {
-  return body.readAgain();
-}
+const RESOLVED = Promise.resolve();
 
 const READER = Symbol("tollgate.bodyReader");
 type Reading = http.IncomingMessage & { [READER]: NodeRequestBody };

@@ -315,7 +315,7 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
       method === "POST" &&
       body !== undefined &&
       !request.headers.has("mcp-session-id") &&
-      (obs ? hasInitialize(parseMcpRequestInfo(request, body, context).messages) : Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE));
+      (obs ? hasInitialize(parseMcpRequestInfo(request, body, context, true).messages) : Buffer.from(body.buffer, body.byteOffset, body.byteLength).includes(INITIALIZE));
     const signal = context[UPSTREAM_SIGNAL] ?? context.signal;
     const o: ExchangeOptions = {
       dispatcher,

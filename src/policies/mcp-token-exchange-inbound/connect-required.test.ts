@@ -24,7 +24,7 @@ const c: ConnectRequired = {
 const urlCaps = { elicitation: { url: {} } };
 
 function info(messages: McpRequestInfo["messages"], over: Partial<McpRequestInfo> = {}): McpRequestInfo {
-  return { messages, batch: false, parsed: true, protocolVersion: "2025-11-25", clientCapabilities: urlCaps, firstId: 1, ...over };
+  return { messages, batch: false, parsed: true, protocolVersion: "2025-11-25", clientCapabilities: urlCaps, firstId: 1, partial: false, ...over };
 }
 
 test("2025-11-25: -32042 with the hosted product's data shape", () => {
