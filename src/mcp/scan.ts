@@ -81,10 +81,27 @@ function shared(b: Buffer, start: number, end: number): string {
   return text;
 }
 
-/** Where the scan is: the body and the position of the next byte to read. */
-interface Cursor {
-  b: Buffer;
-  i: number;
+/** What the helpers below return for a body the full parser must read (not a position). */
+const FAIL = -1;
+
+/** Whether the string {@link plainEnd} last passed was all ASCII. */
+let lastAscii = true;
+/** The value of the integer id {@link idEnd} last passed. */
+let lastId = 0;
+/** `params.name` and `params.uri` as {@link paramsEnd} last found them. */
+let lastName: string | undefined;
+let lastUri: string | undefined;
+
+/** The keys told apart. */
+const enum Key {
+  Other,
+  Jsonrpc,
+  Id,
+  Method,
+  Params,
+  Name,
+  Uri,
+  Meta,
 }
 
 /**
@@ -94,46 +111,72 @@ interface Cursor {
  */
 export function scanRequest(bytes: Uint8Array): JsonRpcMessage | undefined {
   const b = bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const c: Cursor = { b, i: 0 };
-  if (ws(c) !== OPEN_OBJECT) return undefined;
-  c.i++;
+  let i = ws(b, 0);
+  if (b[i] !== OPEN_OBJECT) return undefined;
+  i = ws(b, i + 1);
   let jsonrpc: string | undefined;
   let id: JsonRpcId | undefined;
   let hasId = false;
   let method: string | undefined;
   let params: { name?: string; uri?: string } | undefined;
-  if (ws(c) === CLOSE_OBJECT) c.i++;
+  if (b[i] === CLOSE_OBJECT) i++;
   else {
     for (;;) {
-      if (b[c.i] !== QUOTE) return undefined;
-      const key = keyOf(c);
-      if (key === undefined || !colon(c)) return undefined;
-      if (key === "jsonrpc") {
-        if (jsonrpc !== undefined || b[c.i] !== QUOTE) return undefined;
-        jsonrpc = keptString(c, Kept.Version);
-        if (jsonrpc === undefined) return undefined;
-      } else if (key === "id") {
+      if (b[i] !== QUOTE) return undefined;
+      const keyEnd = plainEnd(b, i);
+      if (keyEnd === FAIL) return undefined;
+      const key = keyOf(b, i + 1, keyEnd);
+      i = ws(b, keyEnd + 1);
+      if (b[i] !== COLON) return undefined;
+      i = ws(b, i + 1);
+      if (key === Key.Jsonrpc || key === Key.Method || (key === Key.Id && b[i] === QUOTE)) {
+        if (b[i] !== QUOTE) return undefined;
+        const end = plainEnd(b, i);
+        if (end === FAIL) return undefined;
+        if (key === Key.Jsonrpc) {
+          if (jsonrpc !== undefined) return undefined;
+          jsonrpc = end - i === 4 && b[i + 1] === 0x32 && b[i + 2] === 0x2e && b[i + 3] === ZERO ? "2.0" : text(b, i + 1, end);
+        } else if (key === Key.Method) {
+          if (method !== undefined) return undefined;
+          method = methodOf(b, i + 1, end);
+          if (method === "initialize") return undefined;
+        } else {
+          if (hasId) return undefined;
+          hasId = true;
+          id = text(b, i + 1, end);
+        }
+        i = end + 1;
+      } else if (key === Key.Id) {
         if (hasId) return undefined;
         hasId = true;
-        const v = idValue(c);
-        if (v === undefined) return undefined;
-        id = v;
-      } else if (key === "method") {
-        if (method !== undefined || b[c.i] !== QUOTE) return undefined;
-        method = keptString(c, Kept.Method);
-        if (method === undefined || method === "initialize") return undefined;
-      } else if (key === "params") {
-        if (params !== undefined || b[c.i] !== OPEN_OBJECT) return undefined;
-        params = paramsOf(c);
-        if (params === undefined) return undefined;
+        if (b[i] === 0x6e) {
+          if (!bytesAre(b, i, "null")) return undefined;
+          id = null;
+          i += 4;
+        } else {
+          i = idEnd(b, i);
+          if (i === FAIL) return undefined;
+          id = lastId;
+        }
+      } else if (key === Key.Params) {
+        if (params !== undefined || b[i] !== OPEN_OBJECT) return undefined;
+        i = paramsEnd(b, i);
+        if (i === FAIL) return undefined;
+        params = {};
+        if (lastName !== undefined) params.name = lastName;
+        if (lastUri !== undefined) params.uri = lastUri;
       } else return undefined;
-      const next = ws(c);
-      c.i++;
-      if (next === CLOSE_OBJECT) break;
-      if (next !== COMMA || ws(c) !== QUOTE) return undefined;
+      i = ws(b, i);
+      const x = b[i];
+      if (x === CLOSE_OBJECT) {
+        i++;
+        break;
+      }
+      if (x !== COMMA) return undefined;
+      i = ws(b, i + 1);
     }
   }
-  if (ws(c) !== -1) return undefined;
+  if (ws(b, i) !== b.length) return undefined;
   const m: JsonRpcMessage = {};
   if (jsonrpc !== undefined) m.jsonrpc = jsonrpc;
   if (hasId) m.id = id;
@@ -142,60 +185,54 @@ export function scanRequest(bytes: Uint8Array): JsonRpcMessage | undefined {
   return m;
 }
 
-/** Which field a kept string is (how it may be shared). */
-const enum Kept {
-  Version,
-  Id,
-  Method,
-  Name,
+/** The position of the first byte at or after `i` that is not JSON whitespace (the length at the end). */
+function ws(b: Buffer, i: number): number {
+  const n = b.length;
+  while (i < n) {
+    const x = b[i]!;
+    if (x !== 0x20 && x !== 0x0a && x !== 0x0d && x !== 0x09) return i;
+    i++;
+  }
+  return n;
 }
 
-/** The byte at the cursor after JSON whitespace (the cursor is left on it); -1 at the end. */
-function ws(c: Cursor): number {
-  const b = c.b;
-  let i = c.i;
-  for (; i < b.length; i++) {
+/**
+ * `i` on an opening quote: the position of the closing quote of a string without escapes and
+ * control characters (setting {@link lastAscii}), or FAIL.
+ */
+function plainEnd(b: Buffer, i: number): number {
+  const n = b.length;
+  let ascii = true;
+  for (i++; i < n; i++) {
     const x = b[i]!;
-    if (x !== 0x20 && x !== 0x0a && x !== 0x0d && x !== 0x09) {
-      c.i = i;
-      return x;
+    if (x === QUOTE) {
+      lastAscii = ascii;
+      return i;
     }
+    if (x === BACKSLASH || x < 0x20) return FAIL;
+    if (x >= 0x80) ascii = false;
   }
-  c.i = i;
-  return -1;
+  return FAIL;
 }
 
-/** After a key: the `:` and the whitespace around it; false when it is not there. */
-function colon(c: Cursor): boolean {
-  if (ws(c) !== COLON) return false;
-  c.i++;
-  ws(c);
-  return true;
-}
-
-/** The keys this pass tells apart; any other key is `OTHER`. */
-const OTHER = "";
-
-/** A key at the cursor (on its opening quote): one of the kept names, OTHER, or undefined (an escape, or no end). */
-function keyOf(c: Cursor): string | undefined {
-  const b = c.b;
-  const start = c.i + 1;
-  let i = start;
-  for (; i < b.length; i++) {
-    const x = b[i]!;
-    if (x === QUOTE) break;
-    if (x === BACKSLASH || x < 0x20) return undefined;
+/** The key whose text is `b[start, end)`. */
+function keyOf(b: Buffer, start: number, end: number): Key {
+  switch (end - start) {
+    case 2:
+      return b[start] === 0x69 && b[start + 1] === 0x64 ? Key.Id : Key.Other;
+    case 3:
+      return bytesAre(b, start, "uri") ? Key.Uri : Key.Other;
+    case 4:
+      return bytesAre(b, start, "name") ? Key.Name : Key.Other;
+    case 5:
+      return bytesAre(b, start, "_meta") ? Key.Meta : Key.Other;
+    case 6:
+      return bytesAre(b, start, "method") ? Key.Method : bytesAre(b, start, "params") ? Key.Params : Key.Other;
+    case 7:
+      return bytesAre(b, start, "jsonrpc") ? Key.Jsonrpc : Key.Other;
+    default:
+      return Key.Other;
   }
-  if (i >= b.length) return undefined;
-  c.i = i + 1;
-  const n = i - start;
-  if (n === 2 && b[start] === 0x69 && b[start + 1] === 0x64) return "id";
-  if (n === 3 && b[start] === 0x75 && b[start + 1] === 0x72 && b[start + 2] === 0x69) return "uri";
-  if (n === 4 && bytesAre(b, start, "name")) return "name";
-  if (n === 5 && bytesAre(b, start, "_meta")) return "_meta";
-  if (n === 6) return bytesAre(b, start, "method") ? "method" : bytesAre(b, start, "params") ? "params" : OTHER;
-  if (n === 7 && bytesAre(b, start, "jsonrpc")) return "jsonrpc";
-  return OTHER;
 }
 
 function bytesAre(b: Buffer, at: number, text: string): boolean {
@@ -204,186 +241,181 @@ function bytesAre(b: Buffer, at: number, text: string): boolean {
 }
 
 /**
- * A string value at the cursor (on its opening quote) that is kept: its text as `JSON.parse`
- * gives it, or undefined when it holds an escape or a control character, or does not end.
- * Method names come back as the shared strings of {@link KNOWN_METHODS} when they are one, and
- * short names as {@link shared} ones.
+ * The text of `b[start, end)`, a string {@link plainEnd} just passed. The whole body decoded as
+ * UTF-8 and this slice decoded alone agree: a quote is never part of a multi-byte sequence, so
+ * no sequence straddles the string's ends.
  */
-function keptString(c: Cursor, kind: Kept): string | undefined {
-  const b = c.b;
-  const start = c.i + 1;
-  let ascii = true;
-  let i = start;
-  for (; i < b.length; i++) {
-    const x = b[i]!;
-    if (x === QUOTE) break;
-    if (x === BACKSLASH || x < 0x20) return undefined;
-    if (x >= 0x80) ascii = false;
-  }
-  if (i >= b.length) return undefined;
-  c.i = i + 1;
-  if (kind === Kept.Method) {
-    for (let k = 0; k < KNOWN_METHODS.length; k++) {
-      const known = KNOWN_METHODS[k]!;
-      if (known.length === i - start && bytesAre(b, start, known)) return known;
-    }
-  } else if (kind === Kept.Version && i - start === 3 && b[start] === 0x32 && b[start + 1] === 0x2e && b[start + 2] === ZERO) return "2.0";
-  else if (kind === Kept.Name && ascii && i > start && i - start <= SHARED_MAX) return shared(b, start, i);
-  // The whole body decoded as UTF-8 and this slice decoded alone agree: a quote is never part of
-  // a multi-byte sequence, so no sequence straddles the string's ends.
-  return b.toString(ascii ? "latin1" : "utf8", start, i);
+function text(b: Buffer, start: number, end: number): string {
+  return b.toString(lastAscii ? "latin1" : "utf8", start, end);
 }
 
-/** An id at the cursor: a string without escapes, a plain integer of up to 15 digits, or null; undefined otherwise. */
-function idValue(c: Cursor): JsonRpcId | undefined {
-  const b = c.b;
-  const x = b[c.i];
-  if (x === QUOTE) return keptString(c, Kept.Id);
-  if (x === 0x6e) {
-    if (!bytesAre(b, c.i, "null")) return undefined;
-    c.i += 4;
-    return null;
+/** A method name: the shared string of {@link KNOWN_METHODS} when it is one. */
+function methodOf(b: Buffer, start: number, end: number): string {
+  const n = end - start;
+  for (let k = 0; k < KNOWN_METHODS.length; k++) {
+    const known = KNOWN_METHODS[k]!;
+    if (known.length === n && bytesAre(b, start, known)) return known;
   }
-  const start = c.i;
-  let i = start;
-  if (b[i] === MINUS) i++;
+  return text(b, start, end);
+}
+
+/**
+ * An integer id at `i`: the position after it (its value in {@link lastId}); FAIL for anything
+ * but a plain integer of up to {@link MAX_ID_DIGITS} digits (a fraction or an exponent: the full
+ * parser's arithmetic decides).
+ */
+function idEnd(b: Buffer, i: number): number {
+  const negative = b[i] === MINUS;
+  if (negative) i++;
   const digits = i;
-  if (b[i] === ZERO) i++;
-  else while (i < b.length && b[i]! >= ZERO && b[i]! <= NINE) i++;
-  const n = i - digits;
-  if (n === 0 || n > MAX_ID_DIGITS) return undefined;
-  // A fraction or an exponent: the full parser's arithmetic decides.
-  const after = b[i];
-  if (after === 0x2e || after === 0x65 || after === 0x45 || (after !== undefined && after >= ZERO && after <= NINE)) return undefined;
-  c.i = i;
   let v = 0;
-  for (let k = digits; k < i; k++) v = v * 10 + (b[k]! - ZERO);
+  if (b[i] === ZERO) i++;
+  else {
+    for (; i < b.length; i++) {
+      const x = b[i]!;
+      if (x < ZERO || x > NINE) break;
+      v = v * 10 + (x - ZERO);
+    }
+  }
+  const n = i - digits;
+  if (n === 0 || n > MAX_ID_DIGITS) return FAIL;
+  const after = b[i];
+  if (after === 0x2e || after === 0x65 || after === 0x45 || (after !== undefined && after >= ZERO && after <= NINE)) return FAIL;
   // `-0` is what JSON.parse gives for "-0" too.
-  return b[start] === MINUS ? -v : v;
+  lastId = negative ? -v : v;
+  return i;
 }
 
-/** `params` at the cursor (on its `{`): its `name` and `uri` strings; undefined when the full parser must decide. */
-function paramsOf(c: Cursor): { name?: string; uri?: string } | undefined {
-  const b = c.b;
-  c.i++;
-  const out: { name?: string; uri?: string } = {};
-  if (ws(c) === CLOSE_OBJECT) {
-    c.i++;
-    return out;
-  }
+/**
+ * `params` at `i` (its `{`): the position after it, its `name` and `uri` strings in
+ * {@link lastName} and {@link lastUri}; FAIL when the full parser must decide.
+ */
+function paramsEnd(b: Buffer, i: number): number {
+  let name: string | undefined;
+  let uri: string | undefined;
   let seenName = false;
   let seenUri = false;
-  for (;;) {
-    if (b[c.i] !== QUOTE) return undefined;
-    const key = keyOf(c);
-    if (key === undefined || key === "_meta" || !colon(c)) return undefined;
-    if ((key === "name" && !seenName) || (key === "uri" && !seenUri)) {
-      if (key === "name") seenName = true;
-      else seenUri = true;
-      if (b[c.i] === QUOTE) {
-        const v = keptString(c, Kept.Name);
-        if (v === undefined) return undefined;
-        if (key === "name") out.name = v;
-        else out.uri = v;
-      } else if (!skipValue(c, 1)) return undefined;
-    } else if (key === "name" || key === "uri") return undefined;
-    else if (!skipValue(c, 1)) return undefined;
-    const next = ws(c);
-    c.i++;
-    if (next === CLOSE_OBJECT) return out;
-    if (next !== COMMA || ws(c) !== QUOTE) return undefined;
+  i = ws(b, i + 1);
+  if (b[i] !== CLOSE_OBJECT) {
+    for (;;) {
+      if (b[i] !== QUOTE) return FAIL;
+      const keyEnd = plainEnd(b, i);
+      if (keyEnd === FAIL) return FAIL;
+      const key = keyOf(b, i + 1, keyEnd);
+      if (key === Key.Meta) return FAIL;
+      i = ws(b, keyEnd + 1);
+      if (b[i] !== COLON) return FAIL;
+      i = ws(b, i + 1);
+      if (key === Key.Name || key === Key.Uri) {
+        if (key === Key.Name ? seenName : seenUri) return FAIL;
+        if (key === Key.Name) seenName = true;
+        else seenUri = true;
+        if (b[i] === QUOTE) {
+          const end = plainEnd(b, i);
+          if (end === FAIL) return FAIL;
+          const v = lastAscii && end > i + 1 && end - i - 1 <= SHARED_MAX ? shared(b, i + 1, end) : text(b, i + 1, end);
+          if (key === Key.Name) name = v;
+          else uri = v;
+          i = end + 1;
+        } else {
+          i = skipValue(b, i, 1);
+          if (i === FAIL) return FAIL;
+        }
+      } else {
+        i = skipValue(b, i, 1);
+        if (i === FAIL) return FAIL;
+      }
+      i = ws(b, i);
+      const x = b[i];
+      if (x === CLOSE_OBJECT) break;
+      if (x !== COMMA) return FAIL;
+      i = ws(b, i + 1);
+    }
   }
+  lastName = name;
+  lastUri = uri;
+  return i + 1;
 }
 
-/** Moves the cursor past one JSON value (it is on the value's first byte); false when it is not valid JSON or nests too deep. */
-function skipValue(c: Cursor, depth: number): boolean {
-  const b = c.b;
-  const x = b[c.i];
-  if (x === QUOTE) return skipString(c);
+/** The position after the JSON value at `i`; FAIL when it is not valid JSON or nests deeper than {@link MAX_DEPTH}. */
+function skipValue(b: Buffer, i: number, depth: number): number {
+  const x = b[i];
+  if (x === QUOTE) return stringEnd(b, i);
   if (x === OPEN_OBJECT || x === OPEN_ARRAY) {
-    if (depth >= MAX_DEPTH) return false;
+    if (depth >= MAX_DEPTH) return FAIL;
     const object = x === OPEN_OBJECT;
     const close = object ? CLOSE_OBJECT : CLOSE_ARRAY;
-    c.i++;
-    if (ws(c) === close) {
-      c.i++;
-      return true;
-    }
+    i = ws(b, i + 1);
+    if (b[i] === close) return i + 1;
     for (;;) {
       if (object) {
-        if (b[c.i] !== QUOTE || !skipString(c) || !colon(c)) return false;
+        if (b[i] !== QUOTE) return FAIL;
+        i = stringEnd(b, i);
+        if (i === FAIL) return FAIL;
+        i = ws(b, i);
+        if (b[i] !== COLON) return FAIL;
+        i = ws(b, i + 1);
       }
-      if (!skipValue(c, depth + 1)) return false;
-      const next = ws(c);
-      c.i++;
-      if (next === close) return true;
-      if (next !== COMMA) return false;
-      ws(c);
+      i = skipValue(b, i, depth + 1);
+      if (i === FAIL) return FAIL;
+      i = ws(b, i);
+      const next = b[i];
+      if (next === close) return i + 1;
+      if (next !== COMMA) return FAIL;
+      i = ws(b, i + 1);
     }
   }
-  if (x === 0x74) return literal(c, "true");
-  if (x === 0x66) return literal(c, "false");
-  if (x === 0x6e) return literal(c, "null");
-  if (x === MINUS || (x !== undefined && x >= ZERO && x <= NINE)) return skipNumber(c);
-  return false;
+  if (x === 0x74) return bytesAre(b, i, "true") ? i + 4 : FAIL;
+  if (x === 0x66) return bytesAre(b, i, "false") ? i + 5 : FAIL;
+  if (x === 0x6e) return bytesAre(b, i, "null") ? i + 4 : FAIL;
+  if (x === MINUS || (x !== undefined && x >= ZERO && x <= NINE)) return numberEnd(b, i);
+  return FAIL;
 }
 
-function literal(c: Cursor, text: string): boolean {
-  if (!bytesAre(c.b, c.i, text)) return false;
-  c.i += text.length;
-  return true;
-}
-
-/** Past a string (the cursor on its opening quote), escapes checked; false when it is not a valid JSON string. */
-function skipString(c: Cursor): boolean {
-  const b = c.b;
-  for (let i = c.i + 1; i < b.length; i++) {
+/** The position after the string at `i` (on its opening quote), escapes checked; FAIL when it is not a valid JSON string. */
+function stringEnd(b: Buffer, i: number): number {
+  const n = b.length;
+  for (i++; i < n; i++) {
     const x = b[i]!;
-    if (x === QUOTE) {
-      c.i = i + 1;
-      return true;
-    }
-    if (x < 0x20) return false;
+    if (x === QUOTE) return i + 1;
+    if (x < 0x20) return FAIL;
     if (x === BACKSLASH) {
       const e = b[++i];
       if (e === 0x75) {
-        for (let k = 1; k <= 4; k++) if (!isHex(b[i + k])) return false;
+        for (let k = 1; k <= 4; k++) if (!isHex(b[i + k])) return FAIL;
         i += 4;
-      } else if (e !== QUOTE && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) return false;
+      } else if (e !== QUOTE && e !== BACKSLASH && e !== 0x2f && e !== 0x62 && e !== 0x66 && e !== 0x6e && e !== 0x72 && e !== 0x74) return FAIL;
     }
   }
-  return false;
+  return FAIL;
 }
 
 function isHex(x: number | undefined): boolean {
   return x !== undefined && ((x >= ZERO && x <= NINE) || (x >= 0x61 && x <= 0x66) || (x >= 0x41 && x <= 0x46));
 }
 
-/** Past a number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; false when it does not follow that. */
-function skipNumber(c: Cursor): boolean {
-  const b = c.b;
-  let i = c.i;
+/** The position after the number at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; FAIL when it does not follow that. */
+function numberEnd(b: Buffer, i: number): number {
   if (b[i] === MINUS) i++;
   if (b[i] === ZERO) i++;
   else {
     const from = i;
     while (isDigit(b[i])) i++;
-    if (i === from) return false;
+    if (i === from) return FAIL;
   }
   if (b[i] === 0x2e) {
     const from = ++i;
     while (isDigit(b[i])) i++;
-    if (i === from) return false;
+    if (i === from) return FAIL;
   }
   if (b[i] === 0x65 || b[i] === 0x45) {
     i++;
     if (b[i] === 0x2b || b[i] === MINUS) i++;
     const from = i;
     while (isDigit(b[i])) i++;
-    if (i === from) return false;
+    if (i === from) return FAIL;
   }
-  c.i = i;
-  return true;
+  return i;
 }
 
 function isDigit(x: number | undefined): boolean {
