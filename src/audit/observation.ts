@@ -865,9 +865,14 @@ export class McpObservation implements TapCallbacks {
  * goes out before any of it. The events are the same, with the times taken when things happened,
  * and written a little later, as the log is anyway (it is buffered for up to a second). The
  * gateway's shutdown and a process that exits run what is queued first.
+ *
+ * Each waiting observation holds its request and answer, which the young-generation collector
+ * copies when it runs while they wait: flat out, 64 waiting made about 560 KB survive each
+ * collection against about 420 KB with 16 (Node 24), for the same batching within a turn of the
+ * event loop. At a fixed rate the 20 ms bound batches first either way.
  */
 const QUEUE_MS = 20;
-const QUEUE_MAX = 64;
+const QUEUE_MAX = 16;
 let queued: McpObservation[] = [];
 let timer: NodeJS.Timeout | undefined;
 
