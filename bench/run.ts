@@ -119,6 +119,18 @@ interface Target {
   sse?: { kib: number; open: number };
 }
 
+/**
+ * Stops the processes of measured targets that no step still to come uses (`keep` names the
+ * targets whose process stays). A Node process that served load a moment ago keeps working while
+ * idle (V8 collects and shrinks its heap in the background, its timers run), and on a host whose
+ * cores the load generator, the upstream and both proxies already share, that work lands in
+ * whichever pair is being measured.
+ */
+async function stopUnused(targets: readonly Target[], keep: (t: Target) => boolean): Promise<void> {
+  const kept = new Set(targets.filter(keep).map((t) => t.child));
+  for (const t of targets) if (t.child && !kept.has(t.child)) await t.child.stop();
+}
+
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -529,7 +541,10 @@ async function main(): Promise<void> {
     }
 
     // The ratio goal's measure: each gateway against the bare Node proxy run the same way (one
-    // process, or two cluster workers) in alternating pairs.
+    // process, or two cluster workers) in alternating pairs, with only those processes (and
+    // nginx, idle) left running.
+    const PAIRED = new Set(["tollgate", "node", "tollgate-w2", "node-w2"]);
+    await stopUnused(targets, (t) => PAIRED.has(t.name) || t.kind === "nginx");
     const ratios = new Map<string, number[]>();
     const rateRatios = new Map<string, number[]>();
     const side = (x: Target): Side => ({ spec: specFor(x), pids: proxyPids(x) });
@@ -545,6 +560,9 @@ async function main(): Promise<void> {
       log(`${t.name} over ${nodeT.name}, at ${RATE}/s, ${rr.length} alternating pairs: ${rr.map((v) => v.toFixed(2)).join(", ")}`);
     }
 
+    // Another Node line's pairs run with no other proxy process left (the idle SSE step below
+    // starts its Node proxies afresh anyway).
+    if (NODE_BIN !== undefined) await stopUnused(targets, (t) => t.kind === "nginx");
     const otherLine = NODE_BIN !== undefined ? await measureOtherLine(NODE_BIN, fixture, tool, tmp) : undefined;
 
     const onT = targets.find((t) => t.name === "tollgate");
