@@ -14,6 +14,7 @@ import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
+import { bytesAre, isJsonSpace, valueAt } from "../mcp/scan.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
 import { holdWatcher } from "../pipeline/node-body.js";
 import { FlatShape, logAccess } from "../log.js";
@@ -207,30 +208,12 @@ export const PLAIN_SCAN_MAX_BYTES = 4 * 1024 * 1024;
 /** Up to this size an answer is read in one JavaScript pass, beyond it by native searches. */
 const SMALL_ANSWER_BYTES = 1024;
 
-/** Whether `body` holds the (ASCII) `text` at `at`. */
-function bytesAre(body: Uint8Array, at: number, text: string): boolean {
-  if (at < 0 || at + text.length > body.length) return false;
-  for (let k = 0; k < text.length; k++) if (body[at + k] !== text.charCodeAt(k)) return false;
-  return true;
-}
-
-const isSpace = (b: number | undefined) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-
-/** Where a member's value starts after its key ends at `at` (whitespace, `:`, whitespace); -1 if no `:`. */
-function valueAt(body: Uint8Array, at: number): number {
-  while (isSpace(body[at])) at++;
-  if (body[at] !== 0x3a /* : */) return -1;
-  at++;
-  while (isSpace(body[at])) at++;
-  return at;
-}
-
 /** Whether an `"id"` key ends at `at` (just past its closing quote) and its value is `idText`. */
 function idIs(body: Uint8Array, at: number, idText: string): boolean {
   const v = valueAt(body, at);
   if (!bytesAre(body, v, idText)) return false;
   const next = body[v + idText.length];
-  return next === 0x2c /* , */ || next === 0x7d /* } */ || isSpace(next);
+  return next === 0x2c /* , */ || next === 0x7d /* } */ || isJsonSpace(next);
 }
 
 /**

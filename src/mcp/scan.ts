@@ -127,30 +127,30 @@ export function scanRequest(bytes: Uint8Array): JsonRpcMessage | undefined {
       const keyEnd = plainEnd(b, i);
       if (keyEnd === FAIL) return undefined;
       const key = keyOf(b, i + 1, keyEnd);
-      i = ws(b, keyEnd + 1);
-      if (b[i] !== COLON) return undefined;
-      i = ws(b, i + 1);
-      if (key === Key.Jsonrpc || key === Key.Method || (key === Key.Id && b[i] === QUOTE)) {
+      i = valueAt(b, keyEnd + 1);
+      if (i === FAIL) return undefined;
+      if (key === Key.Jsonrpc || key === Key.Method) {
         if (b[i] !== QUOTE) return undefined;
         const end = plainEnd(b, i);
         if (end === FAIL) return undefined;
         if (key === Key.Jsonrpc) {
           if (jsonrpc !== undefined) return undefined;
           jsonrpc = end - i === 4 && b[i + 1] === 0x32 && b[i + 2] === 0x2e && b[i + 3] === ZERO ? "2.0" : text(b, i + 1, end);
-        } else if (key === Key.Method) {
+        } else {
           if (method !== undefined) return undefined;
           method = methodOf(b, i + 1, end);
           if (method === "initialize") return undefined;
-        } else {
-          if (hasId) return undefined;
-          hasId = true;
-          id = text(b, i + 1, end);
         }
         i = end + 1;
       } else if (key === Key.Id) {
         if (hasId) return undefined;
         hasId = true;
-        if (b[i] === 0x6e) {
+        if (b[i] === QUOTE) {
+          const end = plainEnd(b, i);
+          if (end === FAIL) return undefined;
+          id = text(b, i + 1, end);
+          i = end + 1;
+        } else if (b[i] === 0x6e) {
           if (!bytesAre(b, i, "null")) return undefined;
           id = null;
           i += 4;
@@ -186,8 +186,11 @@ export function scanRequest(bytes: Uint8Array): JsonRpcMessage | undefined {
   return m;
 }
 
+/** Whether a byte is JSON whitespace. */
+export const isJsonSpace = (x: number | undefined): boolean => x === 0x20 || x === 0x0a || x === 0x0d || x === 0x09;
+
 /** The position of the first byte at or after `i` that is not JSON whitespace (the length at the end). */
-function ws(b: Buffer, i: number): number {
+function ws(b: Uint8Array, i: number): number {
   const n = b.length;
   while (i < n) {
     const x = b[i]!;
@@ -195,6 +198,13 @@ function ws(b: Buffer, i: number): number {
     i++;
   }
   return n;
+}
+
+/** Where a member's value starts after its key ends at `at` (whitespace, `:`, whitespace); FAIL (-1) if no `:`. */
+export function valueAt(b: Uint8Array, at: number): number {
+  const i = ws(b, at);
+  if (b[i] !== COLON) return FAIL;
+  return ws(b, i + 1);
 }
 
 /**
@@ -236,7 +246,9 @@ function keyOf(b: Buffer, start: number, end: number): Key {
   }
 }
 
-function bytesAre(b: Buffer, at: number, text: string): boolean {
+/** Whether `b` holds the (ASCII) `text` at `at`. */
+export function bytesAre(b: Uint8Array, at: number, text: string): boolean {
+  if (at < 0 || at + text.length > b.length) return false;
   for (let k = 0; k < text.length; k++) if (b[at + k] !== text.charCodeAt(k)) return false;
   return true;
 }
@@ -304,9 +316,8 @@ function paramsEnd(b: Buffer, i: number): number {
       if (keyEnd === FAIL) return FAIL;
       const key = keyOf(b, i + 1, keyEnd);
       if (key === Key.Meta) return FAIL;
-      i = ws(b, keyEnd + 1);
-      if (b[i] !== COLON) return FAIL;
-      i = ws(b, i + 1);
+      i = valueAt(b, keyEnd + 1);
+      if (i === FAIL) return FAIL;
       if (key === Key.Name || key === Key.Uri) {
         if (key === Key.Name ? seenName : seenUri) return FAIL;
         if (key === Key.Name) seenName = true;
@@ -353,9 +364,8 @@ function skipValue(b: Buffer, i: number, depth: number): number {
         if (b[i] !== QUOTE) return FAIL;
         i = stringEnd(b, i);
         if (i === FAIL) return FAIL;
-        i = ws(b, i);
-        if (b[i] !== COLON) return FAIL;
-        i = ws(b, i + 1);
+        i = valueAt(b, i);
+        if (i === FAIL) return FAIL;
       }
       i = skipValue(b, i, depth + 1);
       if (i === FAIL) return FAIL;

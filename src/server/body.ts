@@ -243,7 +243,7 @@ export function arrived(req: http.IncomingMessage, declared = declaredLength(req
   return req.complete || (declared >= 0 && req.readableLength === declared);
 }
 
-// Shared by every body: no closure per request.
+// The one settled promise every deferred body read waits a microtask on.
 const RESOLVED = Promise.resolve();
 
 const READER = Symbol("tollgate.bodyReader");
