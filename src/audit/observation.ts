@@ -11,12 +11,11 @@
  */
 import { Buffer } from "node:buffer";
 import { performance } from "node:perf_hooks";
-import type { Readable } from "node:stream";
 import { GatewayError } from "../errors.js";
 import { cachedMcpRequestInfo, mcpRequestInfo, parseMcpRequestInfo, type JsonRpcId, type JsonRpcMessage, type McpRequestInfo } from "../mcp/messages.js";
 import { bytesAre, isJsonSpace, valueAt } from "../mcp/scan.js";
 import { IncomingRequest, type PipelineRequest, type UserInfo } from "../pipeline/types.js";
-import { holdWatcher } from "../pipeline/node-body.js";
+import { holdWatcher, streamOf, type NodeBodySource } from "../pipeline/node-body.js";
 import { FlatShape, logAccess } from "../log.js";
 import { beforeExitFlush } from "../log-writer.js";
 import type { Audit } from "./audit.js";
@@ -451,8 +450,8 @@ export class McpObservation implements TapCallbacks {
     this.#answered = true;
   }
 
-  /** Watches the upstream body the handler is about to forward. */
-  tapUpstreamBody(body: Readable, contentType: string | undefined): void {
+  /** Watches the upstream body the handler is about to forward (an SSE body as the stream it is read from). */
+  tapUpstreamBody(body: NodeBodySource, contentType: string | undefined): void {
     const sse = contentType?.startsWith("text/event-stream") === true;
     if (!sse && !contentType?.includes("json")) return;
     this.#sse = sse;
@@ -460,7 +459,7 @@ export class McpObservation implements TapCallbacks {
     this.#tap = new RpcTap(sse, this);
     // An SSE body is watched from now on; a JSON body by whoever reads it (the edge usually
     // takes a small answer whole, in one go).
-    if (sse) tapNodeBody(body, this.#tap);
+    if (sse) tapNodeBody(streamOf(body), this.#tap);
     else holdWatcher(body, this.#tap);
   }
 

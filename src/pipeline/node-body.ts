@@ -7,14 +7,40 @@
  * clones the response) no `ReadableStream` exists at all, which keeps the proxy's hot path free
  * of web-stream allocations.
  */
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { inspect } from "node:util";
 import { HeaderMap } from "./header-map.js";
 
 const NODE_BODY = Symbol.for("tollgate.nodeBody");
 
+/**
+ * A body that may have arrived whole before anyone reads it (the upstream hop's, see
+ * `UpstreamBody`): the edge takes such a body in one piece, and only a reader that streams it
+ * makes a Node stream of it.
+ */
+export interface ArrivingBody {
+  /** The whole body, when it has arrived and nobody streams it; taking it consumes it. */
+  takeWhole(): Buffer | undefined;
+  /** The body as a Node stream (the same one on every call). */
+  stream(): Readable;
+  /** Drops the body. */
+  destroy(): void;
+}
+
+/** What a {@link NodeBodyResponse} carries: a Node stream, or a body that makes one when asked. */
+export type NodeBodySource = Readable | ArrivingBody;
+
+/** The Node stream of a body source; a watcher held on the source moves to the stream. */
+export function streamOf(source: NodeBodySource): Readable {
+  if (source instanceof Readable) return source;
+  const stream = source.stream();
+  const watcher = takeWatcher(source);
+  if (watcher !== undefined) holdWatcher(stream, watcher);
+  return stream;
+}
+
 interface State {
-  stream: Readable;
+  source: NodeBodySource;
   /** The web view of the body, once someone asked for it. */
   web: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
   /** Set when the web view was read from or cancelled. */
@@ -57,9 +83,9 @@ function view(state: State, source: Source): ReadableStream<Uint8Array<ArrayBuff
 function nodeView(state: State): ReadableStream<Uint8Array<ArrayBuffer>> {
   let iterator: AsyncIterator<Buffer> | undefined;
   return view(state, {
-    next: () => (iterator ??= state.stream[Symbol.asyncIterator]()).next(),
+    next: () => (iterator ??= streamOf(state.source)[Symbol.asyncIterator]()).next(),
     // No error: the consumer lost interest, and nobody may be listening for one on the Node side.
-    cancel: () => void state.stream.destroy(),
+    cancel: () => void state.source.destroy(),
   });
 }
 
@@ -80,10 +106,10 @@ class NodeBodyResponse extends (ResponseBase as unknown as typeof Response) {
   readonly #headers: HeaderMap;
   readonly #status: number;
 
-  constructor(stream: Readable, status: number, headers: HeaderMap) {
+  constructor(source: NodeBodySource, status: number, headers: HeaderMap) {
     super();
     if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`Invalid response status code ${status}`);
-    this[NODE_BODY] = { stream, web: undefined, used: false };
+    this[NODE_BODY] = { source, web: undefined, used: false };
     this.#headers = headers;
     this.#status = status;
   }
@@ -119,7 +145,7 @@ class NodeBodyResponse extends (ResponseBase as unknown as typeof Response) {
   override get body(): Response["body"] {
     const s = this[NODE_BODY];
     if (s.web === undefined) {
-      attachWatcher(s.stream);
+      attachWatcher(streamOf(s.source));
       s.web = nodeView(s);
     }
     return s.web;
@@ -186,17 +212,17 @@ export interface HeldWatcher {
 }
 
 const WATCHER = Symbol("tollgate.heldWatcher");
-type Watched = Readable & { [WATCHER]?: HeldWatcher | undefined };
+type Watched = NodeBodySource & { [WATCHER]?: HeldWatcher | undefined };
 
-/** Holds `watcher` on `stream` until its reader takes it ({@link takeWatcher}, {@link attachWatcher}). */
-export function holdWatcher(stream: Readable, watcher: HeldWatcher): void {
-  (stream as Watched)[WATCHER] = watcher;
+/** Holds `watcher` on a body until its reader takes it ({@link takeWatcher}, {@link attachWatcher}). */
+export function holdWatcher(body: NodeBodySource, watcher: HeldWatcher): void {
+  (body as Watched)[WATCHER] = watcher;
 }
 
-/** The watcher held on `stream`, now the caller's to feed; undefined when there is none. */
-export function takeWatcher(stream: Readable): HeldWatcher | undefined {
-  const w = (stream as Watched)[WATCHER];
-  if (w !== undefined) (stream as Watched)[WATCHER] = undefined;
+/** The watcher held on a body, now the caller's to feed; undefined when there is none. */
+export function takeWatcher(body: NodeBodySource): HeldWatcher | undefined {
+  const w = (body as Watched)[WATCHER];
+  if (w !== undefined) (body as Watched)[WATCHER] = undefined;
   return w;
 }
 
@@ -205,15 +231,15 @@ export function attachWatcher(stream: Readable): void {
   takeWatcher(stream)?.attach(stream);
 }
 
-/** Wraps a Node readable as a Response body (no web stream is created until one is needed). */
-export function nodeStreamResponse(stream: Readable, init: { status: number; headers?: HeadersInit }): Response {
+/** Wraps a Node readable (or an arriving body) as a Response body (no web stream is created until one is needed). */
+export function nodeStreamResponse(source: NodeBodySource, init: { status: number; headers?: HeadersInit }): Response {
   const headers = init.headers instanceof HeaderMap ? init.headers : new HeaderMap(init.headers);
-  return new NodeBodyResponse(stream, init.status, headers);
+  return new NodeBodyResponse(source, init.status, headers);
 }
 
-/** The untouched Node stream behind a response, if the fast path is still available. */
-export function untouchedNodeBody(res: Response): Readable | undefined {
+/** The untouched body behind a response, if the fast path is still available. */
+export function untouchedNodeBody(res: Response): NodeBodySource | undefined {
   const state = (res as Response & Tagged)[NODE_BODY];
   if (!state || state.web !== undefined || state.used) return undefined;
-  return state.stream;
+  return state.source;
 }

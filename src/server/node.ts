@@ -10,7 +10,7 @@ import { Readable } from "node:stream";
 import { ClientDisconnect, IncomingRequest } from "../pipeline/types.js";
 import { HeaderMap } from "../pipeline/header-map.js";
 import { newRequestId } from "../pipeline/request-id.js";
-import { attachWatcher, takeWatcher, untouchedNodeBody } from "../pipeline/node-body.js";
+import { attachWatcher, streamOf, takeWatcher, untouchedNodeBody } from "../pipeline/node-body.js";
 import type { Gateway } from "../gateway.js";
 import { errorToResponse, GatewayError } from "../errors.js";
 import { requestTarget } from "./target.js";
@@ -67,23 +67,35 @@ function pipeBody(body: Readable, res: http.ServerResponse): void {
  */
 function writeResponse(res: http.ServerResponse, response: Response): void {
   let headers: Record<string, string | string[]>;
-  const source = response.headers;
-  if (source instanceof HeaderMap) headers = source.toNodeHeaders();
+  const fields = response.headers;
+  if (fields instanceof HeaderMap) headers = fields.toNodeHeaders();
   else {
     headers = {};
-    source.forEach((v, k) => {
+    fields.forEach((v, k) => {
       if (k !== "set-cookie") headers[k] = v;
     });
-    const cookies = source.getSetCookie();
+    const cookies = fields.getSetCookie();
     if (cookies.length) headers["set-cookie"] = cookies;
   }
   res.writeHead(response.status, headers);
-  const nodeBody = untouchedNodeBody(response);
-  if (!nodeBody && !response.body) {
+  const source = untouchedNodeBody(response);
+  if (!source && !response.body) {
     res.end();
     return;
   }
   const length = headers["content-length"];
+  let nodeBody: Readable | undefined;
+  if (source instanceof Readable) nodeBody = source;
+  else if (source !== undefined) {
+    // The upstream's answer, usually all here by now: sent in one write, without a stream.
+    const whole = source.takeWhole();
+    if (whole !== undefined && (length === undefined || String(whole.byteLength) === length)) {
+      res.end(whole);
+      takeWatcher(source)?.whole(whole);
+      return;
+    }
+    nodeBody = streamOf(source);
+  }
   // A body of unknown length (SSE) may stay silent for a while: send the headers now. A body of
   // known length is on its way; its first chunk carries the headers in the same write.
   if (length === undefined) res.flushHeaders();
@@ -244,9 +256,9 @@ function hasBody(req: http.IncomingMessage): boolean {
 }
 
 function discardBody(response: Response): void {
-  const nodeBody = untouchedNodeBody(response);
-  if (nodeBody) {
-    takeWatcher(nodeBody)?.whole(undefined);
-    nodeBody.destroy();
+  const source = untouchedNodeBody(response);
+  if (source) {
+    takeWatcher(source)?.whole(undefined);
+    source.destroy();
   } else void response.body?.cancel().catch(() => {});
 }

@@ -199,12 +199,18 @@ export function createMcpProxyHandler(options: McpProxyOptions, init: BuildInit)
   /** The client's response carrying the upstream's body. */
   function bodyResponse(res: UpstreamResponse, method: string, headers: HeaderMap, obs: McpObservation | undefined, session: string | undefined): Response {
     const contentType = headerValue(res.headers, "content-type");
-    obs?.tapUpstreamBody(res.body, contentType);
     const sse = contentType?.startsWith("text/event-stream") === true;
+    if (!sse) {
+      // Usually all here already: the edge sends it whole, and the audit trail reads it whole.
+      obs?.tapUpstreamBody(res.body, contentType);
+      return nodeStreamResponse(res.body, { status: res.statusCode, headers });
+    }
+    const stream = res.body.stream();
+    obs?.tapUpstreamBody(stream, contentType);
     // An SSE body goes through a relay that ends it when the upstream goes silent for too long;
     // the session's GET stream also carries the gateway's completion notifications.
-    const getStream = sse && method === "GET" && res.statusCode === 200 && session !== undefined;
-    const body: Readable = sse && (options.idleTimeoutMs > 0 || getStream) ? relay(res.body, getStream ? session : undefined) : res.body;
+    const getStream = method === "GET" && res.statusCode === 200 && session !== undefined;
+    const body: Readable = options.idleTimeoutMs > 0 || getStream ? relay(stream, getStream ? session : undefined) : stream;
     return nodeStreamResponse(body, { status: res.statusCode, headers });
   }
 

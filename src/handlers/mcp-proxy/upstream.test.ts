@@ -6,6 +6,7 @@ import { once } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { Agent } from "undici";
 import { GatewayError } from "../../errors.js";
+import { ClientDisconnect } from "../../pipeline/types.js";
 import { endsEmpty, sendOnce, type ExchangeOptions } from "./upstream.js";
 
 const signal = new AbortController().signal;
@@ -115,4 +116,107 @@ test("sendOnce: an answer whose header value holds a control character is refuse
   const got = res.headers["x-test"] as string;
   assert.equal(got, value);
   assert.doesNotThrow(() => http.validateHeaderValue("x-test", got));
+});
+
+test("UpstreamBody: a small answer has arrived whole when the exchange resolves, and is taken once, in one piece", async (t) => {
+  const { url, dispatcher } = await upstreamAt(t, http.createServer((_req, res) => res.writeHead(200, { "content-length": "11" }).end('{"ok":true}')));
+  const res = await sendOnce(exchangeTo(url, dispatcher, []));
+  // The proxy writes the client's answer a microtask or more after the head: the body is complete by then.
+  await Promise.resolve();
+  assert.equal(res.body.complete, true);
+  assert.equal(res.body.size, 11);
+  assert.equal(res.body.takeWhole()?.toString(), '{"ok":true}');
+  assert.equal(res.body.takeWhole(), undefined, "taken once");
+  assert.equal(res.body.streaming, false);
+});
+
+test("UpstreamBody: a large answer is held to 64 KiB unread, then streams whole and in order", async (t) => {
+  const size = 1024 * 1024;
+  const payload = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) payload[i] = i % 251;
+  const { url, dispatcher } = await upstreamAt(t, http.createServer((_req, res) => res.writeHead(200, { "content-length": String(size) }).end(payload)));
+  const res = await sendOnce(exchangeTo(url, dispatcher, []));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(res.body.complete, false, "undici stopped reading");
+  assert.ok(res.body.size >= 64 * 1024 && res.body.size < size, `held ${res.body.size} bytes`);
+  assert.equal(res.body.takeWhole(), undefined);
+  const parts: Buffer[] = [];
+  for await (const chunk of res.body.stream()) parts.push(chunk as Buffer);
+  assert.ok(Buffer.concat(parts).equals(payload));
+});
+
+test("UpstreamBody: discarding a short rest keeps the connection; discarding a long one gives it up", async (t) => {
+  let length = 100;
+  const carriers: net.Socket[] = [];
+  const server = http.createServer((req, res) => {
+    carriers.push(req.socket);
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-length": String(length) }).flushHeaders();
+      // The head first, the body a moment later: the body is not all there when it is discarded.
+      setTimeout(() => res.end(Buffer.alloc(length, 0x61)), 20);
+    });
+  });
+  const { url, dispatcher } = await upstreamAt(t, server);
+  const short = await sendOnce(exchangeTo(url, dispatcher, []));
+  assert.equal(short.body.complete, false);
+  short.body.dump();
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(carriers[0]!.destroyed, false, "the connection of the short body was kept");
+  length = 1024 * 1024;
+  const long = await sendOnce(exchangeTo(url, dispatcher, []));
+  assert.equal(carriers[1], carriers[0], "the same connection carried the next request");
+  long.body.dump();
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(carriers[1]!.destroyed, true, "the connection of the long body was given up");
+  // And the dispatcher still serves.
+  const after = await sendOnce(exchangeTo(url, dispatcher, []));
+  assert.equal((await after.body.text()).length, length);
+});
+
+test("UpstreamBody: the client leaving ends the exchange, and the body fails", async (t) => {
+  let upstreamClosed!: () => void;
+  const closed = new Promise<void>((r) => (upstreamClosed = r));
+  const { url, dispatcher } = await upstreamAt(
+    t,
+    http.createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" }).write("data: 1\n\n");
+      res.on("close", () => upstreamClosed());
+    }),
+  );
+  const client = new ClientDisconnect();
+  const res = await sendOnce({ ...exchangeTo(url, dispatcher, []), signal: client });
+  const stream = res.body.stream();
+  const failed = new Promise((resolve) => stream.once("error", resolve));
+  stream.resume();
+  client.abort(new Error("client disconnected"));
+  assert.equal(((await failed) as { code?: string }).code, "UND_ERR_ABORTED");
+  await closed;
+});
+
+test("UpstreamBody: a body that breaks off fails its stream, and is never taken whole", async (t) => {
+  const server = net.createServer((socket) => {
+    socket.once("data", () => {
+      socket.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial");
+      setTimeout(() => socket.destroy(), 20);
+    });
+  });
+  const { url, dispatcher } = await upstreamAt(t, server);
+  const res = await sendOnce(exchangeTo(url, dispatcher, []));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(res.body.complete, false);
+  assert.equal(res.body.takeWhole(), undefined);
+  await assert.rejects(res.body.text());
+});
+
+test("endsEmpty: an arrived body answers at once; data found stays to be sent whole", async (t) => {
+  let body = "";
+  const { url, dispatcher } = await upstreamAt(t, http.createServer((_req, res) => res.writeHead(202).end(body)));
+  const empty = await sendOnce(exchangeTo(url, dispatcher, []));
+  await Promise.resolve();
+  assert.equal(await endsEmpty(empty.body, signal), true);
+  body = '{"late":true}';
+  const full = await sendOnce(exchangeTo(url, dispatcher, []));
+  assert.equal(await endsEmpty(full.body, signal), false);
+  assert.equal(full.body.takeWhole()?.toString() ?? (await full.body.text()), body);
 });
