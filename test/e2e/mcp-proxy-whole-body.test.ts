@@ -1,10 +1,11 @@
 /**
- * An upstream answer of known length that has wholly arrived by the time its head is handled is
- * sent to the client in one write instead of through a pipe (`sendWhole` in src/server/node.ts).
- * Either way the client must get every byte, the upstream body must be read to its end (so its
- * connection goes back to the pool) and the audit trail must see the answer. One route answers
- * head and body at once (the whole-body path), another sends the body 30 ms after the head (the
- * pipe).
+ * An upstream answer that has wholly arrived by the time its head is handled is sent to the
+ * client in one write instead of through a stream (`writeResponse` in src/server/node.ts, over the
+ * body `UpstreamBody` collected). Either way the client must get every byte, the upstream body
+ * must be read to its end (so its connection goes back to the pool) and the audit trail must see
+ * the answer. One route answers head and body at once (the whole-body path), one sends the body
+ * 30 ms after the head (the stream), and one answers at once without a length, in two chunks
+ * (whole, passed on chunked).
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,6 +27,12 @@ before(async () => {
     req.on("end", () => {
       const id = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { id: number }).id;
       const body = answer(id);
+      if (req.url === "/chunked") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write(body.slice(0, 20));
+        res.end(body.slice(20));
+        return;
+      }
       res.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
       if (req.url === "/now") res.end(body);
       else {
@@ -40,6 +47,7 @@ before(async () => {
   const dir = await proxyProject([
     { path: "/now", options: { rewritePattern: `${origin}/now` } },
     { path: "/later", options: { rewritePattern: `${origin}/later` } },
+    { path: "/chunked", options: { rewritePattern: `${origin}/chunked` } },
   ]);
   gw = await startGateway({ projectDir: dir });
 });
@@ -53,12 +61,12 @@ after(async () => {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 after(() => agent.destroy());
 
-function post(path: string, body: string): Promise<{ status: number; length: string | undefined; body: string }> {
+function post(path: string, body: string): Promise<{ status: number; length: string | undefined; encoding: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${gw.url}${path}`, { method: "POST", headers: MCP_POST_HEADERS, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, length: res.headers["content-length"], body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, length: res.headers["content-length"], encoding: res.headers["transfer-encoding"], body: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
     req.on("error", reject);
@@ -66,7 +74,7 @@ function post(path: string, body: string): Promise<{ status: number; length: str
   });
 }
 
-for (const path of ["/now", "/later"]) {
+for (const path of ["/now", "/later", "/chunked"]) {
   test(`${path}: every answer arrives whole, the upstream connection is reused and each call is audited`, async () => {
     const before = connections;
     const firstLog = gw.logs.length;
@@ -74,7 +82,8 @@ for (const path of ["/now", "/later"]) {
       const res = await post(path, rpc("tools/call", { name: "echo", arguments: {} }, id));
       assert.equal(res.status, 200);
       assert.equal(res.body, answer(id));
-      assert.equal(res.length, String(Buffer.byteLength(answer(id))));
+      if (path === "/chunked") assert.deepEqual([res.length, res.encoding], [undefined, "chunked"]);
+      else assert.equal(res.length, String(Buffer.byteLength(answer(id))));
     }
     // A body left unread would keep its connection busy: every call after the first would open a new one.
     assert.ok(connections - before <= 1, `${connections - before} upstream connections for 8 sequential calls`);
