@@ -201,26 +201,25 @@ export class UpstreamBody implements ArrivingBody {
    * {@link DUMP_LIMIT} bytes, then gives the connection up.
    */
   dump(): void {
-    if (this.#stream !== undefined) {
-      this.#stream.destroy();
-      return;
-    }
-    this.#chunks = [];
-    this.#size = 0;
-    if (this.#state !== OPEN || this.#dumpLeft >= 0) return;
+    if (this.#letGo() || this.#state !== OPEN || this.#dumpLeft >= 0) return;
     this.#dumpLeft = DUMP_LIMIT;
     this.#resumeReading();
   }
 
   /** Drops the body and ends the exchange if it is still running (its connection is given up). */
   destroy(): void {
+    if (!this.#letGo() && this.#state === OPEN) this.#stop(aborted());
+  }
+
+  /** Lets go of what was read: a stream is destroyed (true; that ends a running exchange), collected bytes dropped (false). */
+  #letGo(): boolean {
     if (this.#stream !== undefined) {
       this.#stream.destroy();
-      return;
+      return true;
     }
     this.#chunks = [];
     this.#size = 0;
-    if (this.#state === OPEN) this.#stop(aborted());
+    return false;
   }
 
   /** Ends the running exchange (before it connected: as soon as it does). */
