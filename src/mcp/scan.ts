@@ -192,12 +192,8 @@ export const isJsonSpace = (x: number | undefined): boolean => x === 0x20 || x =
 /** The position of the first byte at or after `i` that is not JSON whitespace (the length at the end). */
 function ws(b: Uint8Array, i: number): number {
   const n = b.length;
-  while (i < n) {
-    const x = b[i]!;
-    if (x !== 0x20 && x !== 0x0a && x !== 0x0d && x !== 0x09) return i;
-    i++;
-  }
-  return n;
+  while (i < n && isJsonSpace(b[i])) i++;
+  return i;
 }
 
 /** Where a member's value starts after its key ends at `at` (whitespace, `:`, whitespace); FAIL (-1) if no `:`. */
@@ -284,16 +280,12 @@ function idEnd(b: Buffer, i: number): number {
   let v = 0;
   if (b[i] === ZERO) i++;
   else {
-    for (; i < b.length; i++) {
-      const x = b[i]!;
-      if (x < ZERO || x > NINE) break;
-      v = v * 10 + (x - ZERO);
-    }
+    for (; isDigit(b[i]); i++) v = v * 10 + (b[i]! - ZERO);
   }
   const n = i - digits;
   if (n === 0 || n > MAX_ID_DIGITS) return FAIL;
   const after = b[i];
-  if (after === 0x2e || after === 0x65 || after === 0x45 || (after !== undefined && after >= ZERO && after <= NINE)) return FAIL;
+  if (after === 0x2e || after === 0x65 || after === 0x45 || isDigit(after)) return FAIL;
   // `-0` is what JSON.parse gives for "-0" too.
   lastId = negative ? -v : v;
   return i;
@@ -379,7 +371,7 @@ function skipValue(b: Buffer, i: number, depth: number): number {
   if (x === 0x74) return bytesAre(b, i, "true") ? i + 4 : FAIL;
   if (x === 0x66) return bytesAre(b, i, "false") ? i + 5 : FAIL;
   if (x === 0x6e) return bytesAre(b, i, "null") ? i + 4 : FAIL;
-  if (x === MINUS || (x !== undefined && x >= ZERO && x <= NINE)) return numberEnd(b, i);
+  if (x === MINUS || isDigit(x)) return numberEnd(b, i);
   return FAIL;
 }
 
@@ -402,7 +394,7 @@ function stringEnd(b: Buffer, i: number): number {
 }
 
 function isHex(x: number | undefined): boolean {
-  return x !== undefined && ((x >= ZERO && x <= NINE) || (x >= 0x61 && x <= 0x66) || (x >= 0x41 && x <= 0x46));
+  return x !== undefined && (isDigit(x) || (x >= 0x61 && x <= 0x66) || (x >= 0x41 && x <= 0x46));
 }
 
 /** The position after the number at `i`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; FAIL when it does not follow that. */

@@ -248,7 +248,6 @@ export class UpstreamBody implements ArrivingBody {
 
   /** @internal The stream was destroyed: an exchange still running ends. */
   streamDestroyed(): void {
-    this.#chunks = [];
     if (this.#state === OPEN) this.#stop(aborted());
   }
 
